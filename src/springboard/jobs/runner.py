@@ -1,0 +1,265 @@
+"""Starting, watching, stopping and resuming jobs. Every job runs in its own detached
+process (`python -m springboard.jobs.worker NAME`), so the caller may return at once and the
+job outlives it. The job's code is named by an entrypoint string (`module:function`) taking
+a `JobContext`; this room imports no other room."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from springboard.errors import ConflictError, JobStopped
+from springboard.jobs.store import Job, JobStore, Metric
+
+log = logging.getLogger("springboard.jobs")
+
+
+class JobContext:
+    """What a job's code sees: its configuration and directories, and the calls that report
+    progress back to the store."""
+
+    def __init__(self, store: JobStore, job: Job) -> None:
+        self.store = store
+        self.name = job.name
+        self.kind = job.kind
+        self.config = job.config
+        self.job_dir = job.job_dir
+        self.output_dir = job.output_dir
+        self.attempt = job.attempts
+        self.checkpoint_dir = job.job_dir / "checkpoints"
+        self.log = logging.getLogger(f"springboard.jobs.{job.kind}")
+        self._stop_checked = 0.0
+        self._stopping = False
+
+    @property
+    def resumed(self) -> bool:
+        return self.attempt > 1
+
+    def set_secondary_status(self, status: str, message: str = "") -> None:
+        self.store.set_status(self.name, secondary=status, message=message)
+        self.log.info("%s%s", status, f": {message}" if message else "")
+
+    def log_metrics(self, step: int | None = None, epoch: float | None = None, **values: float) -> None:
+        now = time.time()
+        self.store.add_metrics(
+            self.name, [Metric(k, float(v), step, epoch, now) for k, v in values.items()]
+        )
+
+    def update_config(self, **values: Any) -> None:
+        """Records facts found while running (e.g. resolved defaults) in the job's config."""
+        self.config = {**self.config, **values}
+        self.store.update(self.name, config=self.config)
+
+    def should_stop(self) -> bool:
+        """True once a stop was requested. Polls the store at most twice a second."""
+        if not self._stopping and time.monotonic() - self._stop_checked > 0.5:
+            self._stop_checked = time.monotonic()
+            self._stopping = self.store.get(self.name).status == "Stopping"
+        return self._stopping
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise JobStopped(f"job {self.name} stopped on request")
+
+
+def submit(
+    kind: str,
+    name: str,
+    entrypoint: str,
+    config: dict[str, Any],
+    output_dir: str | None = None,
+    wait: bool = False,
+    store: JobStore | None = None,
+) -> Job:
+    """Records a new job and starts its worker process."""
+    store = store or JobStore()
+    store.create(name, kind, entrypoint, config, output_dir)
+    launch(name, store)
+    return wait_for(name, store=store) if wait else store.get(name)
+
+
+def launch(name: str, store: JobStore | None = None) -> Job:
+    store = store or JobStore()
+    job = store.get(name)
+    job.job_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["SPRINGBOARD_HOME"] = str(store.path.parent)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    with open(job.log_path, "ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "springboard.jobs.worker", name],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # survives the caller and its terminal
+        )
+    store.update(name, pid=proc.pid)
+    return store.get(name)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        # Reap it if it is our child that already exited (else it lingers as a zombie).
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def refresh(name: str, store: JobStore | None = None) -> Job:
+    """The job as it is now; a job whose worker died without reporting is marked Failed."""
+    store = store or JobStore()
+    job = store.get(name)
+    if job.status in ("InProgress", "Stopping") and job.pid and not _alive(job.pid):
+        # The worker writes its own terminal status; re-read in case it just did.
+        job = store.get(name)
+        if job.status in ("InProgress", "Stopping"):
+            if job.status == "Stopping":
+                store.set_status(name, "Stopped", "Stopped", "Stopped")
+            else:
+                store.set_status(
+                    name,
+                    "Failed",
+                    "Failed",
+                    "worker exited",
+                    failure_reason=f"the job's process (pid {job.pid}) exited unexpectedly; "
+                    f"`springboard jobs resume {name}` continues from the last checkpoint",
+                )
+            job = store.get(name)
+    return job
+
+
+def wait_for(
+    name: str,
+    poll: float = 1.0,
+    timeout: float | None = None,
+    store: JobStore | None = None,
+    on_poll: Callable[[Job], None] | None = None,
+) -> Job:
+    store = store or JobStore()
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        job = refresh(name, store)
+        if on_poll:
+            on_poll(job)
+        if job.done:
+            return job
+        if deadline and time.monotonic() > deadline:
+            return job
+        time.sleep(poll)
+
+
+def stop(name: str, grace: float = 60.0, store: JobStore | None = None) -> Job:
+    """Asks the job to stop at its next step; past `grace` seconds the worker is terminated
+    (the job then resumes from its last checkpoint)."""
+    store = store or JobStore()
+    job = refresh(name, store)
+    if job.done:
+        return job
+    store.request_stop(name)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        job = refresh(name, store)
+        if job.done:
+            return job
+        time.sleep(0.2)
+    if job.pid and _alive(job.pid):
+        os.killpg(job.pid, signal.SIGTERM)
+    return wait_for(name, poll=0.2, timeout=10, store=store)
+
+
+def resume(name: str, store: JobStore | None = None) -> Job:
+    """Starts a Failed or Stopped job (or one whose worker was killed) again; the job's code
+    picks up from its checkpoints."""
+    store = store or JobStore()
+    job = refresh(name, store)
+    if job.status == "Completed":
+        raise ConflictError(f"job {name!r} already completed")
+    if job.status in ("InProgress", "Stopping"):
+        raise ConflictError(f"job {name!r} is still running (pid {job.pid})")
+    store.update(name, status="InProgress", failure_reason=None, ended=None)
+    store.set_status(name, secondary="Starting", message="Resuming")
+    return launch(name, store)
+
+
+def run_worker(name: str, store: JobStore | None = None) -> Job:
+    """The body of a worker process: runs the job's entrypoint and records how it ended."""
+    store = store or JobStore()
+    job = store.get(name)
+    store.update(name, pid=os.getpid(), attempts=job.attempts + 1, started=job.start_time or time.time())
+    job = store.get(name)
+    ctx = JobContext(store, job)
+    _attach_log(job.log_path)
+    # SIGTERM becomes a clean stop at the next check instead of a lost job.
+    signal.signal(signal.SIGTERM, lambda *_: _raise_stop(name))
+    try:
+        module_name, _, func_name = job.entrypoint.partition(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        func(ctx)
+    except JobStopped:
+        store.set_status(name, "Stopped", "Stopped", "Stopped on request")
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the store
+        from springboard.errors import SpringboardError
+
+        reason = str(exc) if isinstance(exc, SpringboardError) else f"{type(exc).__name__}: {exc}"
+        log.exception("job %s failed", name)
+        store.set_status(name, "Failed", "Failed", reason[:1024], failure_reason=reason)
+    else:
+        if store.get(name).status == "Stopping":
+            store.set_status(name, "Stopped", "Stopped", "Stopped on request")
+        else:
+            store.set_status(name, "Completed", "Completed", "Job completed")
+    return store.get(name)
+
+
+def _raise_stop(name: str) -> None:
+    raise JobStopped(f"job {name} terminated")
+
+
+def _attach_log(path: Path) -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)  # the worker's stderr is the log file
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def follow_log(job: Job, store: JobStore | None = None, poll: float = 0.5) -> Iterator[str]:
+    """Yields the log's lines, then new ones as they come, until the job ends."""
+    store = store or JobStore()
+    path = job.log_path
+    pos = 0
+    while True:
+        if path.exists():
+            with open(path, encoding="utf-8", errors="replace") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos = f.tell()
+            yield from chunk.splitlines()
+        if refresh(job.name, store).done:
+            # One last read for what was written just before the end.
+            if path.exists():
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    f.seek(pos)
+                    yield from f.read().splitlines()
+            return
+        time.sleep(poll)

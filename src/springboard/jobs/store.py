@@ -1,0 +1,315 @@
+"""The job store: one SQLite database (WAL) shared by every process that starts, runs or
+watches jobs. Nothing outside `jobs/` touches the tables."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from springboard import settings
+from springboard.errors import ConflictError, NotFoundError, ValidationError
+
+STATUSES = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
+TERMINAL = ("Completed", "Failed", "Stopped")
+NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    entrypoint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    secondary_status TEXT NOT NULL,
+    failure_reason TEXT,
+    config TEXT NOT NULL,
+    job_dir TEXT NOT NULL,
+    output_dir TEXT NOT NULL,
+    pid INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    started REAL,
+    ended REAL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    job TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_time REAL NOT NULL,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    job TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    step INTEGER,
+    epoch REAL,
+    timestamp REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job, name);
+CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job);
+"""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    step: int | None
+    epoch: float | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: str
+    start_time: float
+    end_time: float | None
+    message: str
+
+
+@dataclass
+class Job:
+    name: str
+    kind: str
+    entrypoint: str
+    status: str
+    secondary_status: str
+    failure_reason: str | None
+    config: dict[str, Any]
+    job_dir: Path
+    output_dir: str
+    pid: int | None
+    attempts: int
+    creation_time: float
+    start_time: float | None
+    end_time: float | None
+    last_modified_time: float
+    transitions: list[Transition] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        return self.job_dir / "log.txt"
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def describe(self) -> dict[str, Any]:
+        """SageMaker-style description (epoch-second timestamps, as the AWS JSON protocol)."""
+        return {
+            "JobName": self.name,
+            "JobKind": self.kind,
+            "JobStatus": self.status,
+            "SecondaryStatus": self.secondary_status,
+            "FailureReason": self.failure_reason,
+            "CreationTime": self.creation_time,
+            "StartTime": self.start_time,
+            "EndTime": self.end_time,
+            "LastModifiedTime": self.last_modified_time,
+            "OutputLocation": self.output_dir,
+            "Attempts": self.attempts,
+            "Config": self.config,
+            "SecondaryStatusTransitions": [
+                {
+                    "Status": t.status,
+                    "StartTime": t.start_time,
+                    "EndTime": t.end_time,
+                    "StatusMessage": t.message,
+                }
+                for t in self.transitions
+            ],
+        }
+
+
+def validate_name(name: str, what: str = "job") -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValidationError(
+            f"invalid {what} name {name!r}: 1-63 characters, letters, digits and hyphens, "
+            "starting and ending with a letter or digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9])*)"
+        )
+    return name
+
+
+class JobStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else settings.jobs_db()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _run(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        db = self._connect()
+        try:
+            return db.execute(sql, tuple(params)).fetchall()
+        finally:
+            db.close()
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        kind: str,
+        entrypoint: str,
+        config: dict[str, Any],
+        output_dir: str | None = None,
+    ) -> Job:
+        validate_name(name)
+        job_dir = settings.jobs_dir() / name
+        now = time.time()
+        try:
+            self._run(
+                "INSERT INTO jobs (name, kind, entrypoint, status, secondary_status, config,"
+                " job_dir, output_dir, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    name,
+                    kind,
+                    entrypoint,
+                    "InProgress",
+                    "Starting",
+                    json.dumps(config),
+                    str(job_dir),
+                    output_dir or str(job_dir / "output"),
+                    now,
+                    now,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"a job named {name!r} already exists") from None
+        job_dir.mkdir(parents=True, exist_ok=True)
+        self._run(
+            "INSERT INTO transitions VALUES (?,?,?,?)", (name, "Starting", now, "Job created")
+        )
+        return self.get(name)
+
+    def get(self, name: str) -> Job:
+        rows = self._run("SELECT * FROM jobs WHERE name = ?", (name,))
+        if not rows:
+            raise NotFoundError(f"no job named {name!r}")
+        return self._job(rows[0], with_transitions=True)
+
+    def exists(self, name: str) -> bool:
+        return bool(self._run("SELECT 1 FROM jobs WHERE name = ?", (name,)))
+
+    def list(self, kind: str | None = None, status: str | None = None) -> list[Job]:
+        sql, params = "SELECT * FROM jobs WHERE 1=1", []
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        return [self._job(r) for r in self._run(sql + " ORDER BY created DESC", params)]
+
+    def update(self, name: str, **fields: Any) -> None:
+        if "config" in fields:
+            fields["config"] = json.dumps(fields["config"])
+        fields["updated"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._run(f"UPDATE jobs SET {cols} WHERE name = ?", [*fields.values(), name])
+
+    def set_status(
+        self,
+        name: str,
+        status: str | None = None,
+        secondary: str | None = None,
+        message: str = "",
+        failure_reason: str | None = None,
+    ) -> None:
+        """Moves a job on; a terminal status stamps the end time. A new secondary status
+        opens a transition (SageMaker's SecondaryStatusTransitions)."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        fields: dict[str, Any] = {}
+        if status:
+            fields["status"] = status
+            if status in TERMINAL:
+                fields["ended"] = time.time()
+        if secondary:
+            fields["secondary_status"] = secondary
+        if failure_reason is not None:
+            fields["failure_reason"] = failure_reason
+        self.update(name, **fields)
+        if secondary:
+            self._run(
+                "INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, time.time(), message)
+            )
+
+    def request_stop(self, name: str) -> Job:
+        """Atomically moves an InProgress job to Stopping; the worker notices and stops."""
+        self._run(
+            "UPDATE jobs SET status='Stopping', secondary_status='Stopping', updated=?"
+            " WHERE name=? AND status='InProgress'",
+            (time.time(), name),
+        )
+        job = self.get(name)
+        if job.status == "Stopping":
+            self._run(
+                "INSERT INTO transitions VALUES (?,?,?,?)",
+                (name, "Stopping", time.time(), "Stop requested"),
+            )
+        return job
+
+    def _job(self, row: sqlite3.Row, with_transitions: bool = False) -> Job:
+        transitions: list[Transition] = []
+        if with_transitions:
+            rows = self._run(
+                "SELECT status, start_time, message FROM transitions WHERE job = ?"
+                " ORDER BY rowid",
+                (row["name"],),
+            )
+            for i, t in enumerate(rows):
+                end = rows[i + 1]["start_time"] if i + 1 < len(rows) else None
+                transitions.append(Transition(t["status"], t["start_time"], end, t["message"] or ""))
+        return Job(
+            name=row["name"],
+            kind=row["kind"],
+            entrypoint=row["entrypoint"],
+            status=row["status"],
+            secondary_status=row["secondary_status"],
+            failure_reason=row["failure_reason"],
+            config=json.loads(row["config"]),
+            job_dir=Path(row["job_dir"]),
+            output_dir=row["output_dir"],
+            pid=row["pid"],
+            attempts=row["attempts"],
+            creation_time=row["created"],
+            start_time=row["started"],
+            end_time=row["ended"],
+            last_modified_time=row["updated"],
+            transitions=transitions,
+        )
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def add_metrics(self, name: str, metrics: Iterable[Metric]) -> None:
+        rows = [(name, m.name, float(m.value), m.step, m.epoch, m.timestamp) for m in metrics]
+        if not rows:
+            return
+        db = self._connect()
+        try:
+            db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?)", rows)
+        finally:
+            db.close()
+
+    def metrics(self, name: str, metric_name: str | None = None) -> list[Metric]:
+        sql = "SELECT name, value, step, epoch, timestamp FROM metrics WHERE job = ?"
+        params: list[Any] = [name]
+        if metric_name:
+            sql += " AND name = ?"
+            params.append(metric_name)
+        return [
+            Metric(r["name"], r["value"], r["step"], r["epoch"], r["timestamp"])
+            for r in self._run(sql + " ORDER BY rowid", params)
+        ]

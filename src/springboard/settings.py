@@ -1,0 +1,35 @@
+"""Where Springboard keeps its state. Read from the environment at call time, so tests and
+jobs can point SPRINGBOARD_HOME elsewhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    path = Path(os.environ.get("SPRINGBOARD_HOME", "~/.springboard")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def jobs_db() -> Path:
+    return home() / "jobs.db"
+
+
+def jobs_dir() -> Path:
+    return _sub("jobs")
+
+
+def models_dir() -> Path:
+    return _sub("models")
+
+
+def endpoints_dir() -> Path:
+    return _sub("endpoints")
+
+
+def _sub(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

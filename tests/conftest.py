@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated SPRINGBOARD_HOME per test, tiny models per session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tinymodels  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def sb_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "sbhome"
+    monkeypatch.setenv("SPRINGBOARD_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_dir(tmp_path_factory) -> Path:
+    return tinymodels.build_causal(tmp_path_factory.mktemp("tiny-causal"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory) -> Path:
+    return tinymodels.build_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Real sample data (Common Crawl records); read-only."""
+    return SHARED / "data"

@@ -1,0 +1,36 @@
+"""Job entrypoints used by the job-runner tests (imported by the worker process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from springboard.errors import DataError
+
+
+def count(ctx):
+    """Counts to config['n'], one step at a time, checkpointing each step; on a resumed
+    attempt it continues from the checkpoint. Kills itself at config['die_at'] on attempt 1."""
+    ckpt = Path(ctx.job_dir) / "ckpt.json"
+    start = json.loads(ckpt.read_text())["i"] if ckpt.exists() else 0
+    ctx.set_secondary_status("Training", f"from step {start}")
+    for i in range(start, ctx.config["n"]):
+        ctx.check_stop()
+        ctx.log_metrics(step=i, epoch=i / 10, train_loss=1.0 / (i + 1))
+        ckpt.write_text(json.dumps({"i": i + 1}))
+        if ctx.config.get("die_at") == i and ctx.attempt == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(ctx.config.get("sleep", 0.0))
+    Path(ctx.output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(ctx.output_dir) / "done.txt").write_text(str(start))
+
+
+def fail(ctx):
+    raise DataError("missing key", file="train.jsonl", line=3, field="completion")
+
+
+def crash(ctx):
+    raise RuntimeError("boom")
