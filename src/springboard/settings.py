@@ -22,6 +22,14 @@ def jobs_dir() -> Path:
 
 
 def models_dir() -> Path:
+    """Converted/cached model weights. SPRINGBOARD_MODELS_DIR overrides the default
+    `SPRINGBOARD_HOME/models`, so several homes (e.g. every test's fresh home) can share one
+    cache of converted weights instead of converting again."""
+    override = os.environ.get("SPRINGBOARD_MODELS_DIR")
+    if override:
+        path = Path(override).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     return _sub("models")
 
 

@@ -46,11 +46,18 @@ class JobContext:
         self.store.set_status(self.name, secondary=status, message=message)
         self.log.info("%s%s", status, f": {message}" if message else "")
 
-    def log_metrics(self, step: int | None = None, epoch: float | None = None, **values: float) -> None:
+    def log_metrics(
+        self,
+        step: int | None = None,
+        epoch: float | None = None,
+        values: dict[str, float] | None = None,
+        **named: float,
+    ) -> None:
+        """Records metric points; `values` carries names that clash with the keywords
+        (a metric called "epoch")."""
         now = time.time()
-        self.store.add_metrics(
-            self.name, [Metric(k, float(v), step, epoch, now) for k, v in values.items()]
-        )
+        points = {**(values or {}), **named}
+        self.store.add_metrics(self.name, [Metric(k, float(v), step, epoch, now) for k, v in points.items()])
 
     def update_config(self, **values: Any) -> None:
         """Records facts found while running (e.g. resolved defaults) in the job's config."""

@@ -1,0 +1,451 @@
+"""The generation engine (transformers backend): load a model once, generate for batches of
+prompts. Everything that generates — endpoints, batch transform, evaluation — goes through it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from springboard.errors import DataError, NotFoundError, ValidationError
+from springboard.generate.params import DEFAULT_MAX_NEW_TOKENS, GenerationParams
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger("springboard.generate")
+
+Message = dict[str, str]
+Prompt = Union[str, list[Message]]  # a plain prompt, or chat messages rendered by the template
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass
+class GenerationResult:
+    """One prompt's outcome. `texts` holds num_return_sequences strings; `finish_reasons` and
+    `token_counts` are per sequence, `finish_reason` is the first sequence's and
+    `generated_tokens` the sum over sequences (what an OpenAI `usage` counts)."""
+
+    prompt: str
+    texts: list[str]
+    prompt_tokens: int
+    generated_tokens: int
+    finish_reason: FinishReason
+    finish_reasons: list[FinishReason] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)
+
+
+@dataclass
+class GenerationRequest:
+    """Prompts that share one GenerationParams; the unit the engine (and a batcher) batches."""
+
+    prompts: Sequence[Prompt]
+    params: GenerationParams
+    chat: bool = False
+
+
+class Engine:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_dir: Path,
+        spec: Any = None,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_dir = Path(model_dir)
+        self.spec = spec
+        self.device = device
+        self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        # One forward pass at a time: torch already uses every core for one pass, and a
+        # seeded pass must own the global RNG while it runs.
+        self._lock = threading.Lock()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "right" if self.is_seq2seq else "left"
+        self.context_length = _context_length(model.config, tokenizer)
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None) -> Engine:
+        """Loads a hub model id, a training job name or a local HF directory (artifact)."""
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+        model_dir = resolve_ref(ref)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = _dtype(dtype, device)
+        config = AutoConfig.from_pretrained(model_dir)
+        auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        log.info("loading %s (%s, %s on %s)", model_dir, auto.__name__, torch_dtype, device)
+        try:
+            model = auto.from_pretrained(model_dir, dtype=torch_dtype)
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"cannot load model from {model_dir}: {exc}") from exc
+        model.to(device).eval()
+        return cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
+
+    # -- prompts ---------------------------------------------------------------------------------
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render(self, prompt: Prompt, chat: bool = False) -> tuple[str, bool]:
+        """The text the model sees, and whether it is already a rendered template (whose special
+        tokens are in the text, so the tokenizer must not add them again)."""
+        if isinstance(prompt, str) and not chat:
+            return prompt, False
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        if self.has_chat_template:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return text, True
+        # No template: the model was not tuned for chat; give it the conversation as plain text.
+        return "\n".join(m.get("content", "") for m in messages), False
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: GenerationParams,
+        chat: bool = False,
+        batch_size: int | None = None,
+    ) -> list[GenerationResult]:
+        """One result per prompt. The prompts run in passes of `batch_size` (default: one pass)."""
+        if batch_size is not None and batch_size < 1:
+            raise DataError("must be at least 1", field="batch_size")
+        size = batch_size or max(1, len(prompts))
+        results: list[GenerationResult] = []
+        for start in range(0, len(prompts), size):
+            chunk = GenerationRequest(prompts[start : start + size], params, chat)
+            results.extend(self.generate_batch([chunk])[0])
+        return results
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[list[GenerationResult]]:
+        """Runs several requests as one forward pass. Their params must share a batch_key();
+        length limits and return_full_text may differ and are honoured per row."""
+        import torch
+
+        if not requests:
+            return []
+        key = requests[0].params.batch_key()
+        if any(r.params.batch_key() != key for r in requests):
+            raise ValueError("requests in one batch must have batch-compatible params")
+        rows = [(r, *self.render(p, r.chat)) for r in requests for p in r.prompts]
+        if not rows:
+            return [[] for _ in requests]
+        encoded = [
+            self.tokenizer(text, add_special_tokens=not rendered)["input_ids"] for _, text, rendered in rows
+        ]
+        limits = [self._new_token_limit(req.params, len(ids)) for (req, _, _), ids in zip(rows, encoded)]
+        lead = requests[0].params
+        batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
+        config = self._generation_config(lead, max(limits) if limits else 1)
+        stop_kwargs = {"stop_strings": list(lead.stop), "tokenizer": self.tokenizer} if lead.stop else {}
+        with self._lock, torch.inference_mode():
+            if lead.do_sample and lead.seed is not None:
+                torch.manual_seed(lead.seed)
+            out = self.model.generate(**batch, generation_config=config, **stop_kwargs)
+        new_tokens = out if self.is_seq2seq else out[:, batch["input_ids"].shape[1] :]
+        n = lead.num_return_sequences
+        results: list[GenerationResult] = []
+        for i, ((req, text, _), ids, limit) in enumerate(zip(rows, encoded, limits)):
+            seqs = [self._finish(new_tokens[i * n + j], limit, req.params) for j in range(n)]
+            prefix = text if req.params.return_full_text else ""
+            results.append(
+                GenerationResult(
+                    prompt=text,
+                    texts=[prefix + s[0] for s in seqs],
+                    prompt_tokens=len(ids),
+                    generated_tokens=sum(s[1] for s in seqs),
+                    finish_reason=seqs[0][2],
+                    finish_reasons=[s[2] for s in seqs],
+                    token_counts=[s[1] for s in seqs],
+                )
+            )
+        grouped: list[list[GenerationResult]] = []
+        for req in requests:
+            grouped.append(results[: len(req.prompts)])
+            results = results[len(req.prompts) :]
+        return grouped
+
+    def stream(self, prompt: Prompt, params: GenerationParams, chat: bool = False) -> TextStream:
+        """Text deltas as they are generated (greedy or sampling, one sequence). The returned
+        iterator carries finish_reason / generated_tokens once exhausted; close() cancels."""
+        if params.num_beams > 1 or params.num_return_sequences > 1:
+            field_name = "num_beams" if params.num_beams > 1 else "num_return_sequences"
+            raise DataError("streaming supports one sequence without beam search", field=field_name)
+        text, rendered = self.render(prompt, chat)
+        ids = self.tokenizer(text, add_special_tokens=not rendered)["input_ids"]
+        limit = self._new_token_limit(params, len(ids))
+        return TextStream(self, text, ids, params, limit)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _new_token_limit(self, params: GenerationParams, prompt_len: int) -> int:
+        if params.max_new_tokens is not None:
+            limit = params.max_new_tokens
+        elif params.max_length is not None:
+            # HF semantics: a causal max_length counts the prompt; a seq2seq one counts the
+            # decoder sequence, whose start token is not generated.
+            limit = params.max_length - (1 if self.is_seq2seq else prompt_len)
+        else:
+            limit = DEFAULT_MAX_NEW_TOKENS
+        if self.context_length:
+            if prompt_len > self.context_length:
+                raise DataError(
+                    f"the prompt has {prompt_len} tokens; this model reads at most {self.context_length}",
+                    field="inputs",
+                )
+            if not self.is_seq2seq and prompt_len + limit > self.context_length:
+                raise DataError(
+                    f"prompt ({prompt_len} tokens) plus {limit} new tokens exceeds the model's "
+                    f"context of {self.context_length} tokens",
+                    field="max_new_tokens" if params.max_new_tokens is not None else "max_length",
+                )
+        return max(limit, 0)
+
+    def _generation_config(self, params: GenerationParams, max_new_tokens: int) -> Any:
+        import copy
+
+        config = copy.deepcopy(self.model.generation_config)
+        values: dict[str, Any] = {
+            "max_new_tokens": max(max_new_tokens, 1),
+            "max_length": None,
+            "min_new_tokens": None,
+            "num_return_sequences": params.num_return_sequences,
+            "num_beams": params.num_beams,
+            "do_sample": params.do_sample,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if params.do_sample:
+            values["temperature"] = params.temperature if params.temperature is not None else 1.0
+            values["top_k"] = params.top_k if params.top_k is not None else config.top_k
+            values["top_p"] = params.top_p if params.top_p is not None else config.top_p
+        else:  # unset so transformers does not warn that sampling flags are ignored
+            values.update(temperature=None, top_k=None, top_p=None)
+        if params.no_repeat_ngram_size is not None:
+            values["no_repeat_ngram_size"] = params.no_repeat_ngram_size
+        if params.repetition_penalty is not None:
+            values["repetition_penalty"] = params.repetition_penalty
+        if params.early_stopping is not None:
+            values["early_stopping"] = params.early_stopping
+        if config.eos_token_id is None:
+            values["eos_token_id"] = self.tokenizer.eos_token_id
+        config.update(**values)
+        return config
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return set(eos if isinstance(eos, list) else [eos]) - {None}
+
+    def _finish(self, tokens: torch.Tensor, limit: int, params: GenerationParams) -> tuple[str, int, FinishReason]:
+        """Decodes one generated row: cut at eos, at this row's own token limit, then at the first
+        stop sequence. Returns (text, generated token count, finish reason)."""
+        ids = tokens.tolist()
+        if self.is_seq2seq and ids and ids[0] == self.model.generation_config.decoder_start_token_id:
+            ids = ids[1:]
+        eos = self._eos_ids()
+        cut = next((pos for pos, tok in enumerate(ids) if tok in eos), None)
+        reason: FinishReason
+        if cut is not None and cut < limit:
+            ids, count, reason = ids[:cut], cut + 1, "stop"
+        else:
+            ids, reason = ids[:limit], "length"
+            pad = self.tokenizer.pad_token_id
+            while params.stop and ids and ids[-1] == pad:  # a stop string ended it; rest is padding
+                ids.pop()
+            count = len(ids)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        text, hit = trim_at_stop(text, params.stop)
+        if hit:
+            reason = "stop"
+        return text, count, reason
+
+
+def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Text up to the earliest stop sequence, and whether one occurred."""
+    positions = [p for p in (text.find(s) for s in stop) if p >= 0]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+class TextStream(Iterator[str]):
+    """Streams one generation. Iterating yields text deltas; the stop sequences are held back
+    until it is clear they are not the start of a stop string, and never emitted."""
+
+    def __init__(self, engine: Engine, prompt: str, ids: list[int], params: GenerationParams, limit: int) -> None:
+        from transformers import TextIteratorStreamer
+
+        self.prompt = prompt
+        self.prompt_tokens = len(ids)
+        self.generated_tokens = 0
+        self.finish_reason: FinishReason = "length"
+        self.error: BaseException | None = None
+        self._engine, self._params, self._limit = engine, params, limit
+        self._cancelled = threading.Event()
+        self._streamer = TextIteratorStreamer(engine.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._text = ""
+        self._emitted = 0
+        self._done = False
+        self._pending: list[str] = []
+        self._thread = threading.Thread(target=self._run, args=(ids,), daemon=True)
+        self._thread.start()
+
+    def _run(self, ids: list[int]) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        engine, params = self._engine, self._params
+        cancelled = self._cancelled
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+
+        try:
+            batch = {"input_ids": torch.tensor([ids], device=engine.device)}
+            batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+            config = engine._generation_config(params, self._limit)
+            kwargs: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([_Cancel()])}
+            if params.stop:
+                kwargs.update(stop_strings=list(params.stop), tokenizer=engine.tokenizer)
+            with engine._lock, torch.inference_mode():
+                if params.do_sample and params.seed is not None:
+                    torch.manual_seed(params.seed)
+                out = engine.model.generate(
+                    **batch, generation_config=config, streamer=self._streamer, **kwargs
+                )
+            row = out[0] if engine.is_seq2seq else out[0, len(ids) :]
+            _, self.generated_tokens, self.finish_reason = engine._finish(row, self._limit, params)
+        except BaseException as exc:  # surfaced to the consumer by __next__
+            self.error = exc
+            self._streamer.on_finalized_text("", stream_end=True)
+
+    def __next__(self) -> str:
+        while True:
+            if self._pending:
+                return self._pending.pop(0)
+            if self._done:
+                raise StopIteration
+            try:
+                piece = next(self._streamer)
+            except StopIteration:
+                self._done = True
+                self._thread.join()
+                if self.error is not None:
+                    raise self.error
+                tail, _ = trim_at_stop(self._text, self._params.stop)
+                self._queue(tail)
+                continue
+            self._text += piece
+            text, hit = trim_at_stop(self._text, self._params.stop)
+            if hit:
+                self._queue(text)
+                self._done = True
+                self.cancel()
+                self._thread.join()
+                self.finish_reason = "stop"
+                continue
+            self._queue(self._text[: len(self._text) - _held_back(self._text, self._params.stop)])
+
+    def _queue(self, text: str) -> None:
+        if len(text) > self._emitted:
+            self._pending.append(text[self._emitted :])
+            self._emitted = len(text)
+
+    @property
+    def text(self) -> str:
+        return self._text[: self._emitted]
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    close = cancel
+
+
+def _held_back(text: str, stop: Sequence[str]) -> int:
+    """How many trailing characters could still begin a stop sequence."""
+    keep = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                keep = max(keep, k)
+                break
+    return keep
+
+
+# -- resolution helpers ------------------------------------------------------------------------
+
+
+def resolve_ref(ref: str | Path) -> Path:
+    """A model id, job name or path → a local HF directory (via the hub when it is installed)."""
+    try:
+        from springboard.hub import resolve_model
+    except ImportError:
+        resolve_model = None
+    if resolve_model is not None:
+        return Path(resolve_model(str(ref)))
+    path = Path(ref).expanduser()
+    if not (path / "config.json").is_file():
+        raise NotFoundError(f"no model directory at {path} (config.json missing)")
+    return path
+
+
+def _find_spec(ref: str | Path, model_dir: Path) -> Any:
+    """The hub spec for a model id, or for the base model an artifact was trained from."""
+    try:
+        from springboard.hub import get_model_spec
+    except ImportError:
+        return None
+    candidates = [str(ref)]
+    meta = model_dir / "springboard.json"
+    if meta.is_file():
+        try:
+            base = json.loads(meta.read_text()).get("base_model")
+        except (OSError, ValueError):
+            base = None
+        if base:
+            candidates.append(str(base))
+    for candidate in candidates:
+        try:
+            return get_model_spec(candidate)
+        except Exception:  # not a hub id (a path or job name): no spec
+            continue
+    return None
+
+
+def _dtype(dtype: str | None, device: str) -> torch.dtype:
+    import torch
+
+    if dtype in (None, "auto"):
+        return torch.float32 if device == "cpu" else torch.bfloat16
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise DataError(f"unknown dtype {dtype!r}; one of {sorted(names)}", field="dtype")
+    return names[dtype]
+
+
+def _context_length(config: Any, tokenizer: Any) -> int | None:
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None

@@ -1,0 +1,133 @@
+"""GenerationParams: the one validated structure every payload shape (JumpStart, TGI, OpenAI,
+batch transform records) maps onto before it reaches the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from springboard.errors import DataError
+
+# Used when a request names neither max_new_tokens nor max_length. HF's own default
+# (max_length=20 counting the prompt) leaves a causal model nothing to say after a long prompt.
+DEFAULT_MAX_NEW_TOKENS = 64
+MAX_STOP_SEQUENCES = 16
+
+
+class GenerationParams(BaseModel):
+    """Decoding parameters, with Hugging Face semantics.
+
+    `max_length` counts the prompt for causal models and the decoder output for seq2seq models;
+    `max_new_tokens` wins when both are given. Sampling parameters (temperature, top_k, top_p)
+    only act when `do_sample` is true, as in `transformers`. Invalid values and combinations raise
+    `springboard.errors.ValidationError` (a `DataError` naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_length: int | None = Field(default=None, ge=1)
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    num_return_sequences: int = Field(default=1, ge=1, le=64)
+    num_beams: int = Field(default=1, ge=1, le=64)
+    do_sample: bool = False
+    temperature: float | None = Field(default=None, gt=0.0, le=100.0)
+    top_k: int | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    no_repeat_ngram_size: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0)
+    early_stopping: bool | None = None
+    stop: tuple[str, ...] = ()
+    return_full_text: bool = False
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise params_error(exc) from None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], prefix: str = "") -> GenerationParams:
+        """Builds params from a payload dict; errors name the field as `prefix + name`."""
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise params_error(exc, prefix) from None
+        except DataError as exc:
+            if prefix and exc.field:
+                raise DataError(exc.reason, field=prefix + exc.field) from None
+            raise
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_nonempty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
+        if any(s == "" for s in value):
+            raise ValueError("stop sequences must be non-empty strings")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> GenerationParams:
+        if not self.do_sample and self.num_return_sequences > self.num_beams:
+            raise DataError(
+                f"num_return_sequences ({self.num_return_sequences}) must not exceed num_beams "
+                f"({self.num_beams}) unless do_sample is true",
+                field="num_return_sequences",
+            )
+        return self
+
+    # -- how the engine and batchers use it ------------------------------------------------
+
+    def batch_key(self) -> tuple[Any, ...]:
+        """Requests whose keys are equal can share one forward pass. Length limits and
+        return_full_text are left out: the engine honours them per row."""
+        sampling = (self.temperature, self.top_k, self.top_p, self.seed) if self.do_sample else ()
+        return (
+            self.num_return_sequences,
+            self.num_beams,
+            self.do_sample,
+            sampling,
+            self.no_repeat_ngram_size,
+            self.repetition_penalty,
+            self.early_stopping,
+            self.stop,
+        )
+
+    @property
+    def solo(self) -> bool:
+        """A seeded sampling request runs in a batch of its own: its seed seeds the whole pass,
+        so sharing the pass with strangers would make its output depend on them."""
+        return self.do_sample and self.seed is not None
+
+    def with_overrides(self, **values: Any) -> GenerationParams:
+        data = self.model_dump(exclude_unset=True)
+        data.update({k: v for k, v in values.items() if v is not None})
+        return GenerationParams(**data)
+
+
+def params_error(exc: pydantic.ValidationError, prefix: str = "") -> DataError:
+    """The first pydantic error as a DataError naming its field (`parameters.top_p`)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
+    message = err.get("msg", "invalid value").removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = "unknown parameter"
+    if "input" in err and err.get("type") != "extra_forbidden":
+        message += f" (got {_short(err['input'])})"
+    return DataError(message, field=(prefix + loc) if loc else (prefix.rstrip(".") or None))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,137 @@
+"""Dynamic batching: concurrent requests to one endpoint share forward passes.
+
+Requests queue up; the worker takes the oldest, waits at most `max_wait` (counted from when
+that request arrived) for more, up to `max_batch_size` prompt rows, then groups what it has by
+`GenerationParams.batch_key()` and runs each group as one `Engine.generate_batch` call in a
+worker thread, so the event loop keeps serving while the model computes. Requests that arrive
+during a pass are picked up by the next one. Length limits and return_full_text may differ
+inside a group (the engine honours them per row). A seeded sampling request always runs alone:
+its seed seeds the whole pass, and sharing it would make its output depend on its neighbours."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from springboard.generate import Engine, GenerationRequest, GenerationResult
+
+log = logging.getLogger("springboard.serve")
+
+
+@dataclass
+class _Item:
+    request: GenerationRequest
+    future: asyncio.Future[list[GenerationResult]]
+    arrived: float = field(default_factory=time.monotonic)
+
+    @property
+    def rows(self) -> int:
+        return max(1, len(self.request.prompts))
+
+
+@dataclass
+class BatchStats:
+    passes: int = 0
+    requests: int = 0
+    rows: int = 0
+
+
+class Batcher:
+    def __init__(self, engine: Engine, max_batch_size: int = 16, max_wait_ms: float = 10.0, enabled: bool = True) -> None:
+        self.engine = engine
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.enabled = enabled
+        self.stats = BatchStats()
+        self._queue: asyncio.Queue[_Item] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
+        """Results for one request. An explicit `batch_size` (JumpStart real-time batch
+        inference) is the caller's own batching and bypasses the queue."""
+        if batch_size is not None or not self.enabled:
+            return await self._run_alone(request, batch_size)
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._work(), name="springboard-batcher")
+        assert self._queue is not None
+        future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Item(request, future))
+        return await future
+
+    async def _run_alone(self, request: GenerationRequest, batch_size: int | None) -> list[GenerationResult]:
+        self.stats.passes += 1
+        self.stats.requests += 1
+        self.stats.rows += len(request.prompts)
+        return await asyncio.to_thread(
+            self.engine.generate, list(request.prompts), request.params, request.chat, batch_size
+        )
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._worker = None
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await queue.get()
+            items, rows = [first], first.rows
+            deadline = loop.time() + max(0.0, self.max_wait - (time.monotonic() - first.arrived))
+            while rows < self.max_batch_size:
+                remaining = deadline - loop.time()
+                try:
+                    item = queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(queue.get(), remaining)
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    break
+                items.append(item)
+                rows += item.rows
+            for group in self._groups(items):
+                await self._run_group(group)
+
+    def _groups(self, items: list[_Item]) -> list[list[_Item]]:
+        groups: dict[object, list[list[_Item]]] = {}
+        order: list[list[_Item]] = []
+        for item in items:
+            if item.future.done():  # the client went away while it queued
+                continue
+            params = item.request.params
+            if params.solo:
+                order.append([item])
+                continue
+            buckets = groups.setdefault(params.batch_key(), [])
+            if not buckets or sum(i.rows for i in buckets[-1]) + item.rows > self.max_batch_size:
+                buckets.append([])
+                order.append(buckets[-1])
+            buckets[-1].append(item)
+        return order
+
+    async def _run_group(self, group: list[_Item]) -> None:
+        requests = [item.request for item in group]
+        try:
+            results = await asyncio.to_thread(self.engine.generate_batch, requests)
+        except Exception as exc:
+            if len(group) > 1:
+                # One bad row (say, a prompt over the context) must not fail its neighbours:
+                # run them one by one so the error lands on the request that caused it.
+                for item in group:
+                    await self._run_group([item])
+                return
+            if not group[0].future.done():
+                group[0].future.set_exception(exc)
+            return
+        self.stats.passes += 1
+        self.stats.requests += len(group)
+        self.stats.rows += sum(len(r.prompts) for r in requests)
+        log.debug("batched pass: %d requests, %d rows", len(group), sum(len(r.prompts) for r in requests))
+        for item, result in zip(group, results):
+            if not item.future.done():
+                item.future.set_result(result)

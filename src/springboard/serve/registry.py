@@ -1,0 +1,87 @@
+"""The endpoint registry: one JSON file per endpoint under `settings.endpoints_dir()`, so the
+endpoints a server hosts survive it and `springboard endpoints list` works without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from springboard import settings
+from springboard.errors import ConflictError, NotFoundError
+from springboard.jobs import validate_name
+
+EndpointStatus = Literal["Creating", "InService", "Failed", "Deleting"]
+
+
+class EndpointConfig(BaseModel):
+    """What `deploy` asks for."""
+
+    name: str
+    model: str  # a hub model id, training job name or local path, as the user gave it
+    batching: bool = True
+    max_batch_size: int = Field(default=16, ge=1, le=256)
+    max_wait_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
+    device: str | None = None
+    dtype: str | None = None
+    accept_eula: bool = False  # accepted at deploy time, like JumpStartModel.deploy(accept_eula=True)
+
+
+class EndpointRecord(EndpointConfig):
+    status: EndpointStatus = "Creating"
+    failure_reason: str | None = None
+    model_dir: str | None = None
+    model_id: str | None = None  # the hub spec it was recognised as, if any
+    creation_time: float = Field(default_factory=time.time)
+    last_modified_time: float = Field(default_factory=time.time)
+
+
+class EndpointRegistry:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else settings.endpoints_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def create(self, config: EndpointConfig) -> EndpointRecord:
+        validate_name(config.name, "endpoint")
+        if self._path(config.name).exists():
+            existing = self.get(config.name)
+            if existing.status != "Failed":
+                raise ConflictError(f"endpoint {config.name!r} already exists (status {existing.status})")
+        record = EndpointRecord(**config.model_dump())
+        self.save(record)
+        return record
+
+    def save(self, record: EndpointRecord) -> EndpointRecord:
+        record.last_modified_time = time.time()
+        tmp = self._path(record.name).with_suffix(".tmp")
+        tmp.write_text(record.model_dump_json(indent=2))
+        os.replace(tmp, self._path(record.name))
+        return record
+
+    def get(self, name: str) -> EndpointRecord:
+        try:
+            return EndpointRecord.model_validate(json.loads(self._path(name).read_text()))
+        except FileNotFoundError:
+            raise NotFoundError(f"Could not find endpoint \"{name}\".") from None
+
+    def list(self) -> list[EndpointRecord]:
+        records = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                records.append(EndpointRecord.model_validate(json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue  # half-written or foreign file
+        return sorted(records, key=lambda r: r.creation_time)
+
+    def delete(self, name: str) -> None:
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"Could not find endpoint \"{name}\".") from None

@@ -1,0 +1,1 @@
+"""Training: hyperparameter schemas, the loop, checkpoints, artifacts, the job and the SDK."""

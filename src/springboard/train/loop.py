@@ -1,0 +1,323 @@
+"""The training loop. Reads top to bottom: set-up, (resume), loop, evaluate, checkpoint.
+
+CPU training is compute-bound, so speed comes from doing less work:
+- batches are grouped by length, so little compute goes to padding;
+- for causal models the vocabulary projection runs only at positions that carry a label
+  (the completion), not over the whole sequence: on a 135M model the LM head is ~20% of the
+  forward FLOPs and its fp32 logits dominate activation memory;
+- the loss is summed per token and divided by the label tokens of the whole optimizer step,
+  so gradient accumulation gives the same update as one large batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from springboard.errors import HyperparameterError, JobStopped
+from springboard.train import checkpoint
+from springboard.train.batching import (
+    IGNORE_INDEX,
+    collate_causal,
+    collate_seq2seq,
+    label_count,
+    length_grouped_batches,
+    real_tokens,
+    sequential_batches,
+)
+from springboard.train.hyperparameters import Hyperparameters
+
+log = logging.getLogger("springboard.train")
+
+
+class Reporter(Protocol):
+    """What the loop reports to; a JobContext is one."""
+
+    def log_metrics(
+        self, step: int | None = None, epoch: float | None = None, values: dict[str, float] | None = None, **named: float
+    ) -> None: ...
+    def should_stop(self) -> bool: ...
+    def update_config(self, **values: Any) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    epochs: float
+    train_loss: float | None
+    val_loss: float | None
+    perplexity: float | None
+    initial_val_loss: float | None
+    tokens_per_second: float
+    train_tokens: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device):
+    """The model ready to train: fp32 on CPU (bf16 autocast is ~30x slower on CPUs without
+    AMX), bf16 on GPUs; LoRA adapters attached when peft_type is lora."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(model_dir)
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if getattr(hp, "int8_quantization", False):
+        raise HyperparameterError(
+            "hyperparameter 'int8_quantization': needs a CUDA GPU with bitsandbytes; not available here"
+        )
+    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = cls.from_pretrained(model_dir, dtype=dtype)
+    model.config.use_cache = False
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if hp.peft_type == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        targets: Any = None
+        if hp.lora_target_modules not in ("auto", ""):
+            targets = (
+                "all-linear"
+                if hp.lora_target_modules == "all-linear"
+                else [t.strip() for t in hp.lora_target_modules.split(",") if t.strip()]
+            )
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
+                r=hp.lora_r,
+                lora_alpha=hp.lora_alpha,
+                lora_dropout=hp.lora_dropout,
+                target_modules=targets,
+            ),
+        )
+    model.to(device)
+    return model, tokenizer, seq2seq
+
+
+def _split_head(model: torch.nn.Module):
+    """(body, head) for causal LMs whose logits are a plain projection of the last hidden
+    state; None where the model post-processes logits (soft-capping, scaling), which then
+    goes through the full forward."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = lm.config
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None
+    body = getattr(lm, getattr(lm, "base_model_prefix", ""), None)
+    head = lm.get_output_embeddings()
+    if body is None or head is None or not type(lm).__name__.endswith("ForCausalLM"):
+        return None
+    return body, head
+
+
+def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smoothing: float = 0.0):
+    """Summed token cross-entropy and the number of label tokens."""
+    labels = batch["labels"]
+    if seq2seq:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
+        logits = out.logits.float()
+        n = (labels != IGNORE_INDEX).sum()
+        loss = F.cross_entropy(
+            logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX,
+            reduction="sum", label_smoothing=smoothing,
+        )
+        return loss, n
+    target = labels[:, 1:]
+    keep = target != IGNORE_INDEX
+    if split is not None:
+        body, head = split
+        hidden = body(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+        ).last_hidden_state
+        logits = head(hidden[:, :-1][keep]).float()
+    else:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+        logits = out.logits[:, :-1][keep].float()
+    loss = F.cross_entropy(logits, target[keep], reduction="sum", label_smoothing=smoothing)
+    return loss, keep.sum()
+
+
+@torch.no_grad()
+def evaluate(model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device) -> float | None:
+    """Token-weighted validation loss."""
+    if not examples:
+        return None
+    was_training = model.training
+    model.eval()
+    split = None if seq2seq else _split_head(model)
+    collate = collate_seq2seq if seq2seq else collate_causal
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    total, count = 0.0, 0
+    for idx in sequential_batches(len(order), hp.per_device_eval_batch_size):
+        batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in idx], pad_id).items()}
+        loss, n = loss_sum(model, batch, seq2seq, split)
+        total += loss.item()
+        count += int(n)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def fit(
+    model,
+    tokenizer,
+    train: list,
+    validation: list,
+    hp: Hyperparameters,
+    reporter: Reporter,
+    checkpoint_dir: Path,
+    seq2seq: bool,
+    device: torch.device,
+) -> TrainResult:
+    from transformers import get_scheduler
+
+    if not train:
+        raise HyperparameterError("no training examples after preprocessing")
+    torch.manual_seed(hp.seed)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    collate = collate_seq2seq if seq2seq else collate_causal
+    split = None if seq2seq else _split_head(model)
+    causal = not seq2seq
+    smoothing = getattr(hp, "label_smoothing_factor", 0.0)
+    lengths = [len(e.input_ids) for e in train]
+    n_batches = math.ceil(len(train) / hp.per_device_train_batch_size)
+    steps_per_epoch = math.ceil(n_batches / hp.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * hp.epochs
+    if hp.max_steps > 0:
+        total_steps = min(total_steps, hp.max_steps)
+    warmup = hp.warmup_steps or math.ceil(hp.warmup_ratio * total_steps)
+    reporter.update_config(total_steps=total_steps)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=hp.learning_rate,
+    )
+    scheduler = get_scheduler(hp.lr_scheduler_type, optimizer, warmup, total_steps)
+
+    pos = checkpoint.Position()
+    found = checkpoint.latest(checkpoint_dir)
+    initial_val = None
+    if found is not None:
+        pos = checkpoint.load(found, model, optimizer, scheduler)
+        log.info("resumed from %s (epoch %d, batch %d, step %d)", found.name, pos.epoch, pos.batch, pos.global_step)
+    else:
+        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device)
+        if initial_val is not None:
+            reporter.log_metrics(step=0, epoch=0.0, val_loss=initial_val, perplexity=_ppl(initial_val))
+            log.info("step 0: val_loss %.4f perplexity %.2f", initial_val, _ppl(initial_val))
+
+    log.info(
+        "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation",
+        len(train), len(validation), hp.epochs, total_steps, hp.per_device_train_batch_size,
+        hp.gradient_accumulation_steps,
+    )
+    model.train()
+    history: list[dict[str, float]] = []
+    window_loss = window_tokens = 0.0
+    window_real = 0
+    window_start = time.perf_counter()
+    run_start = time.perf_counter()
+    run_tokens = 0
+    last_train_loss = last_val = None
+
+    def save_checkpoint() -> None:
+        checkpoint.save(checkpoint_dir, model, optimizer, scheduler, pos)
+
+    def validate(epoch_f: float) -> None:
+        nonlocal last_val
+        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device)
+        if last_val is not None:
+            reporter.log_metrics(step=pos.global_step, epoch=epoch_f, val_loss=last_val, perplexity=_ppl(last_val))
+            log.info("step %d epoch %.2f: val_loss %.4f perplexity %.2f", pos.global_step, epoch_f, last_val, _ppl(last_val))
+
+    done = pos.global_step >= total_steps
+    while pos.epoch < hp.epochs and not done:
+        batches = length_grouped_batches(lengths, hp.per_device_train_batch_size, hp.seed, pos.epoch)
+        groups = [batches[i : i + hp.gradient_accumulation_steps] for i in range(0, len(batches), hp.gradient_accumulation_steps)]
+        start_group = pos.batch // hp.gradient_accumulation_steps
+        for group in groups[start_group:]:
+            if reporter.should_stop():
+                save_checkpoint()
+                raise JobStopped("training stopped on request; resume continues from the checkpoint")
+            step_labels = sum(label_count(train[i], causal) for idx in group for i in idx)
+            for idx in group:
+                batch = {k: v.to(device) for k, v in collate([train[i] for i in idx], pad_id).items()}
+                loss, n = loss_sum(model, batch, seq2seq, split, smoothing)
+                (loss / max(step_labels, 1)).backward()
+                window_loss += loss.item()
+                window_tokens += int(n)
+                real = sum(real_tokens(train[i], causal) for i in idx)
+                window_real += real
+                run_tokens += real
+            torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            pos.global_step += 1
+            pos.batch += len(group)
+            pos.tokens_seen += sum(len(train[i].input_ids) for idx in group for i in idx)
+            epoch_f = pos.epoch + pos.batch / len(batches)
+            if pos.global_step % hp.logging_steps == 0 or pos.global_step == total_steps:
+                elapsed = time.perf_counter() - window_start
+                last_train_loss = window_loss / max(window_tokens, 1)
+                point = {
+                    "train_loss": last_train_loss,
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "tokens_per_second": window_real / max(elapsed, 1e-9),
+                    "epoch": epoch_f,
+                }
+                reporter.log_metrics(step=pos.global_step, epoch=epoch_f, values=point)
+                history.append({"step": pos.global_step, **point})
+                log.info(
+                    "step %d/%d epoch %.2f train_loss %.4f lr %.3g tokens/s %.1f",
+                    pos.global_step, total_steps, epoch_f, last_train_loss, point["learning_rate"],
+                    point["tokens_per_second"],
+                )
+                window_loss = window_tokens = 0.0
+                window_real = 0
+                window_start = time.perf_counter()
+            if hp.eval_steps and pos.global_step % hp.eval_steps == 0:
+                validate(epoch_f)
+            if pos.global_step >= total_steps:
+                done = True
+                break
+            if hp.save_steps and pos.global_step % hp.save_steps == 0:
+                save_checkpoint()
+        if pos.batch >= len(batches):
+            pos.epoch += 1
+            pos.batch = 0
+        if not (hp.eval_steps and pos.global_step % hp.eval_steps == 0):
+            validate(float(pos.epoch) if pos.batch == 0 else pos.epoch + pos.batch / len(batches))
+        save_checkpoint()
+
+    if last_val is None:  # resumed after the last step: report the final model anyway
+        validate(float(pos.epoch))
+    seconds = time.perf_counter() - run_start
+    return TrainResult(
+        global_step=pos.global_step,
+        epochs=pos.epoch + (pos.batch / max(n_batches, 1)),
+        train_loss=last_train_loss,
+        val_loss=last_val,
+        perplexity=_ppl(last_val) if last_val is not None else None,
+        initial_val_loss=initial_val,
+        tokens_per_second=run_tokens / max(seconds, 1e-9),
+        train_tokens=run_tokens,
+        seconds=seconds,
+        history=history,
+    )
+
+
+def _ppl(loss: float) -> float:
+    return math.exp(min(loss, 50.0))

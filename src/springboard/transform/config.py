@@ -1,0 +1,173 @@
+"""A transform job's configuration (SageMaker's CreateTransformJob knobs) and the parsing of
+generation parameters: `environment["HYPER_PARAMS"]` (a Python-literal dict, as JumpStart's
+notebooks build it with `str(dict)`) and per-record JumpStart text2text parameters."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from springboard.errors import HyperparameterError, ValidationError
+from springboard.transform.jsonpath import JSONPath
+
+ContentType = Literal["application/jsonlines", "application/json", "text/csv", "text/plain"]
+# JumpStart text2text per-record parameters (the FLAN-T5 container's request fields).
+RECORD_PARAMS = (
+    "max_length",
+    "max_new_tokens",
+    "num_return_sequences",
+    "num_beams",
+    "top_p",
+    "top_k",
+    "temperature",
+    "do_sample",
+    "seed",
+    "early_stopping",
+    "no_repeat_ngram_size",
+)
+ACCEPTS = ("application/jsonlines", "application/json", "application/json;verbose", "text/csv")
+DEFAULT_BATCH_SIZE = 8
+
+
+class TransformConfig(BaseModel):
+    """Everything a transform job needs; stored as the job's config.
+
+    Deviation from SageMaker: `split_type` and `assemble_with` default to `Line` (SageMaker's
+    API default is None), because every JSON Lines transform sets them and a whole JSONL file
+    sent as one record is never what a user means."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="hub model id, training job name or artifact path")
+    input: str = Field(description="an input file, or a directory whose every file is processed")
+    output: str = Field(description="output directory; `<relative input path>.out` files go here")
+    content_type: ContentType = "application/jsonlines"
+    split_type: Literal["Line", "None"] = "Line"
+    batch_strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
+    max_payload: float = Field(6.0, ge=0, le=100, description="MB per request; 0 = no limit")
+    assemble_with: Literal["Line", "None"] = "Line"
+    accept: str = "application/jsonlines"
+    environment: dict[str, str] = Field(default_factory=dict)
+    join_source: Literal["Input", "None"] = "None"
+    input_filter: str = "$"
+    output_filter: str = "$"
+    on_error: Literal["record", "file"] = "record"
+    chat: bool | None = Field(
+        None,
+        description="wrap prompts in the model's chat template; None: yes for causal models "
+        "that have one",
+    )
+    instance_count: int = Field(1, ge=1)
+
+    @field_validator("input", "output", "model")
+    @classmethod
+    def _strip_file_scheme(cls, v: str) -> str:
+        if v.startswith("file://"):
+            return v[len("file://") :]
+        if re.match(r"^[a-z][a-z0-9+.-]*://", v):
+            raise ValueError(f"only local paths and file:// URIs are supported here, not {v!r}")
+        return v
+
+    @field_validator("accept")
+    @classmethod
+    def _accept(cls, v: str) -> str:
+        norm = v.replace(" ", "").lower()
+        if norm not in ACCEPTS:
+            raise ValueError(f"accept must be one of {', '.join(ACCEPTS)}, not {v!r}")
+        return norm
+
+    @field_validator("input_filter", "output_filter")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        try:
+            JSONPath(v)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        if not v.strip().startswith("$"):
+            raise ValueError(f"a JSONPath starts with '$': {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _params(self) -> TransformConfig:
+        if self.content_type == "text/csv" and self.split_type == "None":
+            raise ValueError("content_type text/csv needs split_type 'Line'")
+        hyper_params(self.environment)  # fail at submit time, not in the worker
+        return self
+
+    @property
+    def max_payload_bytes(self) -> int | None:
+        return int(self.max_payload * 1024 * 1024) if self.max_payload > 0 else None
+
+
+class HyperParams(BaseModel):
+    """`HYPER_PARAMS` parsed: generation parameters for every record, plus the batch size."""
+
+    params: dict[str, Any]
+    batch_size: int | None = None
+
+
+def hyper_params(environment: dict[str, str]) -> HyperParams | None:
+    """Parses `environment["HYPER_PARAMS"]` with `ast.literal_eval` (never `eval`)."""
+    raw = environment.get("HYPER_PARAMS")
+    if raw is None:
+        return None
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise HyperparameterError(
+            f"environment HYPER_PARAMS must be a Python or JSON dict literal such as "
+            f"\"{{'max_length': 50, 'top_k': 50}}\"; could not parse {raw[:200]!r}: {exc}"
+        ) from None
+    if not isinstance(value, dict):
+        raise HyperparameterError(
+            f"environment HYPER_PARAMS must be a dict literal, got {type(value).__name__}"
+        )
+    params = dict(value)
+    batch_size = params.pop("batch_size", None)
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise HyperparameterError(
+            f"HYPER_PARAMS 'batch_size' must be an integer >= 1, got {batch_size!r}"
+        )
+    unknown = sorted(set(params) - set(RECORD_PARAMS))
+    if unknown:
+        raise HyperparameterError(
+            f"HYPER_PARAMS has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: batch_size, {', '.join(RECORD_PARAMS)}"
+        )
+    try:
+        to_generation_params(params)
+    except ValidationError as exc:
+        raise HyperparameterError(f"HYPER_PARAMS: {exc}") from None
+    return HyperParams(params=params, batch_size=batch_size)
+
+
+def record_params(record: dict[str, Any]) -> dict[str, Any]:
+    """The JumpStart generation parameters a record carries (other keys, such as `id` or a
+    reference field, are data and are ignored)."""
+    return {k: record[k] for k in RECORD_PARAMS if k in record}
+
+
+def to_generation_params(params: dict[str, Any]):
+    """`GenerationParams` from JumpStart parameters; a bad value raises a DataError naming the
+    field and the rule."""
+    from springboard.generate import GenerationParams
+
+    return GenerationParams.parse(params)
+
+
+def default_job_name(model: str, now: datetime | None = None) -> str:
+    """SageMaker's `name_from_base`: `<base>-YYYY-MM-DD-HH-MM-SS-mmm`, at most 63 characters,
+    the base made of the model's name with anything outside [a-zA-Z0-9-] turned into '-'."""
+    now = now or datetime.now(timezone.utc)
+    stamp = now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
+    base = Path(model.rstrip("/")).name or "transform"
+    base = re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-") or "transform"
+    base = base[: 63 - len(stamp) - 1].strip("-")
+    return f"{base}-{stamp}"

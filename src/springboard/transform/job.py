@@ -1,0 +1,71 @@
+"""The transform job's entrypoint (`springboard.transform.job:run`), run by the job worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from springboard.errors import SpringboardError
+from springboard.jobs import JobContext
+from springboard.transform.config import TransformConfig
+from springboard.transform.runner import Progress, TransformRunner
+
+log = logging.getLogger("springboard.transform")
+
+METRICS_EVERY_S = 2.0
+LOG_EVERY_S = 10.0
+
+
+def run(ctx: JobContext) -> None:
+    from springboard.generate import Engine
+
+    config = TransformConfig.model_validate(ctx.config)
+    ctx.set_secondary_status("Starting", f"loading model {config.model}")
+    engine = Engine.load(config.model)
+    ctx.set_secondary_status(
+        "Transforming", f"{config.input} -> {config.output}" + (" (resumed)" if ctx.resumed else "")
+    )
+    last = {"metrics": 0.0, "log": time.monotonic()}
+
+    def report(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last["metrics"] >= METRICS_EVERY_S or p.processed >= p.total:
+            last["metrics"] = now
+            _log_metrics(ctx, p)
+        if now - last["log"] >= LOG_EVERY_S:
+            last["log"] = now
+            log.info(
+                "%d/%d records (%d failed), %.2f records/s, %.1f tokens/s",
+                p.processed, p.total, p.failed, p.records_per_second, p.tokens_per_second,
+            )  # fmt: skip
+
+    runner = TransformRunner(
+        config, engine, ctx.checkpoint_dir / "transform-state.json", report, ctx.should_stop
+    )
+    progress = runner.run()
+    _log_metrics(ctx, progress)
+    log.info(
+        "done: %d records (%d failed) in %d file(s), %.2f records/s, %.1f tokens/s",
+        progress.processed, progress.failed, progress.files_done,
+        progress.records_per_second, progress.tokens_per_second,
+    )  # fmt: skip
+    if progress.failed_files:
+        raise SpringboardError(
+            f"{len(progress.failed_files)} file(s) failed (their .out files are not written; "
+            f"the other files completed): " + "; ".join(progress.failed_files)
+        )
+    if progress.failed:
+        ctx.set_secondary_status(
+            "Completed", f"{progress.failed} record(s) failed; their output lines carry 'error'"
+        )
+
+
+def _log_metrics(ctx: JobContext, p: Progress) -> None:
+    ctx.log_metrics(
+        step=p.processed,
+        records_processed=p.processed,
+        records_failed=p.failed,
+        records_total=p.total,
+        records_per_second=p.records_per_second,
+        tokens_per_second=p.tokens_per_second,
+    )
