@@ -13,10 +13,21 @@ import tinymodels  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(scope="session")
+def shared_models_dir(request) -> Path:
+    """One cache of converted weights (the default model's GGUF conversion) for every test
+    and run: $SPRINGBOARD_MODELS_DIR if set, else .pytest_cache/d/springboard-models."""
+    import os
+
+    configured = os.environ.get("SPRINGBOARD_MODELS_DIR")
+    return Path(configured) if configured else request.config.cache.mkdir("springboard-models")
+
+
 @pytest.fixture(autouse=True)
-def sb_home(tmp_path, monkeypatch) -> Path:
+def sb_home(tmp_path, monkeypatch, shared_models_dir) -> Path:
     home = tmp_path / "sbhome"
     monkeypatch.setenv("SPRINGBOARD_HOME", str(home))
+    monkeypatch.setenv("SPRINGBOARD_MODELS_DIR", str(shared_models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     return home

@@ -116,9 +116,15 @@ def test_file_uri_goes_through_fsspec(tmp_path):
 
 # --- templates -------------------------------------------------------------------------------
 
-def test_template_leaves_code_braces_alone_and_honours_escapes():
-    text = 'def f(x): return {"k": x, 0: {}}  # {{name}} -> {name}, set {1, 2}'
-    assert render(text, {"name": "Ada"}) == 'def f(x): return {"k": x, 0: {}}  # {name} -> Ada, set {1, 2}'
+def test_template_leaves_code_braces_alone():
+    text = 'def f(x): return {"k": x, 0: {} } if x else {0} | {1, 2} | {name}'
+    assert render(text, {"name": "Ada"}) == 'def f(x): return {"k": x, 0: {} } if x else {0} | {1, 2} | Ada'
+
+
+def test_template_escapes_as_str_format():
+    # A template written for str.format (JumpStart's scripts) renders the same here.
+    text = 'JSON: {{"answer": "{a}"}} literal {{a}}'
+    assert render(text, {"a": "yes"}) == text.format(a="yes") == 'JSON: {"answer": "yes"} literal {a}'
 
 
 def test_braces_in_values_are_never_reparsed():
@@ -282,3 +288,9 @@ def test_split_edges():
     assert len(split_records([1, 2], 0.9, 0)[0]) == 1  # and leaves at least one to train on
     with pytest.raises(HyperparameterError, match="validation_split_ratio"):
         split_records([1, 2], 1.0, 0)
+
+
+def test_instruction_records_from_a_csv_file_named_directly(tmp_path):
+    f = tmp_path / "pairs.csv"
+    f.write_text("prompt,completion\nq1,a1\nq2,a2\n")
+    assert [(r.prompt, r.completion, r.line) for r in load_instruction_records(f)] == [("q1", "a1", 2), ("q2", "a2", 3)]

@@ -239,26 +239,20 @@ def _sql_literal(value: str) -> str:
 
 
 def _paths_file(uri: str) -> list[str]:
-    """Common Crawl's `cc-index-table.paths.gz`: parquet paths relative to the bucket."""
+    """Common Crawl's `cc-index-table.paths.gz`: parquet paths relative to the bucket root,
+    which is `s3://commoncrawl/` when the listing came from S3, else the HTTPS mirror."""
     import gzip
 
-    from springboard.crawl.fetch import DEFAULT_WARC_PREFIX, resolve_uri
+    from springboard.crawl.fetch import DEFAULT_WARC_PREFIX
     from springboard.crawl.reader import open_uri
 
     with open_uri(uri) as f:
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    base = uri.rsplit("/", 1)[0] + "/" if "://" in uri and not uri.startswith(
-        DEFAULT_WARC_PREFIX) else DEFAULT_WARC_PREFIX
-    out = []
-    for line in raw.decode().split():
-        if line.startswith("cc-index/") or line.startswith("crawl-data/"):
-            out.append(base.rstrip("/") + "/" + line if base != DEFAULT_WARC_PREFIX
-                       else resolve_uri(line.replace("cc-index/", "crawl-data/../cc-index/", 0)))
-        else:
-            out.append(line)
-    return [o if "://" in o else DEFAULT_WARC_PREFIX + o for o in out]
+    root = "s3://commoncrawl/" if uri.startswith("s3://") else DEFAULT_WARC_PREFIX
+    return [line if "://" in line or line.startswith("/") else root + line
+            for line in raw.decode().split()]
 
 
 def table_source(index: str) -> str:

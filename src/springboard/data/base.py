@@ -31,6 +31,9 @@ class DataOptions:
     max_val_samples: int = -1
     packing: bool | None = None  # None -> True for domain adaptation, False otherwise
     train_on_inputs: bool = False  # True -> loss on prompt tokens too
+    # Accepted for JumpStart parity; tokenization stays in this process: fast tokenizers already
+    # batch-encode on every core in Rust, and a process pool of 2 measured slower (7.6 s vs 6.6 s
+    # for 20k prompts on 2 cores) once start-up and pickling are paid.
     preprocessing_num_workers: int | None = None
 
     def __post_init__(self) -> None:

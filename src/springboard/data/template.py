@@ -1,9 +1,10 @@
 """JumpStart's `template.json`: `{"prompt": "...{field}...", "completion": "...{field}..."}`.
 
-Placeholders are `{identifier}` only, with `{{` and `}}` as escapes. Any other brace is literal
-text, so a prompt holding Python code or JSON (`{"a": 1}`, `{}`, `{0}`) needs no escaping, which
-plain `str.format` cannot offer. Values are inserted once and never re-parsed, so braces inside
-records are always safe.
+Placeholders are `{identifier}` only, with `{{` and `}}` as escapes exactly as in `str.format`, so
+a template written for JumpStart's `str.format` renders the same. Unlike `str.format`, any other
+brace is literal text, so a prompt holding Python code or JSON (`{"a": 1}`, `{}`, `{0}`) needs no
+escaping as long as it has no doubled brace (`{}}` must be written `{}}}`, as for `str.format`).
+Values are inserted once and never re-parsed, so braces inside records are always safe.
 
 A template may add variants for records where a field is empty: `prompt_no_<field>` is used
 instead of `prompt` when the record's `<field>` is missing, null or blank. The Dolly seed uses

@@ -22,6 +22,8 @@ log = logging.getLogger("springboard.generate")
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]  # a plain prompt, or chat messages rendered by the template
 FinishReason = Literal["stop", "length"]
+# Why a sequence ended, in TGI's words: the eos token, a stop sequence, or the token limit.
+FinishCause = Literal["eos_token", "stop_sequence", "length"]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class GenerationResult:
     finish_reason: FinishReason
     finish_reasons: list[FinishReason] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)
+    finish_causes: list[FinishCause] = field(default_factory=list)
 
 
 @dataclass
@@ -170,9 +173,10 @@ class Engine:
                     texts=[prefix + s[0] for s in seqs],
                     prompt_tokens=len(ids),
                     generated_tokens=sum(s[1] for s in seqs),
-                    finish_reason=seqs[0][2],
-                    finish_reasons=[s[2] for s in seqs],
+                    finish_reason=_reason(seqs[0][2]),
+                    finish_reasons=[_reason(s[2]) for s in seqs],
                     token_counts=[s[1] for s in seqs],
+                    finish_causes=[s[2] for s in seqs],
                 )
             )
         grouped: list[list[GenerationResult]] = []
@@ -253,17 +257,17 @@ class Engine:
             eos = self.tokenizer.eos_token_id
         return set(eos if isinstance(eos, list) else [eos]) - {None}
 
-    def _finish(self, tokens: torch.Tensor, limit: int, params: GenerationParams) -> tuple[str, int, FinishReason]:
+    def _finish(self, tokens: torch.Tensor, limit: int, params: GenerationParams) -> tuple[str, int, FinishCause]:
         """Decodes one generated row: cut at eos, at this row's own token limit, then at the first
-        stop sequence. Returns (text, generated token count, finish reason)."""
+        stop sequence. Returns (text, generated token count, finish cause)."""
         ids = tokens.tolist()
         if self.is_seq2seq and ids and ids[0] == self.model.generation_config.decoder_start_token_id:
             ids = ids[1:]
         eos = self._eos_ids()
         cut = next((pos for pos, tok in enumerate(ids) if tok in eos), None)
-        reason: FinishReason
+        reason: FinishCause
         if cut is not None and cut < limit:
-            ids, count, reason = ids[:cut], cut + 1, "stop"
+            ids, count, reason = ids[:cut], cut + 1, "eos_token"
         else:
             ids, reason = ids[:limit], "length"
             pad = self.tokenizer.pad_token_id
@@ -273,8 +277,12 @@ class Engine:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         text, hit = trim_at_stop(text, params.stop)
         if hit:
-            reason = "stop"
+            reason = "stop_sequence"
         return text, count, reason
+
+
+def _reason(cause: FinishCause) -> FinishReason:
+    return "length" if cause == "length" else "stop"
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -296,6 +304,7 @@ class TextStream(Iterator[str]):
         self.prompt_tokens = len(ids)
         self.generated_tokens = 0
         self.finish_reason: FinishReason = "length"
+        self.finish_cause: FinishCause = "length"
         self.error: BaseException | None = None
         self._engine, self._params, self._limit = engine, params, limit
         self._cancelled = threading.Event()
@@ -332,7 +341,9 @@ class TextStream(Iterator[str]):
                     **batch, generation_config=config, streamer=self._streamer, **kwargs
                 )
             row = out[0] if engine.is_seq2seq else out[0, len(ids) :]
-            _, self.generated_tokens, self.finish_reason = engine._finish(row, self._limit, params)
+            _, self.generated_tokens, cause = engine._finish(row, self._limit, params)
+            if self.finish_cause != "stop_sequence":  # a stop seen by the consumer stays so
+                self.finish_cause, self.finish_reason = cause, _reason(cause)
         except BaseException as exc:  # surfaced to the consumer by __next__
             self.error = exc
             self._streamer.on_finalized_text("", stream_end=True)
@@ -358,9 +369,9 @@ class TextStream(Iterator[str]):
             if hit:
                 self._queue(text)
                 self._done = True
+                self.finish_cause, self.finish_reason = "stop_sequence", "stop"
                 self.cancel()
                 self._thread.join()
-                self.finish_reason = "stop"
                 continue
             self._queue(self._text[: len(self._text) - _held_back(self._text, self._params.stop)])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,16 @@ from typing import Any
 from springboard.transform.records import csv_line
 
 
+# Line breaks to str.splitlines() (and to some editors) that JSON leaves raw: escaped, so one
+# record stays one line for every reader. Both parsers read the escapes back.
+_SPLITLINES = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SPLITLINES_RE = re.compile("[\u0085\u2028\u2029]")
+
+
 def json_line(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    # These characters can only occur inside JSON strings, where an escape means the same.
+    return _SPLITLINES_RE.sub(lambda m: _SPLITLINES[m.group(0)], text)
 
 
 def literal_safe(obj: Any) -> bool:

@@ -1,0 +1,8 @@
+"""Endpoints: one FastAPI/uvicorn server hosting many endpoints, each a generate.Engine behind a
+dynamic batcher, spoken to in SageMaker runtime, JumpStart/TGI and OpenAI shapes."""
+
+from springboard.serve.app import create_app
+from springboard.serve.endpoints import Endpoint, EndpointManager
+from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry
+
+__all__ = ["Endpoint", "EndpointConfig", "EndpointManager", "EndpointRecord", "EndpointRegistry", "create_app"]

@@ -1,0 +1,273 @@
+"""The FastAPI app: SageMaker runtime paths (what boto3 `sagemaker-runtime` calls), the
+single-model container contract (/ping, /invocations), the endpoint control API the CLI and SDK
+use (/springboard/endpoints), and the OpenAI-compatible /v1 routes (openai_api.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pydantic
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
+from springboard.generate import GenerationRequest
+from springboard.serve import eventstream
+from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.payloads import (
+    Invocation,
+    custom_attributes,
+    is_llama_style,
+    parse_invocation,
+    render_response,
+    tgi_final_event,
+    tgi_token_event,
+)
+from springboard.serve.registry import EndpointConfig
+
+log = logging.getLogger("springboard.serve")
+
+MAX_PAYLOAD_BYTES = 6_291_456  # SageMaker's InvokeEndpoint body limit
+VARIANT = "AllTraffic"
+
+
+class InvocationFailed(Exception):
+    """An error on an invocation route, rendered per surface (runtime or container)."""
+
+    def __init__(self, kind: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.status = kind, message, status
+
+
+def create_app(manager: EndpointManager | None = None, restore: bool = True) -> FastAPI:
+    manager = manager or EndpointManager()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if restore:
+            manager.restore()
+        yield
+        await manager.close()
+
+    app = FastAPI(title="Springboard endpoints", lifespan=lifespan)
+    app.state.manager = manager
+
+    # -- SageMaker runtime ------------------------------------------------------------------------
+
+    @app.post("/endpoints/{name}/invocations")
+    async def invoke_endpoint(name: str, request: Request) -> Response:
+        try:
+            endpoint = _runtime_endpoint(manager, name)
+            return await _invoke(endpoint, request, stream_frames=False)
+        except InvocationFailed as exc:
+            return _runtime_error(exc)
+
+    @app.post("/endpoints/{name}/invocations-response-stream")
+    async def invoke_endpoint_stream(name: str, request: Request) -> Response:
+        try:
+            endpoint = _runtime_endpoint(manager, name)
+            return await _invoke(endpoint, request, stream_frames=True)
+        except InvocationFailed as exc:
+            return _runtime_error(exc)
+
+    # -- container contract -----------------------------------------------------------------------
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        states = {e.record.status for e in manager.endpoints.values()}
+        healthy = not states or states == {"InService"}
+        return Response(status_code=200 if healthy else 503)
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        try:
+            try:
+                endpoint = manager.default()
+            except NotFoundError as exc:
+                raise InvocationFailed("NotFound", str(exc), 404) from None
+            return await _invoke(endpoint, request, stream_frames=False)
+        except InvocationFailed as exc:
+            return JSONResponse({"code": exc.status, "type": exc.kind, "message": exc.message}, exc.status)
+
+    # -- control API (the CLI and SDK) ------------------------------------------------------------
+
+    @app.get("/springboard/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "pid": os.getpid(), "endpoints": len(manager.endpoints)}
+
+    @app.post("/springboard/endpoints", status_code=201)
+    async def create_endpoint(request: Request) -> Response:
+        try:
+            config = EndpointConfig.model_validate(json.loads(await request.body()))
+            record = manager.create(config)
+        except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
+            return _control_error(exc)
+        return JSONResponse(record.model_dump(mode="json"), status_code=201)
+
+    @app.get("/springboard/endpoints")
+    async def list_endpoints() -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in manager.list()]
+
+    @app.get("/springboard/endpoints/{name}")
+    async def describe_endpoint(name: str) -> Response:
+        try:
+            return JSONResponse(manager.describe(name).model_dump(mode="json"))
+        except SpringboardError as exc:
+            return _control_error(exc)
+
+    @app.delete("/springboard/endpoints/{name}")
+    async def delete_endpoint(name: str) -> Response:
+        try:
+            await manager.delete(name)
+        except SpringboardError as exc:
+            return _control_error(exc)
+        return Response(status_code=204)
+
+    from springboard.serve.openai_api import router as openai_router
+
+    app.include_router(openai_router)
+    return app
+
+
+def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
+    try:
+        endpoint = manager.get(name)
+    except NotFoundError:
+        raise InvocationFailed("ValidationError", f"Endpoint {name} not found.", 400) from None
+    if endpoint.record.status == "Creating":
+        raise InvocationFailed("ModelNotReadyException", f"Endpoint {name} is still Creating; retry later.", 429)
+    if endpoint.record.status != "InService":
+        raise InvocationFailed(
+            "ValidationError", f"Endpoint {name} is {endpoint.record.status}: {endpoint.record.failure_reason}", 400
+        )
+    return endpoint
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
+        raise InvocationFailed("ValidationError", _too_large(int(declared)), 400)
+    body = await request.body()
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise InvocationFailed("ValidationError", _too_large(len(body)), 400)
+    return body
+
+
+def _too_large(size: int) -> str:
+    return f"field 'Body': payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte (6 MB) limit"
+
+
+def _client_error(message: str, status: int = 400) -> InvocationFailed:
+    """A payload the model container refuses: SageMaker reports it as ModelError (424)."""
+    return InvocationFailed("ModelError", message, status)
+
+
+async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> Response:
+    body = await _read_body(request)
+    headers = request.headers
+    try:
+        inv = parse_invocation(body, headers.get("content-type"), headers.get("accept"))
+    except ValidationError as exc:
+        raise _client_error(str(exc)) from None
+    attrs = custom_attributes(headers.get("x-amzn-sagemaker-custom-attributes"))
+    if endpoint.requires_eula and attrs.get("accept_eula", "").lower() != "true":
+        spec_id = getattr(endpoint.spec, "model_id", endpoint.record.model)
+        raise _client_error(
+            f"model {spec_id} requires accepting its end-user license agreement: pass custom "
+            "attribute accept_eula=true (CustomAttributes='accept_eula=true')"
+        )
+    try:
+        engine = endpoint.ready()
+    except EndpointNotReady as exc:
+        raise InvocationFailed("ModelNotReadyException", str(exc), 429) from None
+    gen = GenerationRequest(inv.prompts, inv.params, inv.chat)
+    variant = {"x-Amzn-Invoked-Production-Variant": VARIANT}
+    if inv.stream:
+        try:  # validate (prompt length etc.) before the 200 goes out
+            stream = endpoint.stream(inv.prompts[0], gen)
+        except ValidationError as exc:
+            raise _client_error(str(exc)) from None
+        events = _tgi_events(stream, inv)
+        if stream_frames:
+            return StreamingResponse(
+                _framed(events),
+                media_type=eventstream.CONTENT_TYPE,
+                headers={**variant, "X-Amzn-SageMaker-Content-Type": "text/event-stream"},
+            )
+        return StreamingResponse(events, media_type="text/event-stream", headers=variant)
+    try:
+        results = await endpoint.generate(gen, inv.batch_size)
+    except ValidationError as exc:
+        raise _client_error(str(exc)) from None
+    except EndpointNotReady as exc:
+        raise InvocationFailed("ModelNotReadyException", str(exc), 429) from None
+    except Exception as exc:  # the model itself failed
+        log.exception("endpoint %s: generation failed", endpoint.name)
+        raise _client_error(f"{type(exc).__name__}: {exc}", 500) from None
+    llama = is_llama_style(getattr(engine.spec, "model_id", None))
+    data = json.dumps(render_response(inv, results, llama)).encode("utf-8")
+    content_type = "application/json"
+    if stream_frames:
+        return StreamingResponse(
+            iter([eventstream.payload_part(data)]),
+            media_type=eventstream.CONTENT_TYPE,
+            headers={**variant, "X-Amzn-SageMaker-Content-Type": content_type},
+        )
+    return Response(data, media_type=content_type, headers=variant)
+
+
+def _tgi_events(stream: Any, inv: Invocation) -> Iterator[bytes]:
+    """TGI server-sent events for one streamed generation. Runs in Starlette's threadpool."""
+    index = 0
+    try:
+        for piece in stream:
+            index += 1
+            yield tgi_token_event(piece, index)
+        full = (stream.prompt if inv.params.return_full_text else "") + stream.text
+        yield tgi_final_event(full, index + 1, stream.finish_cause, stream.generated_tokens, inv.params.seed)
+    finally:
+        stream.close()  # the client may have gone away: stop generating
+
+
+def _framed(events: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        for event in events:
+            yield eventstream.payload_part(event)
+    except Exception as exc:  # after the 200: report it in-band, as SageMaker does
+        log.exception("stream failed")
+        yield eventstream.model_stream_error(f"{type(exc).__name__}: {exc}")
+
+
+def _runtime_error(exc: InvocationFailed) -> JSONResponse:
+    """Errors as botocore's rest-json parser reads them: code from x-amzn-errortype,
+    message from the body's Message; ModelError carries the container's original status."""
+    body: dict[str, Any] = {"Message": exc.message}
+    status = exc.status
+    if exc.kind == "ModelError":
+        side = "client" if exc.status < 500 else "server"
+        body = {
+            "Message": f'Received {side} error ({exc.status}) from primary with message "{exc.message}".',
+            "OriginalStatusCode": exc.status,
+            "OriginalMessage": json.dumps({"code": exc.status, "message": exc.message}),
+        }
+        status = 424
+    return JSONResponse(body, status_code=status, headers={"x-amzn-errortype": exc.kind})
+
+
+def _control_error(exc: Exception) -> JSONResponse:
+    status = 400
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, ConflictError):
+        status = 409
+    message = str(exc)
+    if isinstance(exc, pydantic.ValidationError):
+        from springboard.generate.params import params_error
+
+        message = str(params_error(exc))
+    return JSONResponse({"error": {"type": type(exc).__name__, "message": message}}, status_code=status)

@@ -1,0 +1,121 @@
+"""`Transformer`, shaped like `sagemaker.transformer.Transformer`:
+
+    transformer = model.transformer(instance_count=1, output_path="out/", assemble_with="Line",
+                                    max_payload=1, env={"HYPER_PARAMS": str(params)})
+    transformer.transform("articles.jsonl", content_type="application/jsonlines", split_type="Line")
+    transformer.wait()
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from springboard import settings
+from springboard.errors import ValidationError
+from springboard.jobs import Job, follow_log, refresh, stop, validate_name
+from springboard.transform.api import run_transform, watch
+from springboard.transform.config import default_job_name
+
+
+class Transformer:
+    def __init__(
+        self,
+        model_name: str,
+        instance_count: int = 1,
+        instance_type: str | None = None,
+        strategy: str | None = None,
+        assemble_with: str | None = None,
+        output_path: str | None = None,
+        accept: str | None = None,
+        max_concurrent_transforms: int | None = None,
+        max_payload: float | None = None,
+        env: dict[str, str] | None = None,
+        base_transform_job_name: str | None = None,
+        **unused: Any,
+    ) -> None:
+        """`model_name`: a hub model id, training job name or artifact path. `instance_type`,
+        `max_concurrent_transforms` and SageMaker-only arguments (tags, volume_kms_key, ...)
+        are accepted and ignored: the job runs on this machine."""
+        self.model_name = model_name
+        self.instance_count = instance_count
+        self.instance_type = instance_type
+        self.strategy = strategy
+        self.assemble_with = assemble_with
+        self.output_path = output_path
+        self.accept = accept
+        self.max_payload = max_payload
+        self.env = dict(env or {})
+        self.base_transform_job_name = base_transform_job_name
+        self.latest_transform_job: str | None = None
+
+    def transform(
+        self,
+        data: str | Path,
+        data_type: str = "S3Prefix",
+        content_type: str | None = None,
+        compression_type: str | None = None,
+        split_type: str | None = None,
+        job_name: str | None = None,
+        input_filter: str | None = None,
+        output_filter: str | None = None,
+        join_source: str | None = None,
+        wait: bool = True,
+        logs: bool = True,
+        on_error: str = "record",
+        **unused: Any,
+    ) -> None:
+        """Starts the job over `data` (a file or a directory). As in the SageMaker SDK it waits
+        by default (`wait=False` returns at once; call `.wait()` later)."""
+        if compression_type not in (None, "None"):
+            raise ValidationError(f"compression_type {compression_type!r} is not supported")
+        name = job_name or default_job_name(self.base_transform_job_name or self.model_name)
+        validate_name(name)
+        if self.output_path is None:
+            self.output_path = str(settings.jobs_dir() / name / "output")
+        knobs: dict[str, Any] = {
+            "content_type": content_type,
+            "split_type": split_type,
+            "batch_strategy": self.strategy,
+            "max_payload": self.max_payload,
+            "assemble_with": self.assemble_with,
+            "accept": self.accept,
+            "input_filter": input_filter,
+            "output_filter": output_filter,
+            "join_source": join_source,
+            "instance_count": self.instance_count,
+        }
+        job = run_transform(
+            self.model_name,
+            data,
+            self.output_path,
+            name=name,
+            env=self.env,
+            wait=False,
+            on_error=on_error,
+            **{k: v for k, v in knobs.items() if v is not None},
+        )
+        self.latest_transform_job = job.name
+        if wait:
+            self.wait(logs=logs)
+
+    def wait(self, logs: bool = True) -> Job:
+        """Blocks until the latest job ends; `logs` prints its log as it is written."""
+        name = self._latest()
+        if logs:
+            for line in follow_log(refresh(name)):
+                print(line, file=sys.stdout, flush=True)
+            return refresh(name)
+        return watch(name, progress=False)
+
+    def stop_transform_job(self, wait: bool = True) -> Job:
+        return stop(self._latest())
+
+    def describe(self) -> dict[str, Any]:
+        return refresh(self._latest()).describe()
+
+    def _latest(self) -> str:
+        if not self.latest_transform_job:
+            raise ValidationError("no transform job started yet; call transform() first")
+        return self.latest_transform_job

@@ -1,0 +1,249 @@
+"""The transform loop in-process: a fake engine where the test must see exactly what the model
+was asked, the tiny models where real generation matters."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from springboard.errors import JobStopped
+from springboard.transform.config import TransformConfig
+from springboard.transform.runner import TransformRunner
+
+from .fakes import FakeEngine
+
+
+def write_jsonl(path: Path, records) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+def run(tmp_path, engine, state="state.json", **knobs):
+    knobs.setdefault("input", str(tmp_path / "in"))
+    knobs.setdefault("output", str(tmp_path / "out"))
+    config = TransformConfig(model="fake", **knobs)
+    return TransformRunner(config, engine, tmp_path / state).run()
+
+
+def read_out(path: Path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_order_ids_and_out_naming_per_file(tmp_path):
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": f"a{i}", "text_inputs": f"A{i}"} for i in range(7)])
+    write_jsonl(tmp_path / "in/sub/b.jsonl", [{"id": i, "text_inputs": f"B{i}"} for i in range(3)])
+    engine = FakeEngine()
+    progress = run(tmp_path, engine, environment={"HYPER_PARAMS": "{'batch_size': 3}"})
+    assert progress.processed == 10 and progress.failed == 0 and progress.files_done == 2
+    a = read_out(tmp_path / "out/a.jsonl.out")
+    assert a == [{"id": f"a{i}", "generated_texts": [f"out:A{i}:0"]} for i in range(7)]
+    b = read_out(tmp_path / "out/sub/b.jsonl.out")
+    assert [r["id"] for r in b] == [0, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.jsonl.out", "b.jsonl.out"]
+    # each file processed separately: no engine call mixes records of two files
+    for prompts, _, _ in engine.calls:
+        assert len({p[0] for p in prompts}) == 1
+    assert [len(c[0]) for c in engine.calls] == [3, 3, 1, 3]
+
+
+def test_single_input_file_and_blank_lines(tmp_path):
+    f = write_jsonl(tmp_path / "data.jsonl", [{"id": 1, "text_inputs": "x"}, "", {"id": 2, "text_inputs": "y"}])
+    run(tmp_path, FakeEngine(), input=str(f))
+    assert [r["id"] for r in read_out(tmp_path / "out/data.jsonl.out")] == [1, 2]
+
+
+def test_output_parses_with_json_and_literal_eval(tmp_path):
+    tricky = ['say "hi"\nnew line', "back\\slash", "emoji 😀 and é", "tab\t ctrl\x01", "'single'", "\u2028 \x85 \u2029"]
+    engine = FakeEngine(reply=lambda prompt, k: tricky[int(prompt)])
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": str(i)} for i in range(len(tricky))])
+    run(tmp_path, engine)
+    lines = (tmp_path / "out/a.jsonl.out").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(tricky)
+    for i, line in enumerate(lines):
+        assert json.loads(line) == ast.literal_eval(line) == {"id": i, "generated_texts": [tricky[i]]}
+
+
+def test_json_literals_from_input_are_flagged(tmp_path, caplog):
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": 1, "text_inputs": "x", "flag": True}])
+    run(tmp_path, FakeEngine(), join_source="Input")
+    line = (tmp_path / "out/a.jsonl.out").read_text().strip()
+    assert json.loads(line)["flag"] is True  # still valid JSON
+    assert "ast.literal_eval cannot read" in caplog.text
+
+
+def test_hyper_params_override_per_record_params(tmp_path):
+    records = [{"id": 0, "text_inputs": "p0", "max_new_tokens": 7, "num_beams": 3, "num_return_sequences": 3}]
+    records += [{"id": 1, "text_inputs": "p1"}]
+    write_jsonl(tmp_path / "in/a.jsonl", records)
+    engine = FakeEngine()
+    run(tmp_path, engine, environment={"HYPER_PARAMS": str({"batch_size": 4, "max_length": 50, "top_k": 50,
+                                                              "top_p": 0.95, "do_sample": True})})
+    assert len(engine.calls) == 1  # one set of params for every record
+    prompts, params, batch_size = engine.calls[0]
+    assert prompts == ["p0", "p1"] and batch_size == 4
+    assert (params.max_length, params.top_k, params.top_p, params.do_sample) == (50, 50, 0.95, True)
+    assert params.max_new_tokens is None and params.num_return_sequences == 1
+    assert len(read_out(tmp_path / "out/a.jsonl.out")[0]["generated_texts"]) == 1
+
+
+def test_per_record_params_apply_without_hyper_params(tmp_path):
+    records = [
+        {"id": 0, "text_inputs": "p0", "max_new_tokens": 7, "num_beams": 3, "num_return_sequences": 3},
+        {"id": 1, "text_inputs": "p1"},
+        {"id": 2, "text_inputs": "p2", "max_new_tokens": 7, "num_beams": 3, "num_return_sequences": 3},
+        {"id": 3, "text_inputs": "p3", "top_p": 5},
+    ]
+    write_jsonl(tmp_path / "in/a.jsonl", records)
+    engine = FakeEngine()
+    progress = run(tmp_path, engine)
+    by_prompt = {p: params for prompts, params, _ in engine.calls for p in prompts}
+    assert by_prompt["p0"].max_new_tokens == 7 and by_prompt["p0"].num_beams == 3
+    assert by_prompt["p1"].max_new_tokens is None and by_prompt["p1"].num_beams == 1
+    assert by_prompt["p0"] is by_prompt["p2"]
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert out[0]["generated_texts"] == ["out:p0:0", "out:p0:1", "out:p0:2"]
+    assert out[1]["generated_texts"] == ["out:p1:0"]
+    assert out[3]["id"] == 3 and "top_p" in out[3]["error"]
+    assert progress.failed == 1
+
+
+def test_per_record_params_on_real_tiny_model(tmp_path, tiny_t5_dir):
+    from springboard.generate import Engine
+
+    write_jsonl(
+        tmp_path / "in/a.jsonl",
+        [
+            {"id": "x", "text_inputs": "Summarize: the cat sat", "max_new_tokens": 3},
+            {"id": "y", "text_inputs": "Summarize: the dog ran", "max_new_tokens": 6, "num_beams": 2,
+             "num_return_sequences": 2},
+        ],
+    )
+    engine = Engine.load(str(tiny_t5_dir))
+    progress = run(tmp_path, engine)
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert [r["id"] for r in out] == ["x", "y"]
+    assert len(out[0]["generated_texts"]) == 1 and len(out[1]["generated_texts"]) == 2
+    assert all(isinstance(t, str) for r in out for t in r["generated_texts"])
+    assert 0 < progress.tokens <= 3 + 2 * 6
+
+
+def test_payload_grouping_and_single_record(tmp_path):
+    # each line is ~ 350 bytes: 0.001 MB (1048 bytes) fits 2 records per request
+    records = [{"id": i, "text_inputs": f"{i}:" + "w" * 320} for i in range(5)]
+    write_jsonl(tmp_path / "in/a.jsonl", records)
+    engine = FakeEngine()
+    progress = run(tmp_path, engine, max_payload=0.001, environment={"HYPER_PARAMS": "{'batch_size': 8}"})
+    assert [len(c[0]) for c in engine.calls] == [2, 2, 1]
+    assert progress.requests == 3
+    single = FakeEngine()
+    run(tmp_path, single, state="s2.json", output=str(tmp_path / "out2"), batch_strategy="SingleRecord",
+        environment={"HYPER_PARAMS": "{'batch_size': 8}"})
+    assert [len(c[0]) for c in single.calls] == [1] * 5
+
+
+def test_record_over_max_payload_fails_alone(tmp_path):
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": 0, "text_inputs": "short"}, {"id": 1, "text_inputs": "w" * 2000}])
+    progress = run(tmp_path, FakeEngine(), max_payload=0.001)
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert out[0]["generated_texts"] == ["out:short:0"]
+    assert out[1]["id"] == 1 and "over max_payload" in out[1]["error"]
+    assert progress.failed == 1
+
+
+def test_join_source_input_and_filters(tmp_path):
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": 1, "text_inputs": "t1", "highlights": "h1"}])
+    run(tmp_path, FakeEngine(), join_source="Input")
+    assert read_out(tmp_path / "out/a.jsonl.out") == [
+        {"id": 1, "text_inputs": "t1", "highlights": "h1",
+         "SageMakerOutput": {"id": 1, "generated_texts": ["out:t1:0"]}}
+    ]
+    run(tmp_path, FakeEngine(), state="s2.json", join_source="Input", input_filter="$.text_inputs",
+        output_filter="$['id','SageMakerOutput']")
+    # the model saw only the text (so its output has no id); the join put the id back
+    assert read_out(tmp_path / "out/a.jsonl.out") == [{"id": 1, "SageMakerOutput": {"generated_texts": ["out:t1:0"]}}]
+
+
+def test_csv_and_text_inputs_with_filters(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.csv").write_text('1,"hello, world"\n2,bye\n')
+    run(tmp_path, FakeEngine(), content_type="text/csv", input_filter="$[1]", join_source="Input")
+    assert read_out(tmp_path / "out/a.csv.out") == [
+        {"SageMakerInput": ["1", "hello, world"], "SageMakerOutput": {"generated_texts": ["out:hello, world:0"]}},
+        {"SageMakerInput": ["2", "bye"], "SageMakerOutput": {"generated_texts": ["out:bye:0"]}},
+    ]
+    run(tmp_path, FakeEngine(), state="s2.json", content_type="text/csv", input_filter="$[1]",
+        accept="text/csv", join_source="Input", output=str(tmp_path / "out-csv"))
+    assert (tmp_path / "out-csv/a.csv.out").read_text() == '1,"hello, world","out:hello, world:0"\n2,bye,out:bye:0\n'
+    # a multi-column CSV record without an input_filter names the fix
+    run(tmp_path, FakeEngine(), state="s3.json", content_type="text/csv", output=str(tmp_path / "o3"))
+    assert "input_filter" in read_out(tmp_path / "o3/a.csv.out")[0]["error"]
+
+
+def test_text_plain_split_none_and_assemble_none(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/doc.txt").write_text("line one\nline two\n")
+    run(tmp_path, FakeEngine(), content_type="text/plain", split_type="None")
+    assert read_out(tmp_path / "out/doc.txt.out") == [{"generated_texts": ["out:line one\nline two\n:0"]}]
+    run(tmp_path, FakeEngine(), state="s2.json", content_type="text/plain", assemble_with="None")
+    assert (tmp_path / "out/doc.txt.out").read_text() == (
+        '{"generated_texts": ["out:line one:0"]}{"generated_texts": ["out:line two:0"]}'
+    )
+
+
+def test_record_mode_failures_keep_every_line(tmp_path):
+    write_jsonl(
+        tmp_path / "in/a.jsonl",
+        [{"id": 0, "text_inputs": "ok"}, "{not json", {"id": 2, "text": "no text_inputs"},
+         {"id": 3, "text_inputs": "explode"}, {"id": 4, "text_inputs": "fine"}],
+    )
+    engine = FakeEngine(fail_on=("explode",))
+    progress = run(tmp_path, engine)
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert len(out) == 5
+    assert out[0] == {"id": 0, "generated_texts": ["out:ok:0"]}
+    assert out[1] == {"error": out[1]["error"]} and out[1]["error"].startswith("line 2: invalid JSON")
+    assert out[2]["id"] == 2 and "text_inputs" in out[2]["error"]
+    assert out[3]["id"] == 3 and "generation failed" in out[3]["error"]
+    assert out[4] == {"id": 4, "generated_texts": ["out:fine:0"]}  # batch retried record by record
+    assert progress.failed == 3 and progress.processed == 5
+
+
+def test_file_mode_failure_skips_only_that_file(tmp_path):
+    write_jsonl(tmp_path / "in/bad.jsonl", [{"id": 0, "text_inputs": "ok"}, {"id": 1, "text_inputs": "explode"}])
+    write_jsonl(tmp_path / "in/good.jsonl", [{"id": 0, "text_inputs": "fine"}])
+    progress = run(tmp_path, FakeEngine(fail_on=("explode",)), on_error="file",
+                   environment={"HYPER_PARAMS": "{'batch_size': 1}"})
+    assert not (tmp_path / "out/bad.jsonl.out").exists()
+    assert not (tmp_path / "out/bad.jsonl.out.partial").exists()
+    assert read_out(tmp_path / "out/good.jsonl.out") == [{"id": 0, "generated_texts": ["out:fine:0"]}]
+    assert len(progress.failed_files) == 1 and "bad.jsonl:2:" in progress.failed_files[0]
+
+
+def test_stop_then_resume_continues_from_last_complete_line(tmp_path):
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"p{i}"} for i in range(10)])
+    write_jsonl(tmp_path / "in/b.jsonl", [{"id": i, "text_inputs": f"q{i}"} for i in range(2)])
+    hp = {"HYPER_PARAMS": "{'batch_size': 2}"}
+    config = TransformConfig(model="fake", input=str(tmp_path / "in"), output=str(tmp_path / "out"), environment=hp)
+    first = FakeEngine()
+    checks = iter([False, False, False, True])
+    with pytest.raises(JobStopped):
+        TransformRunner(config, first, tmp_path / "state.json", should_stop=lambda: next(checks)).run()
+    partial = tmp_path / "out/a.jsonl.out.partial"
+    assert not (tmp_path / "out/a.jsonl.out").exists()
+    assert len(partial.read_text().splitlines()) == 6
+    # a torn last line (the process died mid-write) is dropped on resume
+    with open(partial, "a") as f:
+        f.write('{"id": 6, "generated_te')
+    second = FakeEngine()
+    progress = TransformRunner(config, second, tmp_path / "state.json").run()
+    assert second.prompts_seen == ["p6", "p7", "p8", "p9", "q0", "q1"]
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert [r["id"] for r in out] == list(range(10))
+    assert not partial.exists()
+    assert progress.processed == 12
+    # started again once complete: both files skipped
+    third = FakeEngine()
+    assert TransformRunner(config, third, tmp_path / "state.json").run().processed == 12
+    assert third.calls == []
