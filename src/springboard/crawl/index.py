@@ -313,7 +313,10 @@ def query(index: str, sql: str):
 
     con = connect(index)
     try:
-        return con.execute(sql).fetch_arrow_table()
+        rel = con.sql(sql)
+        # DuckDB ≥ 2 names it to_arrow_table; 1.x has arrow()
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+        return fetch()
     except duckdb.Error as exc:
         raise ValidationError(f"SQL failed: {exc}") from exc
     finally:

@@ -156,11 +156,12 @@ class Engine:
         lead = requests[0].params
         batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
         config = self._generation_config(lead, max(limits) if limits else 1)
-        stop_kwargs = {"stop_strings": list(lead.stop), "tokenizer": self.tokenizer} if lead.stop else {}
+        start = 0 if self.is_seq2seq else batch["input_ids"].shape[1]
+        criteria = self._stopping(lead, start)
         with self._lock, torch.inference_mode():
             if lead.do_sample and lead.seed is not None:
                 torch.manual_seed(lead.seed)
-            out = self.model.generate(**batch, generation_config=config, **stop_kwargs)
+            out = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria)
         new_tokens = out if self.is_seq2seq else out[:, batch["input_ids"].shape[1] :]
         n = lead.num_return_sequences
         results: list[GenerationResult] = []
@@ -220,6 +221,16 @@ class Engine:
                     field="max_new_tokens" if params.max_new_tokens is not None else "max_length",
                 )
         return max(limit, 0)
+
+    def _stopping(self, params: GenerationParams, start: int, extra: Sequence[Any] = ()) -> Any:
+        """Stopping criteria: the stop sequences, matched in the generated text only (HF's own
+        stop_strings also match across the end of the prompt), plus any extra criteria."""
+        from transformers import StoppingCriteriaList
+
+        criteria = list(extra)
+        if params.stop:
+            criteria.append(_StopOnText(self.tokenizer, params.stop, start))
+        return StoppingCriteriaList(criteria)
 
     def _generation_config(self, params: GenerationParams, max_new_tokens: int) -> Any:
         import copy
@@ -281,6 +292,33 @@ class Engine:
         return text, count, reason
 
 
+def _stop_on_text_class() -> type:
+    from transformers import StoppingCriteria
+
+    class StopOnText(StoppingCriteria):
+        def __init__(self, tokenizer: Any, stops: Sequence[str], start: int) -> None:
+            self.tokenizer, self.stops, self.start = tokenizer, tuple(stops), start
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+            hits = [any(stop in text for stop in self.stops) for text in texts]
+            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+
+    return StopOnText
+
+
+def _StopOnText(tokenizer: Any, stops: Sequence[str], start: int) -> Any:  # noqa: N802 - a class
+    global _STOP_CLASS
+    if _STOP_CLASS is None:
+        _STOP_CLASS = _stop_on_text_class()
+    return _STOP_CLASS(tokenizer, stops, start)
+
+
+_STOP_CLASS: type | None = None
+
+
 def _reason(cause: FinishCause) -> FinishReason:
     return "length" if cause == "length" else "stop"
 
@@ -318,7 +356,7 @@ class TextStream(Iterator[str]):
 
     def _run(self, ids: list[int]) -> None:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import StoppingCriteria
 
         engine, params = self._engine, self._params
         cancelled = self._cancelled
@@ -331,9 +369,8 @@ class TextStream(Iterator[str]):
             batch = {"input_ids": torch.tensor([ids], device=engine.device)}
             batch["attention_mask"] = torch.ones_like(batch["input_ids"])
             config = engine._generation_config(params, self._limit)
-            kwargs: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([_Cancel()])}
-            if params.stop:
-                kwargs.update(stop_strings=list(params.stop), tokenizer=engine.tokenizer)
+            start = 0 if engine.is_seq2seq else len(ids)
+            kwargs: dict[str, Any] = {"stopping_criteria": engine._stopping(params, start, [_Cancel()])}
             with engine._lock, torch.inference_mode():
                 if params.do_sample and params.seed is not None:
                     torch.manual_seed(params.seed)

@@ -119,13 +119,19 @@ class GenerationParams(BaseModel):
 def params_error(exc: pydantic.ValidationError, prefix: str = "") -> DataError:
     """The first pydantic error as a DataError naming its field (`parameters.top_p`)."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
+    # Union members appear in the location as type tags ('str', 'list[str]'): not field names.
+    loc = ".".join(
+        str(p) for p in err.get("loc", ()) if not isinstance(p, int) and str(p) not in _TYPE_TAGS and "[" not in str(p)
+    )
     message = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         message = "unknown parameter"
     if "input" in err and err.get("type") != "extra_forbidden":
         message += f" (got {_short(err['input'])})"
     return DataError(message, field=(prefix + loc) if loc else (prefix.rstrip(".") or None))
+
+
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "function-after", "function-before"}
 
 
 def _short(value: Any) -> str:

@@ -45,9 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def write_dataset(workdir: Path, n_train: int, n_test: int, tokenizer) -> tuple[Path, Path, list[dict]]:
-    """train/data.jsonl + train/template.json (JumpStart's layout) and test.jsonl, whose
-    `text_inputs` are rendered with the model's chat template exactly as training renders them."""
+def write_dataset(workdir: Path, n_train: int, n_test: int) -> tuple[Path, Path, list[dict]]:
+    """train/data.jsonl + train/template.json (JumpStart's layout) and test.jsonl with the same
+    prompt as `text_inputs`; training and the transform both wrap it in the chat template."""
     from springboard.quickstart.dataset import build
 
     examples = build()
@@ -63,8 +63,7 @@ def write_dataset(workdir: Path, n_train: int, n_test: int, tokenizer) -> tuple[
     records = []
     with open(workdir / "test.jsonl", "w") as f:
         for e in test:
-            chat = [{"role": "user", "content": PROMPT.format(documentation=e.documentation)}]
-            text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            text = PROMPT.format(documentation=e.documentation)
             record = {"id": e.id, "text_inputs": text, "summary": e.summary, "documentation": e.documentation}
             records.append(record)
             f.write(json.dumps(record) + "\n")
@@ -88,10 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"{args.model} -> {model_dir}  ({time.perf_counter() - t0:.0f}s)")
 
     console.rule("[bold]2/4 data")
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    train_dir, test_file, records = write_dataset(workdir, args.train_examples, args.test_examples, tokenizer)
+    train_dir, test_file, records = write_dataset(workdir, args.train_examples, args.test_examples)
     console.print(
         f"{args.train_examples} docstring -> summary examples in {train_dir} (instruction JSONL + template.json), "
         f"{len(records)} held out in {test_file}"
