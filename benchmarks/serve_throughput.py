@@ -5,7 +5,7 @@ the real SmolLM2-135M model (fp32, CPU), first with dynamic batching on, then of
 requests/s, generated tokens/s and p50/p95 latency for each, and server overhead: the p50 of a
 1-token request through the server minus the p50 of the same direct engine call.
 
-    .venv/bin/python benchmarks/serve_throughput.py [--clients 16 --requests 3 --tokens 32]
+    .venv/bin/python benchmarks/serve_throughput.py [--clients 16 --requests 2 --tokens 32]
 
 Writes benchmarks/results/serve_throughput.json."""
 
@@ -44,7 +44,11 @@ def start_server(manager: EndpointManager) -> tuple[uvicorn.Server, str]:
 
 
 def client(url: str):
-    return boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
+    from botocore.config import Config
+
+    # Unbatched requests queue behind each other for minutes; a retry would double the work.
+    config = Config(read_timeout=1800, retries={"total_max_attempts": 1}, max_pool_connections=64)
+    return boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1", config=config,
                         aws_access_key_id="bench", aws_secret_access_key="bench")
 
 
@@ -103,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=3, help="per client")
+    parser.add_argument("--requests", type=int, default=2, help="per client")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--overhead-reps", type=int, default=15)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve_throughput.json"))

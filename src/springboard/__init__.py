@@ -35,6 +35,8 @@ _EXPORTS = {
     "Predictor": "springboard.serve.sdk",
     "Transformer": "springboard.transform.sdk",
     "AutoMLV2": "springboard.automl.sdk",
+    "AutoMLTextGenerationConfig": "springboard.automl.sdk",
+    "AutoMLDataChannel": "springboard.automl.sdk",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -137,10 +138,10 @@ def _seed_for(request: dict, order: list[str]) -> int:
     raise AssertionError(f"no seed gives {order}")
 
 
-def search_request(train_csv, name: str, epochs: str, pruning: bool) -> dict:
+def search_request(train_csv, name: str, epochs: str, pruning: bool, batch: str = "4") -> dict:
     return make_request(
         train_csv, name=name,
-        TextGenerationHyperParameters={"epochCount": epochs, "batchSize": "4", "learningRateWarmupSteps": "0"},
+        TextGenerationHyperParameters={"epochCount": epochs, "batchSize": batch, "learningRateWarmupSteps": "0"},
         CompletionCriteria={"MaxCandidates": 2},
         CandidateGenerationConfig={
             "HyperParameterRanges": {"learningRate": {"Values": ["0.02", "0.00001"]}, "loraRank": {"Values": ["8"]}},
@@ -173,14 +174,20 @@ def test_two_candidate_search_picks_lower_validation_loss(train_csv):
 
 
 def test_pruning_stops_a_worse_candidate(train_csv):
-    request = search_request(train_csv, "prune", "6", pruning=True)
+    # 20 training records, batch 1, 2 epochs: 40 steps, validated every 10 on 20 records, so a
+    # pruned candidate still has most of its run ahead when the pruner sees its first point.
+    request = search_request(train_csv, "prune", "2", pruning=True, batch="1")
+    request["DataSplitConfig"] = {"ValidationFraction": 0.5}
     _seed_for(request, ["0.02", "0.00001"])
     AutoMLV2.from_request(request).fit(wait=True, logs=False)
     candidates = {c["CandidateName"]: c for c in list_candidates_for_auto_ml_job("prune")["Candidates"]}
     first, second = candidates["prune-candidate-001"], candidates["prune-candidate-002"]
     assert first["CandidateStatus"] == "Completed"
     assert second["CandidateStatus"] == "Stopped" and second["ObjectiveStatus"] == "Failed"
-    assert second["FailureReason"].startswith("pruned at step 12")  # 48 steps, evaluated every 12
+    step = int(re.match(r"pruned at step (\d+): validation loss", second["FailureReason"]).group(1))
+    assert step < 40
+    val_steps = [m.step for m in jobs.JobStore().metrics("prune-candidate-002", "val_loss")]
+    assert 40 not in val_steps  # it did not run to the end
     assert jobs.JobStore().get("prune-candidate-002").status == "Stopped"
     assert describe_auto_ml_job_v2("prune")["BestCandidate"]["CandidateName"] == "prune-candidate-001"
 
@@ -200,3 +207,29 @@ def test_stop_propagates_to_the_running_candidate(train_csv):
     assert store.get("stopme-candidate-001").status == "Stopped"
     candidate = list_candidates_for_auto_ml_job("stopme")["Candidates"][0]
     assert candidate["CandidateStatus"] == "Stopped" and candidate["FailureReason"] == "stopped with its AutoML job"
+
+
+@pytest.mark.parametrize(
+    "criteria,reason,ended_by",
+    [
+        ({"MaxRuntimePerTrainingJobInSeconds": 1}, "stopped after MaxRuntimePerTrainingJobInSeconds (1s)",
+         "MaxCandidatesReached"),
+        ({"MaxAutoMLJobRuntimeInSeconds": 5}, "stopped when the AutoML job reached MaxAutoMLJobRuntimeInSeconds",
+         "MaxAutoMLJobRuntimeReached"),
+    ],
+)
+def test_runtime_budgets_stop_the_candidate(train_csv, criteria, reason, ended_by):
+    from springboard.automl import create_auto_ml_job_v2
+
+    request = make_request(train_csv, name="budget", CompletionCriteria=criteria,
+                           TextGenerationHyperParameters={"epochCount": "10", "batchSize": "1"})
+    job = create_auto_ml_job_v2(request, wait=True)
+    assert job.status == "Failed"
+    assert job.failure_reason.startswith("no candidate completed with an objective value")
+    statuses = [t.status for t in job.transitions]
+    assert ended_by in statuses and "GeneratingModelInsightsReport" not in statuses
+    candidate = list_candidates_for_auto_ml_job("budget")["Candidates"][0]
+    assert candidate["CandidateStatus"] == "Stopped" and candidate["FailureReason"] == reason
+    assert jobs.JobStore().get("budget-candidate-001").status == "Stopped"
+    d = describe_auto_ml_job_v2("budget")
+    assert d["AutoMLJobStatus"] == "Failed" and "BestCandidate" not in d and d["FailureReason"] == job.failure_reason

@@ -93,3 +93,16 @@ def test_default_job_name_like_sagemaker():
     long = default_job_name("x" * 100, now)
     assert len(long) == 63 and validate_name(long)
     assert re.fullmatch(r"x+-2024-03-05-06-07-08-912", long)
+
+
+def test_cli_reports_bad_configuration_without_traceback(tmp_path, capsys):
+    from springboard.cli import main
+
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"id": 1, "text_inputs": "x"}\n')
+    base = ["transform", "--model", "m", "--input", str(src), "--output", str(tmp_path / "o")]
+    assert main(base + ["--max-payload", "200"]) == 1
+    assert "error: invalid transform configuration: max_payload" in capsys.readouterr().err
+    assert main(base + ["--env", "HYPER_PARAMS={'max_new_tokens': 'many'}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: HYPER_PARAMS") and "max_new_tokens" in err and "Traceback" not in err

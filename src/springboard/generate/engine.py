@@ -9,21 +9,21 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from springboard.errors import DataError, NotFoundError, ValidationError
 from springboard.generate.params import DEFAULT_MAX_NEW_TOKENS, GenerationParams
+from springboard.generate.stopping import FinishCause, FinishReason, reason_of, stop_on_text_class, trim_at_stop
 
 if TYPE_CHECKING:
     import torch
+
+    from springboard.generate.stream import TextStream
 
 log = logging.getLogger("springboard.generate")
 
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]  # a plain prompt, or chat messages rendered by the template
-FinishReason = Literal["stop", "length"]
-# Why a sequence ended, in TGI's words: the eos token, a stop sequence, or the token limit.
-FinishCause = Literal["eos_token", "stop_sequence", "length"]
 
 
 @dataclass
@@ -174,8 +174,8 @@ class Engine:
                     texts=[prefix + s[0] for s in seqs],
                     prompt_tokens=len(ids),
                     generated_tokens=sum(s[1] for s in seqs),
-                    finish_reason=_reason(seqs[0][2]),
-                    finish_reasons=[_reason(s[2]) for s in seqs],
+                    finish_reason=reason_of(seqs[0][2]),
+                    finish_reasons=[reason_of(s[2]) for s in seqs],
                     token_counts=[s[1] for s in seqs],
                     finish_causes=[s[2] for s in seqs],
                 )
@@ -187,6 +187,8 @@ class Engine:
         return grouped
 
     def stream(self, prompt: Prompt, params: GenerationParams, chat: bool = False) -> TextStream:
+        from springboard.generate.stream import TextStream
+
         """Text deltas as they are generated (greedy or sampling, one sequence). The returned
         iterator carries finish_reason / generated_tokens once exhausted; close() cancels."""
         if params.num_beams > 1 or params.num_return_sequences > 1:
@@ -229,7 +231,7 @@ class Engine:
 
         criteria = list(extra)
         if params.stop:
-            criteria.append(_StopOnText(self.tokenizer, params.stop, start))
+            criteria.append(stop_on_text_class()(self.tokenizer, params.stop, start))
         return StoppingCriteriaList(criteria)
 
     def _generation_config(self, params: GenerationParams, max_new_tokens: int) -> Any:
@@ -290,152 +292,6 @@ class Engine:
         if hit:
             reason = "stop_sequence"
         return text, count, reason
-
-
-def _stop_on_text_class() -> type:
-    from transformers import StoppingCriteria
-
-    class StopOnText(StoppingCriteria):
-        def __init__(self, tokenizer: Any, stops: Sequence[str], start: int) -> None:
-            self.tokenizer, self.stops, self.start = tokenizer, tuple(stops), start
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            import torch
-
-            texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
-            hits = [any(stop in text for stop in self.stops) for text in texts]
-            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
-
-    return StopOnText
-
-
-def _StopOnText(tokenizer: Any, stops: Sequence[str], start: int) -> Any:  # noqa: N802 - a class
-    global _STOP_CLASS
-    if _STOP_CLASS is None:
-        _STOP_CLASS = _stop_on_text_class()
-    return _STOP_CLASS(tokenizer, stops, start)
-
-
-_STOP_CLASS: type | None = None
-
-
-def _reason(cause: FinishCause) -> FinishReason:
-    return "length" if cause == "length" else "stop"
-
-
-def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """Text up to the earliest stop sequence, and whether one occurred."""
-    positions = [p for p in (text.find(s) for s in stop) if p >= 0]
-    if not positions:
-        return text, False
-    return text[: min(positions)], True
-
-
-class TextStream(Iterator[str]):
-    """Streams one generation. Iterating yields text deltas; the stop sequences are held back
-    until it is clear they are not the start of a stop string, and never emitted."""
-
-    def __init__(self, engine: Engine, prompt: str, ids: list[int], params: GenerationParams, limit: int) -> None:
-        from transformers import TextIteratorStreamer
-
-        self.prompt = prompt
-        self.prompt_tokens = len(ids)
-        self.generated_tokens = 0
-        self.finish_reason: FinishReason = "length"
-        self.finish_cause: FinishCause = "length"
-        self.error: BaseException | None = None
-        self._engine, self._params, self._limit = engine, params, limit
-        self._cancelled = threading.Event()
-        self._streamer = TextIteratorStreamer(engine.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self._text = ""
-        self._emitted = 0
-        self._done = False
-        self._pending: list[str] = []
-        self._thread = threading.Thread(target=self._run, args=(ids,), daemon=True)
-        self._thread.start()
-
-    def _run(self, ids: list[int]) -> None:
-        import torch
-        from transformers import StoppingCriteria
-
-        engine, params = self._engine, self._params
-        cancelled = self._cancelled
-
-        class _Cancel(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
-
-        try:
-            batch = {"input_ids": torch.tensor([ids], device=engine.device)}
-            batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-            config = engine._generation_config(params, self._limit)
-            start = 0 if engine.is_seq2seq else len(ids)
-            kwargs: dict[str, Any] = {"stopping_criteria": engine._stopping(params, start, [_Cancel()])}
-            with engine._lock, torch.inference_mode():
-                if params.do_sample and params.seed is not None:
-                    torch.manual_seed(params.seed)
-                out = engine.model.generate(
-                    **batch, generation_config=config, streamer=self._streamer, **kwargs
-                )
-            row = out[0] if engine.is_seq2seq else out[0, len(ids) :]
-            _, self.generated_tokens, cause = engine._finish(row, self._limit, params)
-            if self.finish_cause != "stop_sequence":  # a stop seen by the consumer stays so
-                self.finish_cause, self.finish_reason = cause, _reason(cause)
-        except BaseException as exc:  # surfaced to the consumer by __next__
-            self.error = exc
-            self._streamer.on_finalized_text("", stream_end=True)
-
-    def __next__(self) -> str:
-        while True:
-            if self._pending:
-                return self._pending.pop(0)
-            if self._done:
-                raise StopIteration
-            try:
-                piece = next(self._streamer)
-            except StopIteration:
-                self._done = True
-                self._thread.join()
-                if self.error is not None:
-                    raise self.error
-                tail, _ = trim_at_stop(self._text, self._params.stop)
-                self._queue(tail)
-                continue
-            self._text += piece
-            text, hit = trim_at_stop(self._text, self._params.stop)
-            if hit:
-                self._queue(text)
-                self._done = True
-                self.finish_cause, self.finish_reason = "stop_sequence", "stop"
-                self.cancel()
-                self._thread.join()
-                continue
-            self._queue(self._text[: len(self._text) - _held_back(self._text, self._params.stop)])
-
-    def _queue(self, text: str) -> None:
-        if len(text) > self._emitted:
-            self._pending.append(text[self._emitted :])
-            self._emitted = len(text)
-
-    @property
-    def text(self) -> str:
-        return self._text[: self._emitted]
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    close = cancel
-
-
-def _held_back(text: str, stop: Sequence[str]) -> int:
-    """How many trailing characters could still begin a stop sequence."""
-    keep = 0
-    for s in stop:
-        for k in range(min(len(s) - 1, len(text)), 0, -1):
-            if text.endswith(s[:k]):
-                keep = max(keep, k)
-                break
-    return keep
 
 
 # -- resolution helpers ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from springboard.jobs import Job, JobStore, refresh, submit, validate_name
-from springboard.transform.config import TransformConfig, default_job_name
+from springboard.transform.config import default_job_name, make_config
 
 ENTRYPOINT = "springboard.transform.job:run"
 
@@ -28,7 +28,7 @@ def run_transform(
     split_type, batch_strategy, max_payload, assemble_with, accept, join_source, input_filter,
     output_filter, on_error, chat) and, with `wait`, returns it once it has ended. `progress`:
     a progress bar (default: when stderr is a terminal)."""
-    config = TransformConfig(
+    config = make_config(
         model=_abs_if_path(str(model)),
         input=str(Path(str(input).removeprefix("file://")).resolve()),
         output=str(Path(str(output).removeprefix("file://")).resolve()),

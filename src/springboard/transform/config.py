@@ -104,6 +104,21 @@ class TransformConfig(BaseModel):
         return int(self.max_payload * 1024 * 1024) if self.max_payload > 0 else None
 
 
+def make_config(**values: Any) -> TransformConfig:
+    """A TransformConfig, with pydantic's errors turned into one ValidationError naming the
+    fields (so the CLI prints them without a traceback)."""
+    import pydantic
+
+    try:
+        return TransformConfig(**values)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ValidationError(f"invalid transform configuration: {problems}") from None
+
+
 class HyperParams(BaseModel):
     """`HYPER_PARAMS` parsed: generation parameters for every record, plus the batch size."""
 
