@@ -247,3 +247,21 @@ def test_stop_then_resume_continues_from_last_complete_line(tmp_path):
     third = FakeEngine()
     assert TransformRunner(config, third, tmp_path / "state.json").run().processed == 12
     assert third.calls == []
+
+
+def test_stop_signal_during_generation_is_a_stop_not_a_failed_record(tmp_path):
+    """The worker turns SIGTERM into JobStopped wherever it lands, often inside generation."""
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"p{i}"} for i in range(4)])
+    engine = FakeEngine()
+    real = engine.generate
+
+    def generate(prompts, params, chat=False, batch_size=None):
+        if "p2" in prompts:
+            raise JobStopped("job terminated")
+        return real(prompts, params, chat, batch_size)
+
+    engine.generate = generate
+    with pytest.raises(JobStopped):
+        run(tmp_path, engine, environment={"HYPER_PARAMS": "{'batch_size': 2}"})
+    lines = read_out(tmp_path / "out/a.jsonl.out.partial")
+    assert [r["id"] for r in lines] == [0, 1] and not any("error" in r for r in lines)

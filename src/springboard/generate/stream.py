@@ -45,7 +45,8 @@ class TextStream(Iterator[str]):
 
         class _Cancel(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+                flag = cancelled.is_set()
+                return torch.full((input_ids.shape[0],), flag, dtype=torch.bool, device=input_ids.device)
 
         try:
             batch = {"input_ids": torch.tensor([ids], device=engine.device)}

@@ -228,16 +228,24 @@ def fit(
     window_loss = window_tokens = 0.0
     window_real = 0
     window_start = time.perf_counter()
-    run_start = time.perf_counter()
     run_tokens = 0
+    train_seconds = 0.0
     last_train_loss = last_val = None
 
+    # Throughput counts training only: time spent validating and checkpointing is left out.
+    paused = 0.0
+
     def save_checkpoint() -> None:
+        nonlocal paused
+        t = time.perf_counter()
         checkpoint.save(checkpoint_dir, model, optimizer, scheduler, pos)
+        paused += time.perf_counter() - t
 
     def validate(epoch_f: float) -> None:
-        nonlocal last_val
+        nonlocal last_val, paused
+        t = time.perf_counter()
         last_val = evaluate(model, validation, hp, seq2seq, pad_id, device)
+        paused += time.perf_counter() - t
         if last_val is not None:
             reporter.log_metrics(step=pos.global_step, epoch=epoch_f, val_loss=last_val, perplexity=_ppl(last_val))
             log.info("step %d epoch %.2f: val_loss %.4f perplexity %.2f", pos.global_step, epoch_f, last_val, _ppl(last_val))
@@ -270,7 +278,7 @@ def fit(
             pos.tokens_seen += sum(len(train[i].input_ids) for idx in group for i in idx)
             epoch_f = pos.epoch + pos.batch / len(batches)
             if pos.global_step % hp.logging_steps == 0 or pos.global_step == total_steps:
-                elapsed = time.perf_counter() - window_start
+                elapsed = time.perf_counter() - window_start - paused
                 last_train_loss = window_loss / max(window_tokens, 1)
                 point = {
                     "train_loss": last_train_loss,
@@ -288,6 +296,8 @@ def fit(
                 window_loss = window_tokens = 0.0
                 window_real = 0
                 window_start = time.perf_counter()
+                train_seconds += elapsed
+                paused = 0.0
             if hp.eval_steps and pos.global_step % hp.eval_steps == 0:
                 validate(epoch_f)
             if pos.global_step >= total_steps:
@@ -304,7 +314,7 @@ def fit(
 
     if last_val is None:  # resumed after the last step: report the final model anyway
         validate(float(pos.epoch))
-    seconds = time.perf_counter() - run_start
+    seconds = train_seconds
     return TrainResult(
         global_step=pos.global_step,
         epochs=pos.epoch + (pos.batch / max(n_batches, 1)),

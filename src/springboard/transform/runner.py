@@ -245,6 +245,8 @@ class TransformRunner:
                 continue
             try:
                 tokens += self._generate_group(inputs, members, params, texts)
+            except JobStopped:  # SIGTERM lands mid-generation: a stop, not a failed record
+                raise
             except Exception as exc:  # noqa: BLE001 - isolate the record that fails
                 if len(members) == 1:
                     errors[members[0]] = f"generation failed: {type(exc).__name__}: {exc}"
@@ -252,6 +254,8 @@ class TransformRunner:
                 for i in members:
                     try:
                         tokens += self._generate_group(inputs, [i], params, texts)
+                    except JobStopped:
+                        raise
                     except Exception as exc1:  # noqa: BLE001
                         errors[i] = f"generation failed: {type(exc1).__name__}: {exc1}"
         return texts, errors, tokens
