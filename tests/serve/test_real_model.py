@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -11,9 +10,8 @@ from springboard.serve import EndpointConfig
 
 
 @pytest.mark.slow
-def test_smollm2_endpoint_answers_a_chat_question(server, runtime, monkeypatch):
-    if os.environ.get("SPRINGBOARD_TEST_MODELS_DIR"):  # reuse converted weights across runs
-        monkeypatch.setenv("SPRINGBOARD_MODELS_DIR", os.environ["SPRINGBOARD_TEST_MODELS_DIR"])
+def test_smollm2_endpoint_answers_a_chat_question(server, runtime):
+    # Converted weights come from the suite's shared models dir (conftest's sb_home).
     import openai
 
     server.manager.create(EndpointConfig(name="smol", model="smollm2-135m-instruct"), background=False)

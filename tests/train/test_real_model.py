@@ -1,0 +1,57 @@
+"""Fine-tunes the real default model (SmolLM2-135M-Instruct) for a few steps."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from springboard import jobs
+from springboard.quickstart import PROMPT
+from springboard.quickstart.dataset import build
+from springboard.train.job import TrainingJobConfig, submit_training
+
+
+@pytest.mark.slow
+def test_smollm2_lora_few_steps_loss_falls_and_reloads(tmp_path):
+    examples = build()[:28]
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "data.jsonl").write_text(
+        "".join(json.dumps({"documentation": e.documentation, "summary": e.summary}) + "\n" for e in examples)
+    )
+    (train / "template.json").write_text(json.dumps({"prompt": PROMPT, "completion": "{summary}"}))
+    job = submit_training(
+        TrainingJobConfig(
+            model="smollm2-135m-instruct",
+            train=str(train),
+            hyperparameters={
+                "instruction_tuned": "True",
+                "use_chat_template": "True",
+                "epoch": "2",
+                "learning_rate": "0.001",
+                "per_device_train_batch_size": "4",
+                "validation_split_ratio": "0.15",
+                "max_input_length": "256",
+                "logging_steps": "2",
+            },
+        ),
+        name="smollm2-few-steps",
+        wait=True,
+    )
+    assert job.status == "Completed", job.failure_reason
+    val = [m.value for m in jobs.JobStore().metrics(job.name, "val_loss")]
+    assert len(val) == 3 and val[-1] < val[0]  # step 0, each epoch
+    train_loss = [m.value for m in jobs.JobStore().metrics(job.name, "train_loss")]
+    assert train_loss[-1] < train_loss[0]
+
+    from springboard.generate import Engine, GenerationParams
+
+    engine = Engine.load(job.name)  # the artifact, by job name
+    assert engine.tokenizer.chat_template  # travels with the weights
+    prompt = PROMPT.format(documentation=examples[0].documentation)
+    [result] = engine.generate([prompt], GenerationParams(max_new_tokens=48), chat=True)
+    text = result.texts[0].strip()
+    assert len(text.split()) >= 3
+    assert result.finish_reason == "stop"  # it ends its answer instead of running to the limit
+    record = json.loads((Path(job.output_dir) / "springboard.json").read_text())
+    assert record["base_model"] == "smollm2-135m-instruct" and record["metrics"]["val_loss"] == pytest.approx(val[-1])
