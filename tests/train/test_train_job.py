@@ -218,3 +218,26 @@ def test_cli_train_wait_reports_data_error(tiny_causal_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "bad.jsonl:2" in out
+
+
+@pytest.fixture
+def endpoint_server(sb_home):
+    """Stops the background endpoint server a deploy starts in this test's home."""
+    yield
+    info = sb_home / "server.json"
+    if info.exists():
+        try:
+            os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_estimator_deploy_returns_predictor(tiny_causal_dir, numbers, endpoint_server):
+    est = Estimator(model_id=str(tiny_causal_dir), hyperparameters={"epoch": "1", "instruction_tuned": "True"})
+    est.fit({"training": str(numbers)}, logs=False)
+    predictor = est.deploy(endpoint_name="tuned-numbers")
+    try:
+        out = predictor.predict({"inputs": "Say the number 3:", "parameters": {"max_new_tokens": 4}})
+        assert isinstance(out, list) and "generated_text" in out[0]
+    finally:
+        predictor.delete_endpoint()
