@@ -113,3 +113,19 @@ def test_sdk_transform_waits_by_default(tmp_path, tiny_t5_dir, capsys):
     assert refresh(t.latest_transform_job).status == "Completed"
     assert "done: 1 records" in capsys.readouterr().out  # logs=True printed the job's log
     t.wait()
+
+
+def test_model_transformer_seed_style(tmp_path, tiny_t5_dir):
+    """The seed notebook's shape: model.transformer(...).transform(...), then .wait()."""
+    from springboard import Model
+
+    src = write_jsonl(tmp_path / "in" / "articles.jsonl", [{"id": i, "text_inputs": f"text {i}"} for i in range(3)])
+    params = {"batch_size": 2, "max_length": 6, "top_k": 50, "top_p": 0.95, "do_sample": True}
+    transformer = Model(model_data=str(tiny_t5_dir)).transformer(
+        instance_count=1, output_path=str(tmp_path / "out"), assemble_with="Line", max_payload=1,
+        env={"HYPER_PARAMS": str(params)},
+    )
+    transformer.transform(str(src), content_type="application/jsonlines", split_type="Line", logs=False)
+    transformer.wait()
+    lines = (tmp_path / "out" / "articles.jsonl.out").read_text().splitlines()
+    assert [ast.literal_eval(line)["id"] for line in lines] == [0, 1, 2]

@@ -49,6 +49,13 @@ class Model:
                 raise SpringboardError(f"endpoint {name} {record.status}: {record.failure_reason}")
         return predictor
 
+    def transformer(self, instance_count: int = 1, instance_type: str | None = None, **kwargs: Any):
+        """A batch-transform `Transformer` for this model (SageMaker's `Model.transformer`)."""
+        # Imported here: transform sits beside serve in the flow; only this SDK seam joins them.
+        from springboard.transform.sdk import Transformer
+
+        return Transformer(self.ref, instance_count=instance_count, instance_type=instance_type, **kwargs)
+
 
 class Predictor:
     """Invokes one endpoint through the SageMaker runtime path (JSON in, JSON out)."""
