@@ -14,13 +14,17 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="session")
-def shared_models_dir(request) -> Path:
+def shared_models_dir(request, tmp_path_factory) -> Path:
     """One cache of converted weights (the default model's GGUF conversion) for every test
-    and run: $SPRINGBOARD_MODELS_DIR if set, else .pytest_cache/d/springboard-models."""
+    and run: $SPRINGBOARD_MODELS_DIR if set, else .pytest_cache/d/springboard-models (a
+    session temp dir when pytest's cache is disabled)."""
     import os
 
     configured = os.environ.get("SPRINGBOARD_MODELS_DIR")
-    return Path(configured) if configured else request.config.cache.mkdir("springboard-models")
+    if configured:
+        return Path(configured)
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir("springboard-models") if cache else tmp_path_factory.mktemp("springboard-models")
 
 
 @pytest.fixture(autouse=True)

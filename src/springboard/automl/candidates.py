@@ -22,7 +22,7 @@ from springboard.errors import JobStopped
 
 log = logging.getLogger("springboard.automl")
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25
 ROUGE_NAMES = {"rouge1": "Rouge1", "rouge2": "Rouge2", "rougeL": "RougeL", "rougeLsum": "RougeLSum"}
 
 
