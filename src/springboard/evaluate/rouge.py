@@ -81,16 +81,7 @@ def rouge_scores(
 
     preds: dict[str, tuple[Any, str | None]] = {}
     failed: dict[str, Any] = {}
-    pred_lines: dict[str, int] = {}
-    for line, rec in read_jsonl(predictions_file):
-        rid = on_path.get(rec, predictions_file, line)
-        key = key_of(rid)
-        if key in pred_lines:
-            raise DataError(
-                f"duplicate {on} {rid!r} (first on line {pred_lines[key]})",
-                file=predictions_file, line=line, field=on,
-            )  # fmt: skip
-        pred_lines[key] = line
+    for line, rec, rid, key in _keyed(predictions_file, on_path, on):
         if isinstance(rec, dict) and "error" in rec:
             failed[key] = rid
             continue
@@ -102,16 +93,7 @@ def rouge_scores(
         preds[key] = (rid, as_text(value, predictions_file, line, prediction_field))
 
     refs: dict[str, tuple[Any, str]] = {}
-    ref_lines: dict[str, int] = {}
-    for line, rec in read_jsonl(references_file):
-        rid = on_path.get(rec, references_file, line)
-        key = key_of(rid)
-        if key in ref_lines:
-            raise DataError(
-                f"duplicate {on} {rid!r} (first on line {ref_lines[key]})",
-                file=references_file, line=line, field=on,
-            )  # fmt: skip
-        ref_lines[key] = line
+    for line, rec, rid, key in _keyed(references_file, on_path, on):
         value = ref_path.get(rec, references_file, line)
         refs[key] = (rid, as_text(value, references_file, line, reference_field))
 
@@ -131,6 +113,19 @@ def rouge_scores(
         on=on,
         use_stemmer=use_stemmer,
     )
+
+
+def _keyed(path: str | Path, on_path: FieldPath, on: str):
+    """(line, record, id, join key) for each record of a JSONL file; a repeated id is an
+    error naming both lines."""
+    first_line: dict[str, int] = {}
+    for line, rec in read_jsonl(path):
+        rid = on_path.get(rec, path, line)
+        key = key_of(rid)
+        if key in first_line:
+            raise DataError(f"duplicate {on} {rid!r} (first on line {first_line[key]})", file=path, line=line, field=on)
+        first_line[key] = line
+        yield line, rec, rid, key
 
 
 def rouge_table(report: RougeReport, title: str | None = None):
