@@ -49,5 +49,12 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Real sample data (Common Crawl records); read-only."""
-    return SHARED / "data"
+    """Real sample data (Common Crawl records); read-only. The project's checkout sits beside
+    the shared folder (`../shared`), as in CI; SPRINGBOARD_SHARED_DIR points elsewhere."""
+    import os
+
+    root = Path(os.environ.get("SPRINGBOARD_SHARED_DIR", SHARED))
+    if not (root / "data").is_dir():
+        pytest.fail(f"{root / 'data'} not found: these tests read the real Common Crawl samples in "
+                    "../shared/data beside the checkout (or set SPRINGBOARD_SHARED_DIR)")
+    return root / "data"
