@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import socket
 import statistics
@@ -170,8 +171,9 @@ def main() -> None:
         on, off = results["batching_on"], results["batching_off"]
         results["speedup_requests_per_s"] = round(on["requests_per_s"] / off["requests_per_s"], 2)
         results["speedup_tokens_per_s"] = round(on["generated_tokens_per_s"] / off["generated_tokens_per_s"], 2)
-        results["note"] = ("shared 2-core CPU: other engineers' jobs ran during this measurement; "
-                           "absolute numbers are noisy; on/off rounds alternate in the same run")
+        # Other load on the machine skews absolute numbers; rounds alternate so both sides share it.
+        results["note"] = "on/off rounds alternate in the same run"
+        results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
         results["overhead_unbatched_endpoint"] = overhead(url, "unbatched", engine, args.overhead_reps)
         results["overhead_batched_endpoint"] = overhead(url, "batched", engine, args.overhead_reps)
     finally:
