@@ -3,6 +3,7 @@ Runs inside a job worker process (`springboard.jobs`); `submit_training` starts 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -12,8 +13,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from springboard import jobs
-from springboard.errors import HyperparameterError, ValidationError
+from springboard.errors import HyperparameterError, NotFoundError, ValidationError
 from springboard.train import hyperparameters as hps
+from springboard.train.artifact import read_artifact
 
 log = logging.getLogger("springboard.train")
 ENTRYPOINT = "springboard.train.job:run"
@@ -45,7 +47,7 @@ def model_facts(model: str) -> tuple[str, str, dict[str, str], bool, str | None]
 
     try:
         spec = hub.get_model_spec(model)
-    except Exception:  # noqa: BLE001 - not a hub id: a path or a job's artifact
+    except NotFoundError:  # not a hub id: a path or a job's artifact
         spec = None
     if spec is not None:
         return (
@@ -56,19 +58,15 @@ def model_facts(model: str) -> tuple[str, str, dict[str, str], bool, str | None]
             spec.model_id,
         )
     path = hub.resolve_model(model)
-    import json
-
     config = json.loads((Path(path) / "config.json").read_text())
     arch = "seq2seq" if config.get("is_encoder_decoder") else "causal"
-    from springboard.train.artifact import read_artifact
-
     record = read_artifact(path) or {}
     base = record.get("base_model")
     defaults: dict[str, str] = {}
     if base:
         try:
             defaults = dict(hub.get_model_spec(base).default_hyperparameters)
-        except Exception:  # noqa: BLE001 - base no longer registered: schema defaults
+        except NotFoundError:  # base no longer registered: the schema's defaults
             defaults = {}
     return hps.family_for(arch), arch, defaults, False, base
 
