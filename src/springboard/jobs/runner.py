@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from springboard.errors import ConflictError, JobStopped
@@ -214,7 +213,7 @@ def run_worker(name: str, store: JobStore | None = None) -> Job:
     store.update(name, pid=os.getpid(), attempts=job.attempts + 1, started=job.start_time or time.time())
     job = store.get(name)
     ctx = JobContext(store, job)
-    _attach_log(job.log_path)
+    _log_to_stderr()
     # SIGTERM becomes a clean stop at the next check instead of a lost job.
     signal.signal(signal.SIGTERM, lambda *_: _raise_stop(name))
     try:
@@ -241,10 +240,11 @@ def _raise_stop(name: str) -> None:
     raise JobStopped(f"job {name} terminated")
 
 
-def _attach_log(path: Path) -> None:
+def _log_to_stderr() -> None:
+    """The worker's stderr is the job's log file (see `launch`)."""
     root = logging.getLogger()
     if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)  # the worker's stderr is the log file
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(logging.INFO)
