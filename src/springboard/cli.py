@@ -10,7 +10,7 @@ import importlib
 import logging
 import sys
 
-from springboard.errors import SpringboardError
+from springboard.errors import SpringboardError, ValidationError
 
 # Rooms that add commands; a room not yet present is skipped.
 COMMAND_MODULES = [
@@ -25,6 +25,18 @@ COMMAND_MODULES = [
     "springboard.crawl.cli",
     "springboard.quickstart",
 ]
+
+
+def parse_pairs(pairs: list[str], flag: str, strip: bool = True) -> dict[str, str]:
+    """`KEY=VALUE` options (`--hp`, `--env`) as a dict; `strip=False` keeps values verbatim
+    (environment values pass through untouched)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"{flag} {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip() if strip else value
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from springboard import hub, settings
-    from springboard.train.cli import parse_pairs, watch
+    from springboard.cli import parse_pairs
+    from springboard.train.cli import watch
     from springboard.train.job import TrainingJobConfig, default_job_name, submit_training
 
     console = Console()
@@ -94,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     console.rule("[bold]3/4 fine-tune (LoRA, CPU)")
-    hp = {**DEFAULT_HYPERPARAMETERS, **parse_pairs(args.hp)}
+    hp = {**DEFAULT_HYPERPARAMETERS, **parse_pairs(args.hp, "--hp")}
     job = submit_training(
         TrainingJobConfig(model=args.model, train=str(train_dir), hyperparameters=hp),
         name=default_job_name("quickstart"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from springboard.errors import ValidationError
+from springboard.cli import parse_pairs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,16 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
-def parse_pairs(pairs: list[str], flag: str = "--hp") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValidationError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _train(args: argparse.Namespace) -> int:
     from springboard.train.job import TrainingJobConfig, submit_training
 
@@ -43,7 +33,7 @@ def _train(args: argparse.Namespace) -> int:
         model=args.model,
         train=args.train,
         validation=args.validation,
-        hyperparameters=parse_pairs(args.hp),
+        hyperparameters=parse_pairs(args.hp, "--hp"),
         output_path=args.output_path,
         accept_eula=args.accept_eula,
     )

@@ -51,15 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from springboard.errors import ValidationError
+    from springboard.cli import parse_pairs
     from springboard.transform.api import job_metrics, run_transform
 
-    env = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--env expects KEY=VALUE, got {item!r}")
-        env[key] = value
+    env = parse_pairs(args.env, "--env", strip=False)
     job = run_transform(
         args.model,
         args.input,
