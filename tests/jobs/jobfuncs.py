@@ -34,3 +34,11 @@ def fail(ctx):
 
 def crash(ctx):
     raise RuntimeError("boom")
+
+
+def chatty(ctx):
+    """Logs a numbered line per step and one last line just before it ends."""
+    for i in range(ctx.config["n"]):
+        ctx.log.info("line %d", i)
+        time.sleep(ctx.config.get("sleep", 0.0))
+    ctx.log.info("last line")

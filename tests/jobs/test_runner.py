@@ -82,3 +82,15 @@ def test_killed_worker_is_failed_then_resumes_from_checkpoint():
 def test_refresh_unknown():
     with pytest.raises(NotFoundError):
         refresh("missing")
+
+
+def test_follow_log_yields_every_line_through_the_end(capsys):
+    from springboard.cli import main
+    from springboard.jobs import follow_log
+
+    job = submit("test", "chatty", "jobfuncs:chatty", {"n": 5, "sleep": 0.2})
+    lines = list(follow_log(job))
+    assert [i for i in range(5) if any(f"line {i}" in line for line in lines)] == [0, 1, 2, 3, 4]
+    assert any("last line" in line for line in lines)
+    assert main(["jobs", "logs", "-f", "chatty"]) == 0
+    assert "last line" in capsys.readouterr().out

@@ -256,17 +256,14 @@ def follow_log(job: Job, store: JobStore | None = None, poll: float = 0.5) -> It
     path = job.log_path
     pos = 0
     while True:
+        # Checked before reading: once the job is seen done, this read gets its last lines.
+        done = refresh(job.name, store).done
         if path.exists():
             with open(path, encoding="utf-8", errors="replace") as f:
                 f.seek(pos)
                 chunk = f.read()
                 pos = f.tell()
             yield from chunk.splitlines()
-        if refresh(job.name, store).done:
-            # One last read for what was written just before the end.
-            if path.exists():
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    f.seek(pos)
-                    yield from f.read().splitlines()
+        if done:
             return
         time.sleep(poll)
