@@ -58,3 +58,38 @@ def shared_data() -> Path:
         pytest.fail(f"{root / 'data'} not found: these tests read the real Common Crawl samples in "
                     "../shared/data beside the checkout (or set SPRINGBOARD_SHARED_DIR)")
     return root / "data"
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server():
+    """moto's S3 server on loopback (a real S3 wire): the stand-in for S3 in every test."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_s3_server, monkeypatch, request) -> str:
+    """A fresh bucket on the moto server, with the standard AWS settings pointing there
+    (AWS_ENDPOINT_URL_S3 and dummy credentials) for this process and the jobs it starts.
+    Returns `s3://<bucket>`."""
+    import re
+    import uuid
+
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bucket = (re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:8])
+    boto3.client("s3", endpoint_url=moto_s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}"

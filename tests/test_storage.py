@@ -1,0 +1,104 @@
+"""storage.py against a local directory and moto's S3 server (real S3 wire via s3fs)."""
+
+from __future__ import annotations
+
+import tarfile
+
+import boto3
+import pytest
+
+from springboard import storage
+from springboard.errors import NotFoundError, ValidationError
+
+
+def _tree(root):
+    (root / "sub").mkdir(parents=True)
+    (root / "config.json").write_text('{"a": 1}')
+    (root / "sub" / "weights.bin").write_bytes(b"\x00\x01" * 100)
+    return root
+
+
+@pytest.mark.parametrize("where", ["local", "file", "s3"])
+def test_write_read_list_exists_delete(where, tmp_path, request):
+    base = {
+        "local": lambda: str(tmp_path / "area"),
+        "file": lambda: f"file://{tmp_path}/area",
+        "s3": lambda: request.getfixturevalue("s3_bucket") + "/area",
+    }[where]()
+    target = storage.join(base, "dir", "x.json")
+    assert not storage.exists(target)
+    storage.write_text(target, '{"k": "v"}')
+    assert storage.exists(target) and storage.read_text(target) == '{"k": "v"}'
+    storage.write_bytes(storage.join(base, "dir", "deeper", "y.bin"), b"yy")
+    listed = storage.list_files(storage.join(base, "dir"))
+    assert listed == [storage.join(base, "dir", "deeper", "y.bin"), target]
+    assert storage.list_files(storage.join(base, "dir"), recursive=False) == [target]
+    assert storage.isdir(storage.join(base, "dir"))
+    with pytest.raises(NotFoundError, match="no such file"):
+        storage.read_bytes(storage.join(base, "missing.txt"))
+    storage.delete(storage.join(base, "dir"))
+    assert not storage.exists(target)
+
+
+def test_local_write_is_atomic_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out" / "f.txt"
+    storage.write_text(str(target), "one")
+    storage.write_text(str(target), "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_upload_download_directory_through_s3(s3_bucket, tmp_path):
+    src = _tree(tmp_path / "model")
+    written = storage.upload_dir(src, s3_bucket + "/jobs/j1/model")
+    assert sorted(written) == [s3_bucket + "/jobs/j1/model/config.json", s3_bucket + "/jobs/j1/model/sub/weights.bin"]
+    # what another S3 client sees
+    s3 = boto3.client("s3", region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket[5:], Prefix="jobs/")["Contents"]]
+    assert sorted(keys) == ["jobs/j1/model/config.json", "jobs/j1/model/sub/weights.bin"]
+    back = storage.download_dir(s3_bucket + "/jobs/j1/model", tmp_path / "back")
+    assert (back / "sub" / "weights.bin").read_bytes() == b"\x00\x01" * 100
+    assert (back / "config.json").read_text() == '{"a": 1}'
+
+
+def test_model_tarball_round_trip_and_fetch(s3_bucket, tmp_path):
+    src = _tree(tmp_path / "model")
+    url = storage.publish_tarball(src, s3_bucket + "/out/model.tar.gz")
+    assert url == s3_bucket + "/out/model.tar.gz"
+    local_tar = tmp_path / "m.tar.gz"
+    local_tar.write_bytes(storage.read_bytes(url))
+    with tarfile.open(local_tar) as tar:
+        assert sorted(tar.getnames()) == ["config.json", "sub/weights.bin"]  # contents at top level
+    got = storage.fetch(url, tmp_path / "cache")
+    assert (got / "config.json").read_text() == '{"a": 1}'
+    # a plain local directory is used where it is
+    assert storage.fetch(str(src), tmp_path / "cache2") == src
+    # a remote prefix is downloaded
+    storage.upload_dir(src, s3_bucket + "/plain")
+    assert (storage.fetch(s3_bucket + "/plain", tmp_path / "cache3") / "sub" / "weights.bin").exists()
+
+
+def test_extract_refuses_members_outside_the_destination(tmp_path):
+    evil = tmp_path / "evil.tar.gz"
+    payload = tmp_path / "p.txt"
+    payload.write_text("x")
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(payload, arcname="../escape.txt")
+    with pytest.raises(ValidationError, match="unsafe archive member"):
+        storage.extract_tarball(evil, tmp_path / "dest")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_bad_locations_are_clear_errors(tmp_path):
+    with pytest.raises(ValidationError, match="unsupported location 'ftp://x/y'"):
+        storage.read_bytes("ftp://x/y")
+    with pytest.raises(NotFoundError):
+        storage.fetch(str(tmp_path / "nothing"), tmp_path / "c")
+
+
+def test_endpoint_comes_from_the_standard_aws_setting(moto_s3_server, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://example.invalid:1")
+    assert storage.s3_options()["endpoint_url"] == "http://example.invalid:1"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3_server)
+    assert storage.s3_options()["endpoint_url"] == moto_s3_server
