@@ -26,7 +26,8 @@ import boto3
 import uvicorn
 
 from springboard.generate import Engine, GenerationParams
-from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry, create_app
+from springboard.app import create_app
+from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 
 TOPICS = ["the ocean", "a mountain", "coffee", "the moon", "trains", "a library", "rain", "music",
           "gardens", "the desert", "bicycles", "winter", "a lighthouse", "bread", "rivers", "stars"]

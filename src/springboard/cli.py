@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "springboard.jobs.cli",
     "springboard.generate.cli",
     "springboard.serve.cli",
+    "springboard.app",  # `springboard serve`: the one server, composed of every room's routes
     "springboard.transform.cli",
     "springboard.evaluate.cli",
     "springboard.automl.cli",

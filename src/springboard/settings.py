@@ -41,3 +41,16 @@ def _sub(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+DEFAULT_PORT = 8080  # the server's port: the SageMaker container convention
+
+
+def api_key() -> str | None:
+    """The key the server requires on every request (SPRINGBOARD_API_KEY); clients send it too."""
+    return os.environ.get("SPRINGBOARD_API_KEY") or None
+
+
+def api_secret() -> str | None:
+    """The secret SigV4 signatures are checked with (SPRINGBOARD_API_SECRET; default: the key)."""
+    return os.environ.get("SPRINGBOARD_API_SECRET") or None

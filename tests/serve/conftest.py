@@ -12,7 +12,8 @@ import pytest
 import uvicorn
 
 from springboard.generate import Engine
-from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry, create_app
+from springboard.app import create_app
+from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 
 
 @dataclass

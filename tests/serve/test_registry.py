@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from springboard.errors import ConflictError, ValidationError
-from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry, create_app
+from springboard.app import create_app
+from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 
 
 def test_names_follow_sagemaker_rules_and_are_unique(tiny_causal_dir):

@@ -1,5 +1,5 @@
-"""`springboard serve`, `springboard deploy`, `springboard endpoints list|describe|delete`,
-`springboard invoke`."""
+"""`springboard deploy`, `springboard endpoints list|describe|delete`,
+`springboard invoke`. (`springboard serve` runs the whole server: springboard.app.)"""
 
 from __future__ import annotations
 
@@ -10,14 +10,6 @@ from datetime import datetime, timezone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    s = subparsers.add_parser("serve", help="run the endpoint server (hosts many endpoints)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--model", help="also deploy this model at start (single-model container: /invocations)")
-    s.add_argument("--name", help="endpoint name for --model (default: 'default')")
-    _batching_args(s)
-    s.set_defaults(func=_serve)
-
     d = subparsers.add_parser("deploy", help="create an endpoint for a model id, training job or path")
     d.add_argument("model", metavar="MODEL_ID|JOB_NAME|PATH")
     d.add_argument("--name", required=True, help="endpoint name")
@@ -52,14 +44,6 @@ def _batching_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-batching", action="store_true", help="run requests one at a time")
     p.add_argument("--max-batch-size", type=int, default=16, help="rows per batched pass (default 16)")
     p.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits for company")
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from springboard.serve.server import run
-
-    run(args.host, args.port, model=args.model, name=args.name, batching=not args.no_batching,
-        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
-    return 0
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -1,18 +1,19 @@
-"""The FastAPI app: SageMaker runtime paths (what boto3 `sagemaker-runtime` calls), the
-single-model container contract (/ping, /invocations), the endpoint control API the CLI and SDK
-use (/springboard/endpoints), and the OpenAI-compatible /v1 routes (openai_api.py)."""
+"""The serve room's routes: SageMaker runtime paths (what boto3 `sagemaker-runtime` calls), the
+single-model container contract (/ping, /invocations) and the endpoint control API the CLI and
+SDK use (/springboard/endpoints). The OpenAI-compatible /v1 routes are in openai_api.py.
+`springboard.app` composes these routers into the one server; handlers find the endpoints
+through `request.app.state.manager`, so a router holds no state of its own."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import pydantic
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
@@ -32,7 +33,6 @@ from springboard.serve.registry import EndpointConfig
 
 log = logging.getLogger("springboard.serve")
 
-MAX_PAYLOAD_BYTES = 6_291_456  # SageMaker's InvokeEndpoint body limit
 VARIANT = "AllTraffic"
 
 
@@ -44,94 +44,95 @@ class InvocationFailed(Exception):
         self.kind, self.message, self.status = kind, message, status
 
 
-def create_app(manager: EndpointManager | None = None, restore: bool = True) -> FastAPI:
-    manager = manager or EndpointManager()
+def manager_of(request: Request) -> EndpointManager:
+    """The endpoints the server hosts (set by the composition root, `springboard.app`)."""
+    return request.app.state.manager
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if restore:
-            manager.restore()
-        yield
-        await manager.close()
 
-    app = FastAPI(title="Springboard endpoints", lifespan=lifespan)
-    app.state.manager = manager
+router = APIRouter()
 
-    # -- SageMaker runtime ------------------------------------------------------------------------
 
-    @app.post("/endpoints/{name}/invocations")
-    async def invoke_endpoint(name: str, request: Request) -> Response:
+# -- SageMaker runtime ------------------------------------------------------------------------
+
+
+@router.post("/endpoints/{name}/invocations")
+async def invoke_endpoint(name: str, request: Request) -> Response:
+    try:
+        endpoint = _runtime_endpoint(manager_of(request), name)
+        return await _invoke(endpoint, request, stream_frames=False)
+    except InvocationFailed as exc:
+        return _runtime_error(exc)
+
+
+@router.post("/endpoints/{name}/invocations-response-stream")
+async def invoke_endpoint_stream(name: str, request: Request) -> Response:
+    try:
+        endpoint = _runtime_endpoint(manager_of(request), name)
+        return await _invoke(endpoint, request, stream_frames=True)
+    except InvocationFailed as exc:
+        return _runtime_error(exc)
+
+
+# -- container contract -----------------------------------------------------------------------
+
+
+@router.get("/ping")
+async def ping(request: Request) -> Response:
+    states = {e.record.status for e in manager_of(request).endpoints.values()}
+    healthy = not states or states == {"InService"}
+    return Response(status_code=200 if healthy else 503)
+
+
+@router.post("/invocations")
+async def invocations(request: Request) -> Response:
+    try:
         try:
-            endpoint = _runtime_endpoint(manager, name)
-            return await _invoke(endpoint, request, stream_frames=False)
-        except InvocationFailed as exc:
-            return _runtime_error(exc)
+            endpoint = manager_of(request).default()
+        except NotFoundError as exc:
+            raise InvocationFailed("NotFound", str(exc), 404) from None
+        return await _invoke(endpoint, request, stream_frames=False)
+    except InvocationFailed as exc:
+        return JSONResponse({"code": exc.status, "type": exc.kind, "message": exc.message}, exc.status)
 
-    @app.post("/endpoints/{name}/invocations-response-stream")
-    async def invoke_endpoint_stream(name: str, request: Request) -> Response:
-        try:
-            endpoint = _runtime_endpoint(manager, name)
-            return await _invoke(endpoint, request, stream_frames=True)
-        except InvocationFailed as exc:
-            return _runtime_error(exc)
 
-    # -- container contract -----------------------------------------------------------------------
+# -- control API (the CLI and SDK) ------------------------------------------------------------
 
-    @app.get("/ping")
-    async def ping() -> Response:
-        states = {e.record.status for e in manager.endpoints.values()}
-        healthy = not states or states == {"InService"}
-        return Response(status_code=200 if healthy else 503)
 
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        try:
-            try:
-                endpoint = manager.default()
-            except NotFoundError as exc:
-                raise InvocationFailed("NotFound", str(exc), 404) from None
-            return await _invoke(endpoint, request, stream_frames=False)
-        except InvocationFailed as exc:
-            return JSONResponse({"code": exc.status, "type": exc.kind, "message": exc.message}, exc.status)
+@router.get("/springboard/health")
+async def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "pid": os.getpid(), "endpoints": len(manager_of(request).endpoints)}
 
-    # -- control API (the CLI and SDK) ------------------------------------------------------------
 
-    @app.get("/springboard/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "pid": os.getpid(), "endpoints": len(manager.endpoints)}
+@router.post("/springboard/endpoints", status_code=201)
+async def create_endpoint(request: Request) -> Response:
+    try:
+        config = EndpointConfig.model_validate(json.loads(await request.body()))
+        record = manager_of(request).create(config)
+    except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
+        return _control_error(exc)
+    return JSONResponse(record.model_dump(mode="json"), status_code=201)
 
-    @app.post("/springboard/endpoints", status_code=201)
-    async def create_endpoint(request: Request) -> Response:
-        try:
-            config = EndpointConfig.model_validate(json.loads(await request.body()))
-            record = manager.create(config)
-        except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
-            return _control_error(exc)
-        return JSONResponse(record.model_dump(mode="json"), status_code=201)
 
-    @app.get("/springboard/endpoints")
-    async def list_endpoints() -> list[dict[str, Any]]:
-        return [r.model_dump(mode="json") for r in manager.list()]
+@router.get("/springboard/endpoints")
+async def list_endpoints(request: Request) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in manager_of(request).list()]
 
-    @app.get("/springboard/endpoints/{name}")
-    async def describe_endpoint(name: str) -> Response:
-        try:
-            return JSONResponse(manager.describe(name).model_dump(mode="json"))
-        except SpringboardError as exc:
-            return _control_error(exc)
 
-    @app.delete("/springboard/endpoints/{name}")
-    async def delete_endpoint(name: str) -> Response:
-        try:
-            await manager.delete(name)
-        except SpringboardError as exc:
-            return _control_error(exc)
-        return Response(status_code=204)
+@router.get("/springboard/endpoints/{name}")
+async def describe_endpoint(name: str, request: Request) -> Response:
+    try:
+        return JSONResponse(manager_of(request).describe(name).model_dump(mode="json"))
+    except SpringboardError as exc:
+        return _control_error(exc)
 
-    from springboard.serve.openai_api import router as openai_router
 
-    app.include_router(openai_router)
-    return app
+@router.delete("/springboard/endpoints/{name}")
+async def delete_endpoint(name: str, request: Request) -> Response:
+    try:
+        await manager_of(request).delete(name)
+    except SpringboardError as exc:
+        return _control_error(exc)
+    return Response(status_code=204)
 
 
 def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
@@ -148,27 +149,13 @@ def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
     return endpoint
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
-        raise InvocationFailed("ValidationError", _too_large(int(declared)), 400)
-    body = await request.body()
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise InvocationFailed("ValidationError", _too_large(len(body)), 400)
-    return body
-
-
-def _too_large(size: int) -> str:
-    return f"field 'Body': payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte (6 MB) limit"
-
-
 def _client_error(message: str, status: int = 400) -> InvocationFailed:
     """A payload the model container refuses: SageMaker reports it as ModelError (424)."""
     return InvocationFailed("ModelError", message, status)
 
 
 async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> Response:
-    body = await _read_body(request)
+    body = await request.body()  # within the server's body limit (springboard.app.Guard)
     headers = request.headers
     try:
         inv = parse_invocation(body, headers.get("content-type"), headers.get("accept"))

@@ -1,7 +1,7 @@
 """Running the server, finding it, and talking to it.
 
-`springboard serve` runs one uvicorn server hosting many endpoints and records its address in
-SPRINGBOARD_HOME/server.json. `deploy` (CLI and SDK) finds that server, or starts one in the
+`springboard serve` (springboard.app, the composition root) runs one uvicorn server hosting many
+endpoints and records its address in SPRINGBOARD_HOME/server.json. `deploy` (CLI and SDK) finds that server, or starts one in the
 background (detached, like a job's worker) when none answers."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from springboard.serve.registry import EndpointConfig, EndpointRecord
 
 log = logging.getLogger("springboard.serve")
 
-DEFAULT_PORT = 8080  # the SageMaker container convention
+DEFAULT_PORT = settings.DEFAULT_PORT
 
 
 def server_file() -> Path:
@@ -35,38 +35,15 @@ def server_log() -> Path:
     return settings.home() / "server.log"
 
 
-def run(host: str = "127.0.0.1", port: int = DEFAULT_PORT, model: str | None = None, name: str | None = None,
-        batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 10.0) -> None:
-    """Serves until interrupted. With `model`, also deploys it (the single-model container)."""
-    import uvicorn
-
-    from springboard.serve.app import create_app
-    from springboard.serve.endpoints import EndpointManager
-
-    manager = EndpointManager()
-    if model is not None:
-        config = EndpointConfig(name=name or "default", model=model, batching=batching,
-                                max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
-        existing = {r.name for r in manager.registry.list()}
-        if config.name in existing:
-            manager.registry.delete(config.name)
-        manager.create(config)
-    app = create_app(manager)
-    url = f"http://{_client_host(host)}:{port}"
-    server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": host, "port": port}))
-    log.info("serving on %s (SPRINGBOARD_HOME=%s)", url, settings.home())
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        try:
-            if json.loads(server_file().read_text()).get("pid") == os.getpid():
-                server_file().unlink()
-        except (OSError, ValueError):
-            pass
-
-
-def _client_host(host: str) -> str:
+def client_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to `host`."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def auth_headers() -> dict[str, str]:
+    """The API key (SPRINGBOARD_API_KEY), for a server that requires one."""
+    key = settings.api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def find_server() -> str | None:
@@ -77,7 +54,10 @@ def find_server() -> str | None:
         return None
     url = info.get("url")
     try:
-        if url and httpx.get(f"{url}/springboard/health", timeout=2.0).status_code == 200:
+        # 401/403: a server answers but wants a key; the caller's requests then say so.
+        if url and httpx.get(f"{url}/springboard/health", headers=auth_headers(), timeout=2.0).status_code in (
+            200, 401, 403,
+        ):
             return url
     except httpx.HTTPError:
         pass
@@ -104,7 +84,7 @@ def ensure_server(timeout: float = 60.0) -> str:
     env = dict(os.environ, SPRINGBOARD_HOME=str(settings.home()), PYTHONUNBUFFERED="1")
     with open(server_log(), "ab") as logf:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "springboard.serve.server", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "springboard.app", "--host", "127.0.0.1", "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
             start_new_session=True,  # outlives the deploying command, like a job worker
         )
@@ -131,11 +111,17 @@ class ServerClient:
                 "no endpoint server is running for this SPRINGBOARD_HOME; start one with `springboard serve`"
             )
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(600.0, connect=5.0))
+        self.http = httpx.Client(base_url=self.url, headers=auth_headers(),
+                                 timeout=httpx.Timeout(600.0, connect=5.0))
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code < 400:
             return response
+        if response.status_code in (401, 403):
+            raise ValidationError(
+                f"the server at {self.url} refused the request ({response.status_code}): it requires an API key; "
+                "set SPRINGBOARD_API_KEY to the key it was started with"
+            )
         try:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
@@ -192,20 +178,3 @@ def record_summary(record: EndpointRecord) -> dict[str, Any]:
         "CreationTime": record.creation_time,
         "LastModifiedTime": record.last_modified_time,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m springboard.serve.server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(args.host, args.port)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

@@ -1,0 +1,334 @@
+"""The composition root: the one FastAPI server, built from the rooms' routers, with request
+authentication and body limits in one place (`Guard`, an ASGI middleware in front of every route).
+
+Adding a room's routes is one line in ROUTERS. A router's handlers reach shared services through
+`request.app.state` (`app.state.manager`: the endpoints this server hosts), so routers hold no
+state and nothing imports this module (it stands on top of every room, see DESIGN.md).
+
+`springboard serve` (registered here) runs this app under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from springboard import settings
+from springboard.errors import ValidationError
+from springboard.serve import openai_api
+from springboard.serve import routes as serve_routes
+from springboard.serve.endpoints import EndpointManager
+from springboard.serve.registry import EndpointConfig
+
+log = logging.getLogger("springboard.app")
+
+# Every router the server hosts. A room adds its routes here with one line.
+ROUTERS: list[APIRouter] = [
+    serve_routes.router,  # SageMaker runtime, container contract (/ping, /invocations), /springboard/endpoints
+    openai_api.router,  # OpenAI-compatible /v1
+]
+
+
+def create_app(manager: EndpointManager | None = None, restore: bool = True, api_key: str | None = None,
+               api_secret: str | None = None) -> FastAPI:
+    """The server. With `api_key`, every request must carry it (see `springboard.guard`)."""
+    manager = manager or EndpointManager()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if restore:
+            manager.restore()
+        yield
+        await manager.close()
+
+    app = FastAPI(title="Springboard", lifespan=lifespan)
+    app.state.manager = manager
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(Guard, api_key=api_key, api_secret=api_secret)
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int = settings.DEFAULT_PORT, model: str | None = None,
+        name: str | None = None, batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 10.0,
+        api_key: str | None = None, api_secret: str | None = None) -> None:
+    """Serves until interrupted. With `model`, also deploys it (the single-model container).
+    Off loopback an API key is required."""
+    import uvicorn
+
+    from springboard.serve.server import client_host, server_file
+
+    api_key = api_key or settings.api_key()
+    api_secret = api_secret or settings.api_secret()
+    if not is_loopback(host) and not api_key:
+        raise ValidationError(
+            f"refusing to serve on {host!r} (not loopback) without an API key: pass --api-key or set "
+            "SPRINGBOARD_API_KEY (clients then send it as 'Authorization: Bearer <key>' or as the "
+            "access key of a SigV4 signature)"
+        )
+    if api_secret and not api_key:
+        raise ValidationError("--api-secret / SPRINGBOARD_API_SECRET needs an API key as well")
+    manager = EndpointManager()
+    if model is not None:
+        config = EndpointConfig(name=name or "default", model=model, batching=batching,
+                                max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+        if config.name in {r.name for r in manager.registry.list()}:
+            manager.registry.delete(config.name)
+        manager.create(config)
+    app = create_app(manager, api_key=api_key, api_secret=api_secret)
+    url = f"http://{client_host(host)}:{port}"
+    server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": host, "port": port}))
+    log.info("serving on %s (SPRINGBOARD_HOME=%s%s)", url, settings.home(), ", API key required" if api_key else "")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        try:
+            if json.loads(server_file().read_text()).get("pid") == os.getpid():
+                server_file().unlink()
+        except (OSError, ValueError):
+            pass
+
+
+# -- the guard: body limits and authentication for every route -----------------------------------
+
+MAX_BODY_BYTES = 6_291_456  # SageMaker's InvokeEndpoint limit (6 MB), for every route
+MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)  # as AWS allows for a SigV4 X-Amz-Date
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class Refused(Exception):
+    """A request the guard turns away before any route sees it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Guard:
+    """ASGI middleware in front of every route.
+
+    Body limit: a declared Content-Length over the limit is refused before anything is read; a
+    chunked body is counted as it arrives and refused as soon as it passes the limit, so no route
+    ever buffers more than MAX_BODY_BYTES. The body is then replayed to the route.
+
+    Authentication, when an API key is set: `Authorization: Bearer <key>` (the openai client's
+    api_key, huggingface_hub's token), or an AWS SigV4 signature (boto3, the sagemaker SDK) whose
+    access key id is the API key, recomputed with botocore's own signer from the configured
+    secret (default: the key itself) and compared in constant time."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], api_key: str | None = None,
+                 api_secret: str | None = None, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.api_key = api_key or None
+        self.api_secret = (api_secret or api_key) or None
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        aws = _aws_style(scope, headers)
+        try:
+            body = await self._read(headers, receive, aws)
+            if self.api_key:
+                self._authenticate(scope, headers, body, aws)
+        except Refused as exc:
+            await _refuse(send, exc)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect, when it comes
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, headers: dict[str, str], receive: Receive, aws: bool) -> bytes:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise self._too_large(int(declared), aws)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large(size, aws, at_least=True)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _too_large(self, size: int, aws: bool, at_least: bool = False) -> Refused:
+        amount = f"{'more than ' if at_least else ''}{size - 1 if at_least else size} bytes"
+        message = f"field 'Body': a request body of {amount} exceeds the {self.max_body}-byte (6 MB) limit"
+        # SageMaker answers an oversized InvokeEndpoint with 400 ValidationError; HTTP says 413.
+        return Refused(400 if aws else 413, "ValidationError", message)
+
+    def _authenticate(self, scope: Scope, headers: dict[str, str], body: bytes, aws: bool) -> None:
+        assert self.api_key is not None and self.api_secret is not None
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer":
+            if not hmac.compare_digest(value.strip().encode(), self.api_key.encode()):
+                raise Refused(401, "InvalidApiKey", "the API key in 'Authorization: Bearer' is not valid")
+            return
+        if scheme == "AWS4-HMAC-SHA256":
+            verify_sigv4(scope, headers, body, self.api_key, self.api_secret)
+            return
+        if aws:
+            raise Refused(403, "MissingAuthenticationTokenException",
+                          "this server requires a SigV4 signature whose access key id is its API key")
+        raise Refused(401, "MissingApiKey",
+                      "this server requires an API key: send 'Authorization: Bearer <key>'")
+
+
+def _aws_style(scope: Scope, headers: dict[str, str]) -> bool:
+    """Whether the caller speaks AWS (boto3): its errors then follow the AWS shapes and codes."""
+    return (headers.get("authorization", "").startswith("AWS4-")
+            or "x-amz-target" in headers or scope["path"].startswith("/endpoints/"))
+
+
+async def _refuse(send: Send, exc: Refused) -> None:
+    """One error body every client reads: botocore (x-amzn-errortype header; Message or
+    __type/message), the openai client (error.message) and ServerClient (error.message)."""
+    body = json.dumps({
+        "__type": exc.code, "message": exc.message, "Message": exc.message,
+        "error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code},
+    }).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-amzn-errortype", exc.code.encode()), (b"connection", b"close")]
+    if exc.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="springboard"'))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
+    r"\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
+)
+
+
+def verify_sigv4(scope: Scope, headers: dict[str, str], body: bytes, api_key: str, secret: str) -> None:
+    """Recomputes the request's SigV4 signature with botocore's signer and the server's secret.
+    Raises Refused (403, AWS's error codes) when the key, the signature or the time is wrong."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    match = _SIGV4.match(headers.get("authorization", ""))
+    if not match:
+        raise Refused(403, "IncompleteSignatureException", "the Authorization header is not a SigV4 signature")
+    parts = match["credential"].split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request":
+        raise Refused(403, "IncompleteSignatureException", "malformed SigV4 credential scope")
+    access_key, day, region, service, _ = parts
+    if not hmac.compare_digest(access_key.encode(), api_key.encode()):
+        raise Refused(403, "UnrecognizedClientException",
+                      "The security token included in the request is invalid (the access key id must be "
+                      "the server's API key)")
+    amz_date = headers.get("x-amz-date", "")
+    try:
+        when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise Refused(403, "IncompleteSignatureException", "missing or malformed X-Amz-Date") from None
+    if abs(datetime.datetime.now(datetime.timezone.utc) - when) > MAX_CLOCK_SKEW or amz_date[:8] != day:
+        raise Refused(403, "InvalidSignatureException", "Signature expired: X-Amz-Date is more than 15 minutes "
+                      "from the server's time")
+    signed = match["signed"].split(";")
+    if "host" not in signed or any(name not in headers for name in signed):
+        raise Refused(403, "IncompleteSignatureException", "SignedHeaders must include host and name present headers")
+    declared_hash = headers.get("x-amz-content-sha256")
+    if declared_hash is not None and declared_hash != hashlib.sha256(body).hexdigest():
+        raise Refused(403, "InvalidSignatureException", "X-Amz-Content-SHA256 does not match the body")
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    # Always "http": botocore then hashes the body into the signature (what boto3 does over http).
+    url = f"http://{headers['host']}{path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
+    request = AWSRequest(method=scope["method"], url=url, data=body, headers={h: headers[h] for h in signed})
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(access_key, secret), service, region)
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    if not hmac.compare_digest(expected.encode(), match["signature"].encode()):
+        raise Refused(403, "InvalidSignatureException",
+                      "The request signature we calculated does not match the signature you provided. "
+                      "Check your AWS Secret Access Key and signing method.")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# -- `springboard serve` --------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("serve", help="run the server (endpoints, OpenAI routes; hosts many endpoints)")
+    s.add_argument("--host", default="127.0.0.1", help="bind address; off loopback an API key is required")
+    s.add_argument("--port", type=int, default=settings.DEFAULT_PORT)
+    s.add_argument("--model", help="also deploy this model at start (single-model container: /invocations)")
+    s.add_argument("--name", help="endpoint name for --model (default: 'default')")
+    s.add_argument("--api-key", help="require this key on every request (default: $SPRINGBOARD_API_KEY)")
+    s.add_argument("--api-secret", help="the secret SigV4 (boto3) signatures are checked with "
+                   "(default: $SPRINGBOARD_API_SECRET, else the API key itself)")
+    s.add_argument("--no-batching", action="store_true", help="run requests one at a time")
+    s.add_argument("--max-batch-size", type=int, default=16, help="rows per batched pass (default 16)")
+    s.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits for company")
+    s.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    run(args.host, args.port, model=args.model, name=args.name, batching=not args.no_batching,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, api_key=args.api_key,
+        api_secret=args.api_secret)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m springboard.app`: how `deploy` starts a background server."""
+    from springboard.errors import SpringboardError
+
+    parser = argparse.ArgumentParser(prog="python -m springboard.app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=settings.DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run(args.host, args.port)
+    except SpringboardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
