@@ -17,10 +17,12 @@ def count(ctx):
     ckpt = Path(ctx.job_dir) / "ckpt.json"
     start = json.loads(ckpt.read_text())["i"] if ckpt.exists() else 0
     ctx.set_secondary_status("Training", f"from step {start}")
+    every = ctx.config.get("ckpt_every", 1)
     for i in range(start, ctx.config["n"]):
         ctx.check_stop()
-        ctx.log_metrics(step=i, epoch=i / 10, train_loss=1.0 / (i + 1))
-        ckpt.write_text(json.dumps({"i": i + 1}))
+        ctx.log_metrics(step=i, epoch=i / 10, train_loss=1.0 / (i + 1), attempt=ctx.attempt)
+        if (i + 1) % every == 0:
+            ckpt.write_text(json.dumps({"i": i + 1}))
         if ctx.config.get("die_at") == i and ctx.attempt == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(ctx.config.get("sleep", 0.0))
@@ -42,3 +44,21 @@ def chatty(ctx):
         ctx.log.info("line %d", i)
         time.sleep(ctx.config.get("sleep", 0.0))
     ctx.log.info("last line")
+
+
+def finalize(ctx):
+    """Waits for the test's `go` file, then writes its output in the final phase, slowly,
+    until the test's `release` file appears."""
+    job_dir = Path(ctx.job_dir)
+    ctx.set_secondary_status("Training")
+    while not (job_dir / "go").exists():
+        ctx.check_stop()
+        time.sleep(0.05)
+    ctx.enter_final("Uploading", "writing the output")
+    out = Path(ctx.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "part-1").write_text("1")
+    (job_dir / "writing").write_text("")
+    while not (job_dir / "release").exists():
+        time.sleep(0.05)
+    (out / "part-2").write_text("2")

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
-from springboard.errors import ConflictError, JobStopped
+from springboard.errors import ConflictError, JobStopped, SpringboardError
 from springboard.jobs.store import Job, JobStore, Metric
 
 log = logging.getLogger("springboard.jobs")
@@ -36,6 +36,7 @@ class JobContext:
         self.log = logging.getLogger(f"springboard.jobs.{job.kind}")
         self._stop_checked = 0.0
         self._stopping = False
+        self.final = False
 
     @property
     def resumed(self) -> bool:
@@ -62,6 +63,23 @@ class JobContext:
         """Records facts found while running (e.g. resolved defaults) in the job's config."""
         self.config = {**self.config, **values}
         self.store.update(self.name, config=self.config)
+
+    def warn(self, message: str) -> None:
+        """A warning the user should see: in the job's log and in `describe` (Warnings)."""
+        self.log.warning("%s", message)
+        known = list(self.config.get("warnings", []))
+        if message not in known:
+            self.update_config(warnings=[*known, message])
+
+    def enter_final(self, status: str, message: str = "") -> None:
+        """The job's work is done and it starts writing its output: from here on a stop
+        request is refused and SIGTERM ignored, so the job ends Completed with its whole
+        output (never Stopped holding a finished artifact). Raises JobStopped if a stop came
+        first."""
+        if not self.store.enter_final(self.name, status, message):
+            raise JobStopped(f"job {self.name} stopped on request before writing its output")
+        self.final = True
+        self.log.info("%s%s", status, f": {message}" if message else "")
 
     def should_stop(self) -> bool:
         """True once a stop was requested. Polls the store at most twice a second."""
@@ -92,26 +110,50 @@ def submit(
 
 
 def launch(name: str, store: JobStore | None = None) -> Job:
+    """Starts the job's worker process. If it cannot be started the job is Failed (never
+    left InProgress with no process) and the error is raised."""
     store = store or JobStore()
     job = store.get(name)
-    job.job_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["SPRINGBOARD_HOME"] = str(store.path.parent)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    with open(job.log_path, "ab") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "springboard.jobs.worker", name],
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # survives the caller and its terminal
-        )
-    store.update(name, pid=proc.pid)
+    try:
+        job.job_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["SPRINGBOARD_HOME"] = str(store.path.parent)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with open(job.log_path, "ab") as logf:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "springboard.jobs.worker", name],
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # survives the caller and its terminal
+            )
+    except OSError as exc:
+        reason = f"could not start the job's process: {exc}"
+        store.set_status(name, "Failed", "Failed", reason[:1024], failure_reason=reason)
+        raise SpringboardError(f"job {name}: {reason}") from None
+    store.update(name, pid=proc.pid, pid_start=process_start(proc.pid))
     return store.get(name)
 
 
-def _alive(pid: int | None) -> bool:
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
+    PID it names one process for good, since a reused PID gets a later start time. None where
+    there is no /proc (or no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the name in (...) may hold spaces
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie has exited
+        return None
+    return fields[19]
+
+
+def _alive(pid: int | None, start: str | None = None) -> bool:
+    """Whether the job's worker is running: the PID exists and, where its start time was
+    recorded, it is the same process (not a later one given the same PID)."""
     if not pid:
         return False
     try:
@@ -121,6 +163,8 @@ def _alive(pid: int | None) -> bool:
             return False
     except ChildProcessError:
         pass
+    if start is not None and os.path.isdir("/proc"):
+        return process_start(pid) == start
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,22 +178,22 @@ def refresh(name: str, store: JobStore | None = None) -> Job:
     """The job as it is now; a job whose worker died without reporting is marked Failed."""
     store = store or JobStore()
     job = store.get(name)
-    if job.status in ("InProgress", "Stopping") and job.pid and not _alive(job.pid):
-        # The worker writes its own terminal status; re-read in case it just did.
+    if job.status in ("InProgress", "Stopping") and job.pid and not _alive(job.pid, job.pid_start):
+        # Compare-and-set on (status, pid): if the worker just reported, or a resume started a
+        # new worker meanwhile, nothing is overwritten.
+        if job.status == "Stopping":
+            store.end_if_running(name, job.pid, "Stopped", "Stopped", "Stopped")
+        else:
+            store.end_if_running(
+                name,
+                job.pid,
+                "Failed",
+                "Failed",
+                "worker exited",
+                failure_reason=f"the job's process (pid {job.pid}) exited unexpectedly; "
+                f"`springboard jobs resume {name}` continues from the last checkpoint",
+            )
         job = store.get(name)
-        if job.status in ("InProgress", "Stopping"):
-            if job.status == "Stopping":
-                store.set_status(name, "Stopped", "Stopped", "Stopped")
-            else:
-                store.set_status(
-                    name,
-                    "Failed",
-                    "Failed",
-                    "worker exited",
-                    failure_reason=f"the job's process (pid {job.pid}) exited unexpectedly; "
-                    f"`springboard jobs resume {name}` continues from the last checkpoint",
-                )
-            job = store.get(name)
     return job
 
 
@@ -187,7 +231,9 @@ def stop(name: str, grace: float = 60.0, store: JobStore | None = None) -> Job:
         if job.done:
             return job
         time.sleep(0.2)
-    if job.pid and _alive(job.pid):
+    if job.final:  # writing its output: it ends Completed on its own
+        return wait_for(name, poll=0.2, store=store)
+    if job.pid and _alive(job.pid, job.pid_start):
         os.killpg(job.pid, signal.SIGTERM)
     return wait_for(name, poll=0.2, timeout=10, store=store)
 
@@ -199,10 +245,8 @@ def resume(name: str, store: JobStore | None = None) -> Job:
     job = refresh(name, store)
     if job.status == "Completed":
         raise ConflictError(f"job {name!r} already completed")
-    if job.status in ("InProgress", "Stopping"):
-        raise ConflictError(f"job {name!r} is still running (pid {job.pid})")
-    store.update(name, status="InProgress", failure_reason=None, ended=None)
-    store.set_status(name, secondary="Starting", message="Resuming")
+    if job.status in ("InProgress", "Stopping") or not store.claim_restart(name):
+        raise ConflictError(f"job {name!r} is already running (pid {store.get(name).pid})")
     return launch(name, store)
 
 
@@ -210,12 +254,21 @@ def run_worker(name: str, store: JobStore | None = None) -> Job:
     """The body of a worker process: runs the job's entrypoint and records how it ended."""
     store = store or JobStore()
     job = store.get(name)
-    store.update(name, pid=os.getpid(), attempts=job.attempts + 1, started=job.start_time or time.time())
+    store.update(
+        name, pid=os.getpid(), pid_start=process_start(os.getpid()), attempts=job.attempts + 1,
+        started=job.start_time or time.time(),
+    )
     job = store.get(name)
     ctx = JobContext(store, job)
     _log_to_stderr()
-    # SIGTERM becomes a clean stop at the next check instead of a lost job.
-    signal.signal(signal.SIGTERM, lambda *_: _raise_stop(name))
+
+    def on_term(*_: Any) -> None:
+        # SIGTERM becomes a clean stop instead of a lost job, except while the output is
+        # written: then the job finishes (see JobContext.enter_final).
+        if not ctx.final:
+            raise JobStopped(f"job {name} terminated")
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         module_name, _, func_name = job.entrypoint.partition(":")
         func = getattr(importlib.import_module(module_name), func_name)
@@ -223,8 +276,6 @@ def run_worker(name: str, store: JobStore | None = None) -> Job:
     except JobStopped:
         store.set_status(name, "Stopped", "Stopped", "Stopped on request")
     except Exception as exc:  # noqa: BLE001 - every failure must reach the store
-        from springboard.errors import SpringboardError
-
         reason = str(exc) if isinstance(exc, SpringboardError) else f"{type(exc).__name__}: {exc}"
         log.exception("job %s failed", name)
         store.set_status(name, "Failed", "Failed", reason[:1024], failure_reason=reason)
@@ -234,10 +285,6 @@ def run_worker(name: str, store: JobStore | None = None) -> Job:
         else:
             store.set_status(name, "Completed", "Completed", "Job completed")
     return store.get(name)
-
-
-def _raise_stop(name: str) -> None:
-    raise JobStopped(f"job {name} terminated")
 
 
 def _log_to_stderr() -> None:

@@ -54,6 +54,22 @@ CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job, name);
 CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job);
 """
 
+# Columns added after the first release: (name, declaration). Added to older databases on open.
+_ADDED_COLUMNS = (
+    ("pid_start", "TEXT"),  # the worker's start time (/proc/PID/stat), so a reused PID is not ours
+    ("final", "INTEGER NOT NULL DEFAULT 0"),  # 1 once the job writes its output: no stop from then on
+)
+
+# One point per (job, metric, step): a resumed job that repeats steps replaces them (the
+# rows written before a crash are superseded by the run that continues from the checkpoint).
+_METRICS_UNIQUE = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS metrics_step ON metrics(job, name, step) WHERE step IS NOT NULL"
+)
+_DEDUPE_METRICS = (
+    "DELETE FROM metrics WHERE step IS NOT NULL AND rowid NOT IN"
+    " (SELECT MAX(rowid) FROM metrics WHERE step IS NOT NULL GROUP BY job, name, step)"
+)
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -89,6 +105,8 @@ class Job:
     start_time: float | None
     end_time: float | None
     last_modified_time: float
+    pid_start: str | None = None
+    final: bool = False
     transitions: list[Transition] = field(default_factory=list)
 
     @property
@@ -114,6 +132,7 @@ class Job:
             "OutputLocation": self.output_dir,
             "Attempts": self.attempts,
             "Config": self.config,
+            "Warnings": list(self.config.get("warnings", [])),
             "SecondaryStatusTransitions": [
                 {
                     "Status": t.status,
@@ -138,8 +157,23 @@ def validate_name(name: str, what: str = "job") -> str:
 class JobStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else settings.jobs_db()
-        with self._connect() as db:
+        db = self._connect()
+        try:
             db.executescript(_SCHEMA)
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for column, decl in _ADDED_COLUMNS:
+                if column not in have:
+                    try:
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
+                    except sqlite3.OperationalError:  # another process added it first
+                        pass
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name='metrics_step'").fetchall():
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_DEDUPE_METRICS)
+                db.execute(_METRICS_UNIQUE)
+                db.execute("COMMIT")
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -152,6 +186,14 @@ class JobStore:
         db = self._connect()
         try:
             return db.execute(sql, tuple(params)).fetchall()
+        finally:
+            db.close()
+
+    def _changed(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Runs one statement; the number of rows it changed (compare-and-set updates)."""
+        db = self._connect()
+        try:
+            return db.execute(sql, tuple(params)).rowcount
         finally:
             db.close()
 
@@ -247,19 +289,60 @@ class JobStore:
             )
 
     def request_stop(self, name: str) -> Job:
-        """Atomically moves an InProgress job to Stopping; the worker notices and stops."""
-        self._run(
+        """Atomically moves an InProgress job to Stopping; the worker notices and stops. A job
+        already writing its output (`enter_final`) is past stopping: it finishes Completed."""
+        changed = self._changed(
             "UPDATE jobs SET status='Stopping', secondary_status='Stopping', updated=?"
-            " WHERE name=? AND status='InProgress'",
+            " WHERE name=? AND status='InProgress' AND final=0",
             (time.time(), name),
         )
-        job = self.get(name)
-        if job.status == "Stopping":
+        if changed:
             self._run(
                 "INSERT INTO transitions VALUES (?,?,?,?)",
                 (name, "Stopping", time.time(), "Stop requested"),
             )
-        return job
+        return self.get(name)
+
+    def claim_restart(self, name: str) -> bool:
+        """Moves a Failed or Stopped job back to InProgress in one statement: of several
+        callers resuming the same job at once, exactly one gets True and starts a worker."""
+        now = time.time()
+        changed = self._changed(
+            "UPDATE jobs SET status='InProgress', secondary_status='Starting', failure_reason=NULL,"
+            " ended=NULL, pid=NULL, pid_start=NULL, final=0, updated=?"
+            " WHERE name=? AND status IN ('Failed', 'Stopped')",
+            (now, name),
+        )
+        if changed:
+            self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, "Starting", now, "Resuming"))
+        return bool(changed)
+
+    def enter_final(self, name: str, secondary: str, message: str = "") -> bool:
+        """Marks a running job as writing its output (no stop is taken from here on); False
+        when a stop was requested first (the job should stop instead)."""
+        now = time.time()
+        changed = self._changed(
+            "UPDATE jobs SET final=1, secondary_status=?, updated=? WHERE name=? AND status='InProgress'",
+            (secondary, now, name),
+        )
+        if changed:
+            self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, now, message))
+        return bool(changed)
+
+    def end_if_running(
+        self, name: str, pid: int, status: str, secondary: str, message: str, failure_reason: str | None = None
+    ) -> bool:
+        """Ends a job whose worker `pid` is gone, unless something moved it on meanwhile (its
+        worker reported, or a resume started a new worker): compare-and-set on status and pid."""
+        now = time.time()
+        changed = self._changed(
+            "UPDATE jobs SET status=?, secondary_status=?, failure_reason=COALESCE(?, failure_reason),"
+            " ended=?, updated=? WHERE name=? AND status IN ('InProgress', 'Stopping') AND pid=?",
+            (status, secondary, failure_reason, now, now, name, pid),
+        )
+        if changed:
+            self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, now, message))
+        return bool(changed)
 
     def _job(self, row: sqlite3.Row, with_transitions: bool = False) -> Job:
         transitions: list[Transition] = []
@@ -283,6 +366,8 @@ class JobStore:
             job_dir=Path(row["job_dir"]),
             output_dir=row["output_dir"],
             pid=row["pid"],
+            pid_start=row["pid_start"],
+            final=bool(row["final"]),
             attempts=row["attempts"],
             creation_time=row["created"],
             start_time=row["started"],
@@ -299,7 +384,12 @@ class JobStore:
             return
         db = self._connect()
         try:
-            db.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?)", rows)
+            db.executemany(
+                "INSERT INTO metrics VALUES (?,?,?,?,?,?) ON CONFLICT(job, name, step)"
+                " WHERE step IS NOT NULL DO UPDATE SET value=excluded.value, epoch=excluded.epoch,"
+                " timestamp=excluded.timestamp",
+                rows,
+            )
         finally:
             db.close()
 
