@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from springboard.errors import DataError, NotFoundError, ValidationError
+from springboard.generate.logprobs import TokenLogprob, Vocabulary, score_causal, score_seq2seq
 from springboard.generate.params import DEFAULT_MAX_NEW_TOKENS, GenerationParams
 from springboard.generate.stopping import FinishCause, FinishReason, reason_of, stop_on_text_class, trim_at_stop
 
@@ -23,7 +24,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("springboard.generate")
 
 Message = dict[str, str]
-Prompt = Union[str, list[Message]]  # a plain prompt, or chat messages rendered by the template
+# A plain prompt, chat messages rendered by the template, or token ids taken as they are.
+Prompt = Union[str, list[Message], list[int]]
+
+
+def is_token_ids(prompt: Any) -> bool:
+    return isinstance(prompt, list) and bool(prompt) and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt)
 
 
 @dataclass
@@ -40,6 +46,10 @@ class GenerationResult:
     finish_reasons: list[FinishReason] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)
     finish_causes: list[FinishCause] = field(default_factory=list)
+    # With params.logprobs set: each sequence's generated tokens (eos included), scored.
+    tokens: list[list[TokenLogprob]] = field(default_factory=list)
+    # With params.prompt_logprobs: the prompt's tokens, the first one unscored.
+    prompt_logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass
@@ -73,6 +83,7 @@ class Engine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "right" if self.is_seq2seq else "left"
         self.context_length = _context_length(model.config, tokenizer)
+        self.vocab = Vocabulary(tokenizer)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -105,6 +116,8 @@ class Engine:
     def render(self, prompt: Prompt, chat: bool = False) -> tuple[str, bool]:
         """The text the model sees, and whether it is already a rendered template (whose special
         tokens are in the text, so the tokenizer must not add them again)."""
+        if is_token_ids(prompt):
+            return self.tokenizer.decode(prompt, skip_special_tokens=False), True
         if isinstance(prompt, str) and not chat:
             return prompt, False
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
@@ -116,6 +129,43 @@ class Engine:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, prompt: Prompt, chat: bool = False, truncate: int | None = None) -> tuple[str, list[int]]:
+        """(the text the model sees, its token ids): token-id prompts are used as given;
+        `truncate` keeps the last tokens (TGI's truncate)."""
+        text: str | None = None
+        if is_token_ids(prompt):
+            ids = list(prompt)  # type: ignore[arg-type]
+            bad = [t for t in ids if not 0 <= t < len(self.tokenizer)]
+            if bad:
+                raise DataError(f"token id {bad[0]} is outside the vocabulary (0..{len(self.tokenizer) - 1})",
+                                field="inputs")
+        else:
+            text, rendered = self.render(prompt, chat)
+            ids = self.tokenizer(text, add_special_tokens=not rendered)["input_ids"]
+        if truncate is not None and len(ids) > truncate:
+            ids, text = ids[-truncate:], None
+        if not ids and not self.is_seq2seq:
+            raise DataError("the prompt is empty (a causal model needs at least one token)", field="inputs")
+        if text is None:
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+        return text, ids
+
+    def score(self, prompts: Sequence[Prompt], top_n: int = 0, chat: bool = False) -> list[list[TokenLogprob]]:
+        """Each prompt's tokens with their log-probabilities (the first one has none): what
+        OpenAI `echo` with `max_tokens=0` and log-likelihood evaluation ask for."""
+        import torch
+
+        if self.is_seq2seq:
+            raise DataError("prompt log-probabilities need a causal (decoder-only) model", field="echo")
+        out = []
+        for prompt in prompts:
+            _, ids = self.encode(prompt, chat)
+            self._check_context(len(ids), 0, None)
+            with self._lock, torch.inference_mode():
+                scored, _ = score_causal(self.model, self.vocab, ids, [], top_n, with_prompt=True)
+            out.append(scored or [])
+        return out
 
     # -- generation ------------------------------------------------------------------------------
 
@@ -146,12 +196,10 @@ class Engine:
         key = requests[0].params.batch_key()
         if any(r.params.batch_key() != key for r in requests):
             raise ValueError("requests in one batch must have batch-compatible params")
-        rows = [(r, *self.render(p, r.chat)) for r in requests for p in r.prompts]
+        rows = [(r, *self.encode(p, r.chat, r.params.truncate)) for r in requests for p in r.prompts]
         if not rows:
             return [[] for _ in requests]
-        encoded = [
-            self.tokenizer(text, add_special_tokens=not rendered)["input_ids"] for _, text, rendered in rows
-        ]
+        encoded = [ids for _, _, ids in rows]
         limits = [self._new_token_limit(req.params, len(ids)) for (req, _, _), ids in zip(rows, encoded)]
         lead = requests[0].params
         batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
@@ -168,18 +216,18 @@ class Engine:
         for i, ((req, text, _), ids, limit) in enumerate(zip(rows, encoded, limits)):
             seqs = [self._finish(new_tokens[i * n + j], limit, req.params) for j in range(n)]
             prefix = text if req.params.return_full_text else ""
-            results.append(
-                GenerationResult(
-                    prompt=text,
-                    texts=[prefix + s[0] for s in seqs],
-                    prompt_tokens=len(ids),
-                    generated_tokens=sum(s[1] for s in seqs),
-                    finish_reason=reason_of(seqs[0][2]),
-                    finish_reasons=[reason_of(s[2]) for s in seqs],
-                    token_counts=[s[1] for s in seqs],
-                    finish_causes=[s[2] for s in seqs],
-                )
+            result = GenerationResult(
+                prompt=text,
+                texts=[prefix + s[0] for s in seqs],
+                prompt_tokens=len(ids),
+                generated_tokens=sum(s[1] for s in seqs),
+                finish_reason=reason_of(seqs[0][2]),
+                finish_reasons=[reason_of(s[2]) for s in seqs],
+                token_counts=[s[1] for s in seqs],
+                finish_causes=[s[2] for s in seqs],
             )
+            self._add_logprobs(result, req.params, ids, [s[3] for s in seqs])
+            results.append(result)
         grouped: list[list[GenerationResult]] = []
         for req in requests:
             grouped.append(results[: len(req.prompts)])
@@ -187,17 +235,41 @@ class Engine:
         return grouped
 
     def stream(self, prompt: Prompt, params: GenerationParams, chat: bool = False) -> TextStream:
-        from springboard.generate.stream import TextStream
-
         """Text deltas as they are generated (greedy or sampling, one sequence). The returned
         iterator carries finish_reason / generated_tokens once exhausted; close() cancels."""
+        from springboard.generate.stream import TextStream
+
         if params.num_beams > 1 or params.num_return_sequences > 1:
             field_name = "num_beams" if params.num_beams > 1 else "num_return_sequences"
             raise DataError("streaming supports one sequence without beam search", field=field_name)
-        text, rendered = self.render(prompt, chat)
-        ids = self.tokenizer(text, add_special_tokens=not rendered)["input_ids"]
+        text, ids = self.encode(prompt, chat, params.truncate)
         limit = self._new_token_limit(params, len(ids))
-        return TextStream(self, text, ids, params, limit)
+        prompt_logprobs = None
+        if params.prompt_logprobs:
+            prompt_logprobs = self.score([ids], params.logprobs or 0)[0] if not self.is_seq2seq else []
+        return TextStream(self, text, ids, params, limit, prompt_logprobs)
+
+    def _add_logprobs(self, result: GenerationResult, params: GenerationParams, prompt: list[int],
+                      sequences: list[list[int]]) -> None:
+        """Scores the prompt and each generated sequence when the request asks for it."""
+        import torch
+
+        if params.logprobs is None and not params.prompt_logprobs:
+            return
+        top_n = params.logprobs or 0
+        with self._lock, torch.inference_mode():
+            for j, generated in enumerate(sequences):
+                if self.is_seq2seq:
+                    start = self.model.generation_config.decoder_start_token_id
+                    scored = score_seq2seq(self.model, self.vocab, prompt, generated, top_n, start)
+                    if j == 0 and params.prompt_logprobs:  # the decoder's input: its start token
+                        result.prompt_logprobs = [self.vocab.token(start, None)]
+                else:
+                    with_prompt = j == 0 and params.prompt_logprobs
+                    prompt_part, scored = score_causal(self.model, self.vocab, prompt, generated, top_n, with_prompt)
+                    if with_prompt:
+                        result.prompt_logprobs = prompt_part
+                result.tokens.append(scored)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -208,8 +280,19 @@ class Engine:
             # HF semantics: a causal max_length counts the prompt; a seq2seq one counts the
             # decoder sequence, whose start token is not generated.
             limit = params.max_length - (1 if self.is_seq2seq else prompt_len)
+            if limit <= 0:
+                counted = "its start token" if self.is_seq2seq else f"the prompt's {prompt_len} tokens"
+                raise DataError(
+                    f"max_length {params.max_length} leaves no room to generate: it counts {counted} "
+                    "(give max_new_tokens to bound only the output)",
+                    field="max_length",
+                )
         else:
             limit = DEFAULT_MAX_NEW_TOKENS
+        self._check_context(prompt_len, limit, params)
+        return max(limit, 0)
+
+    def _check_context(self, prompt_len: int, limit: int, params: GenerationParams | None) -> None:
         if self.context_length:
             if prompt_len > self.context_length:
                 raise DataError(
@@ -220,9 +303,8 @@ class Engine:
                 raise DataError(
                     f"prompt ({prompt_len} tokens) plus {limit} new tokens exceeds the model's "
                     f"context of {self.context_length} tokens",
-                    field="max_new_tokens" if params.max_new_tokens is not None else "max_length",
+                    field="max_new_tokens" if params is None or params.max_new_tokens is not None else "max_length",
                 )
-        return max(limit, 0)
 
     def _stopping(self, params: GenerationParams, start: int, extra: Sequence[Any] = ()) -> Any:
         """Stopping criteria: the stop sequences, matched in the generated text only (HF's own
@@ -251,8 +333,17 @@ class Engine:
             values["temperature"] = params.temperature if params.temperature is not None else 1.0
             values["top_k"] = params.top_k if params.top_k is not None else config.top_k
             values["top_p"] = params.top_p if params.top_p is not None else config.top_p
+            if params.typical_p is not None:
+                values["typical_p"] = params.typical_p
         else:  # unset so transformers does not warn that sampling flags are ignored
-            values.update(temperature=None, top_k=None, top_p=None)
+            values.update(temperature=None, top_k=None, top_p=None, typical_p=None)
+        if params.length_penalty is not None:
+            values["length_penalty"] = params.length_penalty
+        if params.watermark:
+            from transformers import WatermarkingConfig
+
+            # TGI's defaults: gamma (green-list share) 0.5, delta (bias) 2.0, previous-token seed.
+            values["watermarking_config"] = WatermarkingConfig(greenlist_ratio=0.5, bias=2.0)
         if params.no_repeat_ngram_size is not None:
             values["no_repeat_ngram_size"] = params.no_repeat_ngram_size
         if params.repetition_penalty is not None:
@@ -270,9 +361,11 @@ class Engine:
             eos = self.tokenizer.eos_token_id
         return set(eos if isinstance(eos, list) else [eos]) - {None}
 
-    def _finish(self, tokens: torch.Tensor, limit: int, params: GenerationParams) -> tuple[str, int, FinishCause]:
+    def _finish(
+        self, tokens: torch.Tensor, limit: int, params: GenerationParams
+    ) -> tuple[str, int, FinishCause, list[int]]:
         """Decodes one generated row: cut at eos, at this row's own token limit, then at the first
-        stop sequence. Returns (text, generated token count, finish cause)."""
+        stop sequence. Returns (text, generated token count, finish cause, the counted ids)."""
         ids = tokens.tolist()
         if self.is_seq2seq and ids and ids[0] == self.model.generation_config.decoder_start_token_id:
             ids = ids[1:]
@@ -280,6 +373,7 @@ class Engine:
         cut = next((pos for pos, tok in enumerate(ids) if tok in eos), None)
         reason: FinishCause
         if cut is not None and cut < limit:
+            counted = ids[: cut + 1]
             ids, count, reason = ids[:cut], cut + 1, "eos_token"
         else:
             ids, reason = ids[:limit], "length"
@@ -287,11 +381,12 @@ class Engine:
             while params.stop and ids and ids[-1] == pad:  # a stop string ended it; rest is padding
                 ids.pop()
             count = len(ids)
+            counted = ids
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         text, hit = trim_at_stop(text, params.stop)
         if hit:
             reason = "stop_sequence"
-        return text, count, reason
+        return text, count, reason, counted
 
 
 # -- resolution helpers ------------------------------------------------------------------------

@@ -24,7 +24,10 @@ class GenerationParams(BaseModel):
     only act when `do_sample` is true, as in `transformers`. Invalid values and combinations raise
     `springboard.errors.ValidationError` (a `DataError` naming the field)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a payload's "8" or true is not a token count, and Infinity/NaN are not numbers
+    # (JSON parsers accept them); every payload shape maps onto these fields, so one rule here
+    # refuses them everywhere. Floats still accept integers (temperature: 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     max_length: int | None = Field(default=None, ge=1)
     max_new_tokens: int | None = Field(default=None, ge=1)
@@ -38,8 +41,20 @@ class GenerationParams(BaseModel):
     no_repeat_ngram_size: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0.0)
     early_stopping: bool | None = None
+    length_penalty: float | None = None  # beam search: exponent on the length (FLAN's knob)
+    typical_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    # TGI's watermark (Kirchenbauer et al.): a green list seeded by the previous token, gamma 0.5,
+    # delta 2.0 as TGI's defaults, applied by transformers' WatermarkLogitsProcessor.
+    watermark: bool = False
     stop: tuple[str, ...] = ()
     return_full_text: bool = False
+    # Keep only the last `truncate` prompt tokens (TGI's `truncate`).
+    truncate: int | None = Field(default=None, ge=1)
+    # Log-probabilities to report (they never change decoding): None = none; 0 = the chosen
+    # token's; n = also the n most likely alternatives at each step.
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    # Also report the prompt tokens' log-probabilities (TGI decoder_input_details, OpenAI echo).
+    prompt_logprobs: bool = False
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -66,6 +81,8 @@ class GenerationParams(BaseModel):
             return ()
         if isinstance(value, str):
             return (value,)
+        if isinstance(value, list):  # JSON arrays; strict mode takes only tuples
+            return tuple(value)
         return value
 
     @field_validator("stop")
@@ -90,9 +107,9 @@ class GenerationParams(BaseModel):
     # -- how the engine and batchers use it ------------------------------------------------
 
     def batch_key(self) -> tuple[Any, ...]:
-        """Requests whose keys are equal can share one forward pass. Length limits and
-        return_full_text are left out: the engine honours them per row."""
-        sampling = (self.temperature, self.top_k, self.top_p, self.seed) if self.do_sample else ()
+        """Requests whose keys are equal can share one forward pass. Length limits, truncation,
+        return_full_text and log-probabilities are left out: the engine honours them per row."""
+        sampling = (self.temperature, self.top_k, self.top_p, self.typical_p, self.seed) if self.do_sample else ()
         return (
             self.num_return_sequences,
             self.num_beams,
@@ -101,6 +118,8 @@ class GenerationParams(BaseModel):
             self.no_repeat_ngram_size,
             self.repetition_penalty,
             self.early_stopping,
+            self.length_penalty,
+            self.watermark,
             self.stop,
         )
 
@@ -137,3 +156,27 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "function-a
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def text2text_params(data: dict[str, Any], prefix: str = "") -> GenerationParams:
+    """GenerationParams for a JumpStart text2text (`text_inputs`) payload or transform record.
+
+    In those payloads `max_length` bounds the OUTPUT on every model, as FLAN-T5's container does
+    (Hugging Face seq2seq `max_length` counts the decoder sequence: the start token plus the
+    generated tokens). So it maps onto `max_new_tokens = max_length - 1` for causal models too,
+    instead of counting the prompt (which made every causal answer empty). `max_new_tokens`, when
+    given, wins as in transformers. A `max_length` that leaves no token to generate is an error."""
+    data = dict(data)
+    max_length = data.get("max_length")
+    if max_length is not None and isinstance(max_length, int) and not isinstance(max_length, bool):
+        if data.get("max_new_tokens") is None:
+            if max_length <= 1:
+                raise DataError(
+                    f"max_length {max_length} leaves no room to generate: it counts the output "
+                    "sequence including its start token, so it must be at least 2 "
+                    "(or give max_new_tokens)",
+                    field=prefix + "max_length",
+                )
+            data["max_new_tokens"] = max_length - 1
+        data.pop("max_length")
+    return GenerationParams.parse(data, prefix=prefix)
