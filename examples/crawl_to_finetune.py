@@ -63,7 +63,8 @@ def main() -> None:
     print(f"1. wrote {len(pages)} pages into {len(warcs)} WARC files under {work / 'warc'}")
 
     # 2. the cc-index table
-    counts = build_index([str(w) for w in warcs], work / "index", crawl="CC-MAIN-2099-01")
+    counts = build_index([str(w) for w in warcs], work / "index", crawl="CC-MAIN-2099-01",
+                         overwrite=True).rows
     print(f"2. indexed {sum(counts.values())} records → {work / 'index'}")
 
     # 3. SQL: English pages of the docs host, as a record list for the next step

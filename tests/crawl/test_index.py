@@ -11,8 +11,8 @@ from springboard.errors import NotFoundError, ValidationError
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, cc_sample, docs_warcs):
     out = tmp_path_factory.mktemp("index")
-    counts = build_index([str(cc_sample), *map(str, docs_warcs)], out, crawl="CC-MAIN-2020-34")
-    assert counts == {"warc": 56}
+    result = build_index([str(cc_sample), *map(str, docs_warcs)], out, crawl="CC-MAIN-2020-34")
+    assert result.rows == {"warc": 56} and result.errors == {}
     return out
 
 

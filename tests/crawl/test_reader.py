@@ -81,4 +81,48 @@ def test_not_an_archive_raises(tmp_path):
     rows, counters = [], Counters()
     for r in iter_records(str(bad), None, counters):
         rows.append(r)
-    assert rows == [] and counters["errors.corrupt_record"] == 1
+    assert rows == [] and counters["errors.not_an_archive"] == 1
+
+
+def test_truncated_warc_reads_what_is_there(tmp_path):
+    from springboard.crawl.synth import docs_pages, write_warc
+
+    for gz in (True, False):
+        full = write_warc(tmp_path / f"full{gz}.warc", list(docs_pages(9, seed=3)), gzip=gz)
+        data = full.read_bytes()
+        whole, _ = _read(full)
+        rows, counters = _read("cut.warc", fileobj=io.BytesIO(data[: len(data) * 2 // 3]))
+        assert counters["errors.truncated_record"] == 1, (gz, counters)
+        # every complete record before the cut is read, with its whole body
+        complete = [r for r in rows if r in whole]
+        assert 3 <= len(complete) >= len(rows) - 1 and complete == whole[: len(complete)]
+
+
+def test_warcio_record_api(cc_sample):
+    """What cc-pyspark's process_record uses, on the record the framework hands it."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(cc_sample, "rb") as f:
+        theirs = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"),
+                   r.rec_headers.get_header("warc-date"), r.content_type,
+                   r.http_headers.get_header("content-type") if r.http_headers else None,
+                   r.http_headers.get_statuscode() if r.http_headers else None,
+                   r.http_headers.headers if r.http_headers else None,
+                   r.content_stream().read())
+                  for r in ArchiveIterator(f)]
+    mine = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"),
+             r.rec_headers.get_header("warc-date"), r.content_type,
+             r.http_headers.get_header("content-type") if r.http_headers else None,
+             r.http_headers.get_statuscode() if r.http_headers else None,
+             r.http_headers.headers if r.http_headers else None,
+             r.content_stream().read())
+            for r in iter_records(str(cc_sample), None)]
+    assert len(mine) == len(theirs) == 50
+    for a, b in zip(mine, theirs):
+        assert a[:7] == b[:7]
+        if a[0] == "response":
+            assert a[7] == b[7]
+    resp = [r for r in iter_records(str(cc_sample), None)][2]
+    assert "WARC-Type" in resp.rec_headers and resp.rec_headers["warc-type"] == "response"
+    assert resp.headers.get("WARC-Type") == "response"  # and still a mapping
+    assert resp.http_headers.protocol == "HTTP/1.1"

@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--crawl", default="local", help="value of the `crawl` partition")
     b.add_argument("--no-detect-languages", action="store_true",
                    help="leave content_languages empty when no languages-cld2 metadata exists")
+    b.add_argument("--overwrite", action="store_true", help="replace this crawl's partition")
     b.set_defaults(func=_build)
 
     r = sub.add_parser("run", help="run an extraction job over archives (local or Spark)")
@@ -104,10 +105,14 @@ def _query(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from springboard.crawl.index import build_index
 
-    counts = build_index(args.warcs, args.out, crawl=args.crawl,
-                         detect_languages=not args.no_detect_languages)
+    result = build_index(args.warcs, args.out, crawl=args.crawl,
+                         detect_languages=not args.no_detect_languages, overwrite=args.overwrite)
+    counts = result.rows
     print(f"indexed {sum(counts.values())} records into {args.out}: "
           + ", ".join(f"subset={k}: {v}" for k, v in sorted(counts.items())))
+    for file, errors in result.errors.items():
+        print(f"{file}: unreadable records skipped: "
+              + ", ".join(f"{k}={v}" for k, v in sorted(errors.items())), file=sys.stderr)
     return 0
 
 
@@ -163,6 +168,6 @@ def _fetch(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(rec.payload)
         return 0
     print(json.dumps({"record_type": rec.record_type, "url": rec.url, "http_status": rec.http_status,
-                      "headers": rec.headers, "http_headers": rec.http_headers,
+                      "headers": rec.headers.to_dict(), "http_headers": rec.http_headers.to_dict(),
                       "payload_bytes": len(rec.payload)}, indent=1))
     return 0

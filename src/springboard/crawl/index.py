@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable, Iterator, Literal
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from springboard.crawl.langcodes import to_iso639_3
-from springboard.errors import DataError, NotFoundError, ValidationError
+from springboard.crawl.record import Counters
+from springboard.errors import ConflictError, NotFoundError, ValidationError
 
 log = logging.getLogger("springboard.crawl")
 
 OutputFormat = Literal["parquet", "csv", "warc-list", "records"]
 RECORD_COLUMNS = ("warc_filename", "warc_record_offset", "warc_record_length")
+INDEX_BATCH_ROWS = 1000
 
 SCHEMA = pa.schema([
     ("url_surtkey", pa.string()),
@@ -114,33 +117,89 @@ def _subset(url: str, status: int | None) -> str:
 class _Entry:
     row: dict
     record_id: str | None
+    body: bytes | None = None
+    end: int | None = None  # where the record ends, once known
 
 
-def index_rows(warc: str, detect_languages: bool = True) -> Iterable[dict]:
-    """One index row per response record of `warc`, with lengths from record boundaries and
-    languages from the crawler's `languages-cld2` metadata when present, else detected."""
-    from fastwarc.warc import ArchiveIterator
+@dataclass
+class FileReport:
+    """What indexing one file gave: rows, and unreadable records counted by reason."""
 
-    from springboard.crawl.reader import open_uri
+    file: str
+    rows: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    peak_pending_bodies: int = 0
+    peak_pending_bytes: int = 0
 
-    entries: list[_Entry] = []
+
+# Common Crawl writes request, response, metadata per page: a response's languages-cld2
+# metadata arrives within a record or two. Rows wait this many records for theirs, holding
+# their body for language detection meanwhile; memory is bounded by the window, not the file.
+LANGUAGE_WINDOW = 4
+
+
+def _fetch_time(record) -> object:
+    from springboard.crawl.reader import parse_warc_date
+
+    if record.date is not None:
+        return record.date.astimezone(timezone.utc)
+    return parse_warc_date(record.headers.get("WARC-Date"))
+
+
+def index_rows(warc: str, detect_languages: bool = True,
+               report: FileReport | None = None) -> Iterator[dict]:
+    """One index row per response/revisit record of `warc` (WARC or ARC), in file order, with
+    lengths from record boundaries and languages from the crawler's `languages-cld2` metadata
+    when present, else detected. Unreadable records are counted in `report.errors`."""
+    from springboard.crawl.reader import ALL_TYPES, iter_records, open_uri
+
+    report = report if report is not None else FileReport(warc)
+    counters = Counters()
+    pending: deque[_Entry] = deque()
     langs_by_id: dict[str, str] = {}
-    bodies: dict[int, bytes] = {}
     segment = re.search(r"/segments/([^/]+)/", warc)
+    last: _Entry | None = None
+
+    def close_last(at: int) -> None:
+        nonlocal last
+        if last is not None and last.end is None:
+            last.end = at
+        last = None
+
+    def on_error(at: int, reason: str) -> None:
+        if pending and pending[-1].row["warc_record_offset"] == at:
+            pending.pop()  # a record cut short by the end of the file: not addressable
+        close_last(at)
+
+    def finish(entry: _Entry) -> dict:
+        row = entry.row
+        if row["warc_record_length"] is None and entry.end is not None:
+            row["warc_record_length"] = entry.end - row["warc_record_offset"]
+        langs = langs_by_id.pop(entry.record_id or "", None)
+        if langs is None and entry.body is not None and row["content_mime_type"] in (None, "text/html"):
+            langs = _detect(entry.body, row["content_charset"])
+        row["content_languages"] = langs or None
+        entry.body = None
+        return row
+
+    def ready(flush: bool) -> Iterator[dict]:
+        # a row leaves once its length is known and its metadata had its chance to arrive
+        while pending and pending[0].end is not None and (flush or len(pending) > LANGUAGE_WINDOW
+                                                          or pending[0].record_id in langs_by_id):
+            yield finish(pending.popleft())
+
     with open_uri(warc) as f:
         size = f.seek(0, 2)
         f.seek(0)
-        prev: _Entry | None = None
-        prev_pos = None
-        for rec in ArchiveIterator(f, parse_http=True):
-            pos = rec.stream_pos
-            if prev is not None:
-                prev.row["warc_record_length"] = pos - prev_pos
-                prev = None
-            rtype = str(rec.record_type)
+        records = iter_records(warc, ALL_TYPES, counters, fileobj=f,
+                               on_error=on_error)
+        for rec in records:
+            pos = rec.offset
+            close_last(pos)
+            rtype = rec.record_type
             h = rec.headers
             if rtype == "metadata":
-                meta = rec.reader.read().decode("utf-8", "replace")
+                meta = rec.payload.decode("utf-8", "replace")
                 m = re.search(r"^languages-cld2: (.*)$", meta, re.M)
                 ref = h.get("WARC-Concurrent-To")
                 if m and ref:
@@ -150,16 +209,19 @@ def index_rows(warc: str, detect_languages: bool = True) -> Iterable[dict]:
                         langs_by_id[ref] = ",".join(c for c in codes if c)
                     except (json.JSONDecodeError, AttributeError):
                         pass
+                last = _Entry({}, None)  # its end closes the previous record's length
+                yield from ready(False)
                 continue
-            if rtype not in ("response", "revisit") or not h.get("WARC-Target-URI"):
+            if rtype not in ("response", "revisit") or not rec.url:
+                last = _Entry({}, None)
                 continue
-            url = h.get("WARC-Target-URI")
-            status = rec.http_headers.status_code if rec.is_http and rec.http_headers else None
-            http = rec.http_headers if rec.is_http else None
+            url = rec.url
+            http = rec.http_headers if rec.http_headers else None
+            status = rec.http_status
             row = url_columns(url)
             digest = h.get("WARC-Payload-Digest") or ""
             row.update({
-                "fetch_time": rec.record_date.astimezone(timezone.utc) if h.get("WARC-Date") else None,
+                "fetch_time": _fetch_time(rec),
                 "fetch_status": status,
                 "fetch_redirect": http.get("Location") if http is not None else None,
                 "content_digest": digest.split(":", 1)[-1] or None,
@@ -171,24 +233,28 @@ def index_rows(warc: str, detect_languages: bool = True) -> Iterable[dict]:
                 "content_truncated": h.get("WARC-Truncated"),
                 "warc_filename": warc,
                 "warc_record_offset": pos,
-                "warc_record_length": None,
+                "warc_record_length": rec.length,
                 "warc_segment": segment.group(1) if segment else None,
                 # Common Crawl files revisits with the redirects and errors
                 "subset": "crawldiagnostics" if rtype == "revisit" else _subset(url, status),
             })
             entry = _Entry(row, h.get("WARC-Record-ID"))
+            if rec.length is not None:
+                entry.end = pos + rec.length
             if detect_languages and rtype == "response":
-                bodies[len(entries)] = rec.reader.read()
-            entries.append(entry)
-            prev, prev_pos = entry, pos
-        if prev is not None:
-            prev.row["warc_record_length"] = size - prev_pos
-    for i, entry in enumerate(entries):
-        langs = langs_by_id.get(entry.record_id or "")
-        if langs is None and i in bodies and entry.row["content_mime_type"] in (None, "text/html"):
-            langs = _detect(bodies[i], entry.row["content_charset"])
-        entry.row["content_languages"] = langs or None
-        yield entry.row
+                entry.body = rec.payload
+            pending.append(entry)
+            last = entry
+            report.peak_pending_bodies = max(report.peak_pending_bodies,
+                                             sum(e.body is not None for e in pending))
+            report.peak_pending_bytes = max(report.peak_pending_bytes,
+                                            sum(len(e.body or b"") for e in pending))
+            yield from ready(False)
+        close_last(size)
+        yield from ready(True)
+    for key, value in counters.items():
+        if key.startswith("errors."):
+            report.errors[key.removeprefix("errors.")] = value
 
 
 def _detect(body: bytes, charset: str | None) -> str | None:
@@ -203,35 +269,92 @@ def _detect(body: bytes, charset: str | None) -> str | None:
     return to_iso639_3(lang)
 
 
+@dataclass
+class IndexBuildResult:
+    rows: dict[str, int]  # rows per subset
+    files: list[FileReport]
+
+    @property
+    def errors(self) -> dict[str, dict[str, int]]:
+        return {f.file: f.errors for f in self.files if f.errors}
+
+
 def build_index(
-    warcs: Iterable[str], out_dir: str | Path, crawl: str = "local", detect_languages: bool = True
-) -> dict[str, int]:
+    warcs: Iterable[str], out_dir: str | Path, crawl: str = "local", detect_languages: bool = True,
+    overwrite: bool = False,
+) -> IndexBuildResult:
     """Writes `out_dir/crawl=<crawl>/subset=<subset>/part-NNNNN.parquet`, one part per input
-    file; returns rows per subset. Filenames are stored as absolute paths (URIs pass through),
-    so a query's record list feeds `crawl run --records` directly."""
+    file (written as it is read: memory does not grow with the file); returns rows per subset
+    and, per file, the unreadable records by reason. A file that cannot be read at all is
+    reported and the run goes on. The partition appears in `out_dir` only when complete
+    (built beside it, then renamed in), so a killed build leaves no partial index. Filenames
+    are stored as absolute paths (URIs pass through), so a query's record list feeds `crawl run
+    --records` directly."""
+    import shutil
+    import uuid
+
     out = Path(out_dir)
-    counts: dict[str, int] = {}
     warcs = list(warcs)
     if not warcs:
         raise ValidationError("no WARC files given to index")
-    for i, warc in enumerate(warcs):
-        name = warc if "://" in warc else str(Path(warc).resolve())
-        if "://" not in warc and not Path(warc).exists():
-            raise NotFoundError(f"{warc}: no such file")
-        try:
-            rows = list(index_rows(name, detect_languages))
-        except OSError as exc:
-            raise DataError(f"not a readable WARC file: {exc}", file=warc) from exc
-        by_subset: dict[str, list[dict]] = {}
-        for row in rows:
-            by_subset.setdefault(row.pop("subset"), []).append(row)
-        for subset, subset_rows in by_subset.items():
-            part = out / f"crawl={crawl}" / f"subset={subset}" / f"part-{i:05d}.parquet"
-            part.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pylist(subset_rows, schema=SCHEMA), part)
-            counts[subset] = counts.get(subset, 0) + len(subset_rows)
-        log.info("indexed %s: %d records", warc, len(rows))
-    return counts
+    target = out / f"crawl={crawl}"
+    if target.exists() and not overwrite:
+        raise ConflictError(f"{target}: this crawl is already indexed here (use --overwrite)")
+    missing = [w for w in warcs if "://" not in w and not Path(w).is_file()]
+    if missing:
+        raise NotFoundError(f"{missing[0]}: no such file" + (
+            f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    # beside the index, not in it: a query's `**/*.parquet` glob must never see a half build
+    staging = out.parent / f".{out.name}.building-{crawl}-{uuid.uuid4().hex[:8]}"
+    counts: dict[str, int] = {}
+    reports: list[FileReport] = []
+    try:
+        for i, warc in enumerate(warcs):
+            name = warc if "://" in warc else str(Path(warc).resolve())
+            report = FileReport(warc)
+            reports.append(report)
+            writers: dict[str, pq.ParquetWriter] = {}
+            batches: dict[str, list[dict]] = {}
+
+            def flush(subset: str) -> None:
+                rows = batches.pop(subset, [])
+                if not rows:
+                    return
+                if subset not in writers:
+                    part = staging / f"subset={subset}" / f"part-{i:05d}.parquet"
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    writers[subset] = pq.ParquetWriter(part, SCHEMA)
+                writers[subset].write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+
+            try:
+                for row in index_rows(name, detect_languages, report):
+                    subset = row.pop("subset")
+                    batches.setdefault(subset, []).append(row)
+                    counts[subset] = counts.get(subset, 0) + 1
+                    report.rows += 1
+                    if len(batches[subset]) >= INDEX_BATCH_ROWS:
+                        flush(subset)
+            except OSError as exc:  # the file itself could not be opened or read
+                report.errors["unreadable_file"] = report.errors.get("unreadable_file", 0) + 1
+                log.error("%s: %s; rest of file skipped", warc, exc)
+            finally:
+                for subset in list(batches):
+                    flush(subset)
+                for w in writers.values():
+                    w.close()
+            log.info("indexed %s: %d records%s", warc, report.rows,
+                     f"; unreadable: {report.errors}" if report.errors else "")
+        if target.exists():
+            old = out.parent / f".{out.name}.replaced-{crawl}-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old)
+        elif staging.exists():
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return IndexBuildResult(counts, reports)
 
 
 def _sql_literal(value: str) -> str:
