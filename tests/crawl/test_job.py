@@ -112,8 +112,9 @@ def test_crawl_as_a_job_with_metrics(review_warc, tmp_path, monkeypatch):
 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE.parent.parent),
                                                        os.environ.get("PYTHONPATH", "")]))
+    # a script path: the name `tests` is taken in site-packages (smdebug_rulesconfig ships one)
     rc = main(["crawl", "run", str(review_warc), "--job",
-               "tests.crawl.jobs_for_tests:ReviewJob", "--out", str(tmp_path / "out"),
+               f"{HERE / 'jobs_for_tests.py'}:ReviewJob", "--out", str(tmp_path / "out"),
                "--name", "crawl-reviews", "--wait"])
     job = JobStore().get("crawl-reviews")
     assert rc == 0, job.failure_reason
