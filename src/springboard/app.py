@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from springboard import settings
+from springboard import controlplane, settings
 from springboard.errors import ValidationError
 from springboard.serve import openai_api
 from springboard.serve import routes as serve_routes
@@ -38,6 +38,7 @@ log = logging.getLogger("springboard.app")
 ROUTERS: list[APIRouter] = [
     serve_routes.router,  # SageMaker runtime, container contract (/ping, /invocations), /springboard/endpoints
     openai_api.router,  # OpenAI-compatible /v1
+    controlplane.router,  # SageMaker control plane: POST / with X-Amz-Target: SageMaker.<Operation>
 ]
 
 

@@ -1,18 +1,27 @@
-"""Live endpoints inside one server process: each loads its model once (in a thread, so the
-server keeps answering while it is Creating), then serves through its own Batcher."""
+"""Live endpoints inside one server process: each loads its model once, then serves through its
+own Batcher.
+
+Every model load (create, restore after a restart, update) runs on ONE loader thread, one at a
+time: the server keeps answering while endpoints are Creating, loads never race each other
+(parallel first imports of transformers fail with "cannot import name ..."), and on CPU a second
+concurrent load would only compete for the same cores. Restored endpoints retry a failed load.
+Deleting an endpoint fails its queued, running and streaming requests at once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+import time
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from springboard.errors import ConflictError, NotFoundError, SpringboardError
 from springboard.generate import Engine, GenerationRequest, GenerationResult, TextStream
 from springboard.serve.batching import Batcher
-from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry
+from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry, endpoint_name
 
 log = logging.getLogger("springboard.serve")
 
@@ -21,13 +30,19 @@ class EndpointNotReady(SpringboardError):
     """The endpoint exists but is Creating (or Failed)."""
 
 
+class EndpointGone(NotFoundError):
+    """The endpoint was deleted (or the server stopped) while a request was in flight."""
+
+
 @dataclass
 class Endpoint:
     record: EndpointRecord
     engine: Engine | None = None
     batcher: Batcher | None = None
     spec: Any = None
+    inflight: int = 0
     _ready: threading.Event = field(default_factory=threading.Event)
+    _streams: weakref.WeakSet[TextStream] = field(default_factory=weakref.WeakSet)
 
     @property
     def name(self) -> str:
@@ -46,26 +61,51 @@ class Endpoint:
     async def generate(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
         self.ready()
         assert self.batcher is not None
-        return await self.batcher.submit(request, batch_size)
+        self.inflight += 1  # event-loop only: no lock needed
+        try:
+            return await self.batcher.submit(request, batch_size)
+        finally:
+            self.inflight -= 1
 
     def stream(self, prompt: Any, request: GenerationRequest) -> TextStream:
-        return self.ready().stream(prompt, request.params, request.chat)
+        stream = self.ready().stream(prompt, request.params, request.chat)
+        self._streams.add(stream)
+        return stream
+
+    async def shut(self, reason: str) -> None:
+        """Fails every request still in flight (queued, generating or streaming) with `reason`."""
+        error = EndpointGone(f"endpoint {self.name!r} {reason} while this request was in flight")
+        for stream in list(self._streams):
+            stream.abort(error)
+        if self.batcher is not None:
+            await self.batcher.close(error)
 
 
 class EndpointManager:
     """The endpoints one server hosts, mirrored to the registry on disk."""
 
-    def __init__(self, registry: EndpointRegistry | None = None) -> None:
+    def __init__(self, registry: EndpointRegistry | None = None, restore_attempts: int = 3,
+                 retry_delay: float = 2.0) -> None:
         self.registry = registry or EndpointRegistry()
         self.endpoints: dict[str, Endpoint] = {}
+        self.restore_attempts = restore_attempts
+        self.retry_delay = retry_delay
         self._lock = threading.Lock()
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="springboard-load")
 
-    def restore(self) -> None:
-        """Brings back the endpoints recorded by an earlier server (all but Failed ones)."""
+    def restore(self) -> list[Future[None]]:
+        """Brings back the endpoints recorded by an earlier server: all but those that failed
+        when they were created. One that was InService once (it has a model_dir) comes back
+        even if an earlier restore failed; each restore tries `restore_attempts` times."""
+        loads = []
         for record in self.registry.list():
-            if record.status != "Failed" and record.name not in self.endpoints:
-                record.status, record.failure_reason = "Creating", None
-                self._start(self.registry.save(record))
+            if record.name in self.endpoints:
+                continue
+            if record.status == "Failed" and record.model_dir is None:
+                continue  # never came up: the user has its failure reason and must deploy again
+            record.status, record.failure_reason = "Creating", None
+            loads.append(self._start(self.registry.save(record), attempts=self.restore_attempts))
+        return loads
 
     def create(self, config: EndpointConfig, background: bool = True) -> EndpointRecord:
         with self._lock:
@@ -85,26 +125,34 @@ class EndpointManager:
         self._attach(endpoint, engine)
         return endpoint
 
-    def _start(self, record: EndpointRecord, background: bool = True) -> None:
+    def _start(self, record: EndpointRecord, background: bool = True, attempts: int = 1) -> Future[None]:
         endpoint = Endpoint(record)
         self.endpoints[record.name] = endpoint
-        if background:
-            threading.Thread(target=self._load, args=(endpoint,), name=f"load-{record.name}", daemon=True).start()
-        else:
-            self._load(endpoint)
+        load = self._loader.submit(self._load, endpoint, attempts)
+        if not background:
+            load.result()
+        return load
 
-    def _load(self, endpoint: Endpoint) -> None:
+    def _load(self, endpoint: Endpoint, attempts: int = 1) -> None:
         record = endpoint.record
-        try:
-            engine = Engine.load(record.model, device=record.device, dtype=record.dtype)
-        except Exception as exc:  # any load failure is the endpoint's failure reason
-            log.warning("endpoint %s failed: %s", record.name, exc)
-            record.status, record.failure_reason = "Failed", f"{type(exc).__name__}: {exc}"
-            if self.endpoints.get(record.name) is endpoint:
-                self.registry.save(record)
-            endpoint._ready.set()
+        for attempt in range(1, attempts + 1):
+            if self.endpoints.get(record.name) is not endpoint:
+                endpoint._ready.set()  # deleted before its turn came
+                return
+            try:
+                engine = Engine.load(record.model, device=record.device, dtype=record.dtype)
+            except Exception as exc:  # any load failure is the endpoint's failure reason
+                log.warning("endpoint %s: load attempt %d/%d failed: %s", record.name, attempt, attempts, exc)
+                if attempt < attempts:
+                    time.sleep(self.retry_delay * attempt)
+                    continue
+                record.status, record.failure_reason = "Failed", f"{type(exc).__name__}: {exc}"
+                if self.endpoints.get(record.name) is endpoint:
+                    self.registry.save(record)
+                endpoint._ready.set()
+                return
+            self._attach(endpoint, engine)
             return
-        self._attach(endpoint, engine)
 
     def _attach(self, endpoint: Endpoint, engine: Engine) -> None:
         record = endpoint.record
@@ -118,8 +166,43 @@ class EndpointManager:
         endpoint._ready.set()
         log.info("endpoint %s is InService (%s)", record.name, record.model_dir)
 
+    async def update(self, config: EndpointConfig) -> EndpointRecord:
+        """Moves an endpoint to another model (SageMaker's UpdateEndpoint): the new model loads
+        in a thread while the old one keeps serving (status Updating), then takes over. A load
+        that fails leaves the old model serving, its reason in failure_reason (SageMaker rolls
+        a failed update back)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            old = self.get(config.name)
+            if old.record.status not in ("InService", "Failed"):
+                raise ConflictError(f"endpoint {config.name!r} is {old.record.status}; it can be updated once InService")
+            old.record.status, old.record.failure_reason = "Updating", None
+            self.registry.save(old.record)
+        self._loader.submit(self._update, old, config, loop)
+        return old.record
+
+    def _update(self, old: Endpoint, config: EndpointConfig, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            engine = Engine.load(config.model, device=config.device, dtype=config.dtype)
+        except Exception as exc:  # the old model keeps serving
+            log.warning("endpoint %s: update failed: %s", config.name, exc)
+            old.record.status = "InService" if old.engine is not None else "Failed"
+            old.record.failure_reason = f"update to {config.model} failed: {type(exc).__name__}: {exc}"
+            if self.endpoints.get(old.name) is old:
+                self.registry.save(old.record)
+            return
+        record = EndpointRecord(**{**old.record.model_dump(), **config.model_dump(), "status": "Creating"})
+        new = Endpoint(record)
+        with self._lock:
+            if self.endpoints.get(old.name) is not old:  # deleted while the new model loaded
+                return
+            self.endpoints[old.name] = new
+            self._attach(new, engine)
+        if old.batcher is not None:
+            asyncio.run_coroutine_threadsafe(_retire(old), loop)
+
     def get(self, name: str) -> Endpoint:
-        endpoint = self.endpoints.get(name)
+        endpoint = self.endpoints.get(endpoint_name(name))
         if endpoint is None:
             raise NotFoundError(f"Endpoint {name} not found.")
         return endpoint
@@ -140,13 +223,15 @@ class EndpointManager:
         except NotFoundError:
             if endpoint is None:
                 raise
-        if endpoint and endpoint.batcher:
-            await endpoint.batcher.close()
+        if endpoint is not None:
+            await endpoint.shut("was deleted")
 
     async def close(self) -> None:
+        """Server shutdown: in-flight requests fail, queued loads are dropped."""
+        self._loader.shutdown(wait=False, cancel_futures=True)
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="springboard-load")  # if reused
         for endpoint in list(self.endpoints.values()):
-            if endpoint.batcher:
-                await endpoint.batcher.close()
+            await endpoint.shut("stopped (the server is shutting down)")
 
     def default(self) -> Endpoint:
         """The endpoint `/invocations` (the single-model container contract) serves."""
@@ -161,3 +246,11 @@ class EndpointManager:
         endpoint = self.get(name)
         await asyncio.to_thread(endpoint._ready.wait, timeout)
         return endpoint.record
+
+
+async def _retire(endpoint: Endpoint) -> None:
+    """Closes a replaced endpoint's batcher once the requests it already took are answered."""
+    while endpoint.inflight:
+        await asyncio.sleep(0.05)
+    if endpoint.batcher is not None:
+        await endpoint.batcher.close()

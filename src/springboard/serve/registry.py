@@ -1,10 +1,14 @@
 """The endpoint registry: one JSON file per endpoint under `settings.endpoints_dir()`, so the
-endpoints a server hosts survive it and `springboard endpoints list` works without it."""
+endpoints a server hosts survive it and `springboard endpoints list` works without it.
+
+A name becomes a path only through `_path`, which checks it against SageMaker's endpoint name
+rule first (`endpoint_name`): `../decoy` or `a/b` never reach the file system."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -15,7 +19,13 @@ from springboard import settings
 from springboard.errors import ConflictError, NotFoundError
 from springboard.jobs import validate_name
 
-EndpointStatus = Literal["Creating", "InService", "Failed", "Deleting"]
+def endpoint_name(name: str) -> str:
+    """`name` if it follows SageMaker's endpoint name rule (1-63 letters, digits and hyphens);
+    otherwise a ValidationError. The one check every endpoint name passes before use."""
+    return validate_name(name, "endpoint")
+
+
+EndpointStatus = Literal["Creating", "InService", "Updating", "Failed", "Deleting"]
 
 
 class EndpointConfig(BaseModel):
@@ -46,10 +56,9 @@ class EndpointRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, name: str) -> Path:
-        return self.root / f"{name}.json"
+        return self.root / f"{endpoint_name(name)}.json"
 
     def create(self, config: EndpointConfig) -> EndpointRecord:
-        validate_name(config.name, "endpoint")
         if self._path(config.name).exists():
             existing = self.get(config.name)
             if existing.status != "Failed":
@@ -60,7 +69,8 @@ class EndpointRegistry:
 
     def save(self, record: EndpointRecord) -> EndpointRecord:
         record.last_modified_time = time.time()
-        tmp = self._path(record.name).with_suffix(".tmp")
+        # A temp name per writer: the loader thread and a request may save the same endpoint.
+        tmp = self._path(record.name).with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         tmp.write_text(record.model_dump_json(indent=2))
         os.replace(tmp, self._path(record.name))
         return record

@@ -1,0 +1,129 @@
+"""`POST /` with `X-Amz-Target: SageMaker.<Operation>`: validate against botocore's model, call
+the operation's handler (a small function over plain dicts), serialize through the model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pydantic
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from springboard.controlplane import protocol
+from springboard.controlplane.protocol import AwsError
+from springboard.errors import ConflictError, NotFoundError, SpringboardError
+
+log = logging.getLogger("springboard.controlplane")
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+@dataclass
+class Context:
+    """What a handler may use: the server's endpoint manager (the one registry) and the
+    control plane's records."""
+
+    manager: Any
+    records: Any = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.records is None:
+            from springboard.controlplane.records import Records
+
+            self.records = Records()
+
+
+Handler = Callable[[Context, dict[str, Any]], dict[str, Any] | None]
+OPERATIONS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Registers a handler for a SageMaker operation named as in botocore's model."""
+    if protocol.operation(name) is None:
+        raise ValueError(f"{name} is not an operation of botocore's sagemaker model")
+
+    def register(func: Handler) -> Handler:
+        OPERATIONS[name] = func
+        return func
+
+    return register
+
+
+def _load_handlers() -> None:
+    # Imported for their @operation registrations.
+    from springboard.controlplane import automl, endpoints, tags, training, transform  # noqa: F401
+
+
+router = APIRouter()
+_records: dict[str, Any] = {}
+
+
+def _context(request: Request) -> Context:
+    """The server's endpoint manager (`app.state.manager`, set by the composition root) and the
+    records of the current SPRINGBOARD_HOME (opened once per home)."""
+    from springboard import settings
+    from springboard.controlplane.records import Records
+
+    path = str(settings.jobs_db())
+    if path not in _records:
+        _records[path] = Records()
+    return Context(request.app.state.manager, _records[path])
+
+
+@router.post("/", include_in_schema=False)
+async def dispatch(request: Request) -> Response:
+    _load_handlers()
+    target = request.headers.get("x-amz-target", "")
+    prefix, _, name = target.partition(".")
+    if prefix != "SageMaker" or not name:
+        return _error(AwsError(
+            "UnknownOperationException",
+            "this endpoint serves the SageMaker control plane: send X-Amz-Target: SageMaker.<Operation> "
+            f"(got {target!r})",
+        ))
+    body = await request.body()
+    return await run_in_threadpool(handle, _context(request), name, body)
+
+
+def handle(ctx: Context, name: str, body: bytes) -> Response:
+    """One call, from the raw body to the wire response (also usable without HTTP)."""
+    op = protocol.operation(name)
+    handler = OPERATIONS.get(name)
+    try:
+        if op is None:
+            raise AwsError("UnknownOperationException", f"SageMaker has no operation {name!r}")
+        if handler is None:
+            raise AwsError(
+                "UnsupportedOperation",
+                f"Springboard does not serve SageMaker.{name}; it serves: {', '.join(sorted(OPERATIONS))}",
+            )
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise AwsError("SerializationException", f"the request body is not JSON: {exc}") from None
+        protocol.validate(op, params)
+        result = handler(ctx, params) or {}
+        return Response(json.dumps(protocol.serialize(op.output_shape, result)), media_type=CONTENT_TYPE)
+    except AwsError as exc:
+        return _error(exc)
+    except NotFoundError as exc:
+        return _error(protocol.not_found(str(exc)))
+    except ConflictError as exc:
+        return _error(AwsError("ResourceInUse", str(exc)))
+    except (SpringboardError, pydantic.ValidationError) as exc:
+        return _error(protocol.validation(str(exc)))
+    except Exception as exc:  # noqa: BLE001 - a server answers 4xx, never a bare 500
+        log.exception("SageMaker.%s failed", name)
+        return _error(AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500))
+
+
+def _error(exc: AwsError) -> JSONResponse:
+    return JSONResponse(
+        {"__type": exc.code, "message": exc.message},
+        status_code=exc.status,
+        media_type=CONTENT_TYPE,
+    )

@@ -1,0 +1,144 @@
+"""Mapping SageMaker's container-centric model locations onto Springboard model references
+(what `springboard deploy` and the rooms accept: a hub id, a training job name or a local
+artifact directory).
+
+A location (`ModelDataUrl`, `ModelDataSource.S3DataSource.S3Uri`, a `model` training channel)
+is, in this order:
+1. the output of a Springboard training job (its `S3ModelArtifacts`, its output directory or
+   anything under its `<output path>/<job>/output/`): that job's local artifact;
+2. with the JumpStart SDK's tag `sagemaker-sdk:jumpstart-model-id`: the catalog model it names
+   (the SDK's S3 location of JumpStart's own artifacts is never downloaded);
+3. a local directory, `file://` URI or local `model.tar.gz`: that artifact (a tarball unpacked);
+4. any other `s3://` location (prefix or `model.tar.gz`): downloaded once, through storage.py;
+5. a bare hub model id or alias, or a training job name.
+Without a location, the JumpStart tag or `Environment.HF_MODEL_ID` (a catalog id) names it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from springboard import jobs, settings, storage
+from springboard.controlplane.common import tag_value
+from springboard.controlplane.protocol import validation
+from springboard.errors import NotFoundError
+
+JUMPSTART_ID = "sagemaker-sdk:jumpstart-model-id"
+JUMPSTART_VERSION = "sagemaker-sdk:jumpstart-model-version"
+
+NEEDS = (
+    "Springboard needs to know which model to use: a ModelDataUrl (or ModelDataSource S3Uri) that "
+    "is a training job's output, an artifact directory, file:// URI, s3:// prefix or model.tar.gz, "
+    "or a catalog model id (as ModelDataUrl, as the tag sagemaker-sdk:jumpstart-model-id, or as "
+    "Environment HF_MODEL_ID); `springboard models list` shows the catalog"
+)
+
+
+def cache_dir(kind: str, name: str) -> Path:
+    return settings.home() / "controlplane" / kind / name
+
+
+def container_location(container: dict[str, Any]) -> str | None:
+    if container.get("ModelDataUrl"):
+        return container["ModelDataUrl"]
+    source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
+    return source.get("S3Uri")
+
+
+def container_accepts_eula(container: dict[str, Any]) -> bool:
+    source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
+    access = source.get("ModelAccessConfig") or {}
+    env = container.get("Environment") or {}
+    return bool(access.get("AcceptEula")) or str(env.get("accept_eula", "")).lower() == "true"
+
+
+def catalog_id(model_id: str, version: str | None, where: str) -> str:
+    from springboard import hub
+
+    try:
+        spec = hub.get_model_spec(model_id, version or "*")
+    except NotFoundError as exc:
+        raise validation(f"{where}: {exc}; {NEEDS}") from None
+    return spec.model_id
+
+
+def model_reference(
+    location: str | None,
+    tags: list[dict[str, str]],
+    environment: dict[str, str] | None,
+    cache: Path,
+    where: str,
+) -> str:
+    """The Springboard model reference for a SageMaker model location (see the module doc)."""
+    jumpstart = tag_value(tags, JUMPSTART_ID)
+    version = tag_value(tags, JUMPSTART_VERSION)
+    if location:
+        job = training_job_for(location)
+        if job is not None:
+            return job
+        if jumpstart:
+            return catalog_id(jumpstart, version, where)
+        return _location(location, cache, where)
+    if jumpstart:
+        return catalog_id(jumpstart, version, where)
+    hf_id = (environment or {}).get("HF_MODEL_ID")
+    if hf_id:
+        return catalog_id(hf_id, None, f"{where} Environment HF_MODEL_ID")
+    raise validation(f"{where}: no model location. {NEEDS}")
+
+
+def _location(location: str, cache: Path, where: str) -> str:
+    kind = storage.scheme(location)
+    if kind == "file":
+        path = storage.local_path(location)
+        if path.exists():
+            return str(storage.fetch(str(path.resolve()), cache).resolve())
+        if "/" not in location and not location.startswith("file://"):
+            return _named(location, where)
+        raise validation(f"{where}: {location} does not exist. {NEEDS}")
+    if kind in ("s3", "s3a"):
+        if not storage.exists(location):
+            raise validation(f"{where}: {location} does not exist (S3 endpoint from AWS_ENDPOINT_URL_S3 / "
+                             f"AWS_ENDPOINT_URL / the profile). {NEEDS}")
+        target = cache
+        if target.exists():  # a model of this name made again: fetch afresh
+            import shutil
+
+            shutil.rmtree(target)
+        return str(storage.fetch(location, target).resolve())
+    raise validation(f"{where}: unsupported location {location!r}. {NEEDS}")
+
+
+def _named(name: str, where: str) -> str:
+    from springboard.hub.catalog import find_spec
+
+    spec = find_spec(name)
+    if spec is not None:
+        return spec.model_id
+    store = jobs.JobStore()
+    if store.exists(name):
+        return _completed_artifact(store.get(name), where)
+    raise validation(f"{where}: {name!r} is not a path, catalog model id or training job. {NEEDS}")
+
+
+def _completed_artifact(job: jobs.Job, where: str) -> str:
+    job = jobs.refresh(job.name)
+    if job.kind != "training":
+        raise validation(f"{where}: {job.name!r} is a {job.kind} job, not a training job")
+    if job.status != "Completed":
+        raise validation(f"{where}: training job {job.name} is {job.status}; its model is ready once it is Completed")
+    return job.output_dir
+
+
+def training_job_for(location: str) -> str | None:
+    """The local artifact of the training job whose output `location` names, if any."""
+    from springboard.controlplane.training import output_locations
+
+    wanted = location.rstrip("/").removeprefix("file://")
+    store = jobs.JobStore()
+    for job in store.list(kind="training"):
+        for known in output_locations(job):
+            known = known.rstrip("/").removeprefix("file://")
+            if wanted == known or wanted.startswith(known + "/"):
+                return _completed_artifact(job, f"model location {location}")
+    return None
