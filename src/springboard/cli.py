@@ -15,6 +15,7 @@ from springboard.errors import SpringboardError, ValidationError
 # Rooms that add commands; a room not yet present is skipped.
 COMMAND_MODULES = [
     "springboard.hub.cli",
+    "springboard.hub.jumpstart_cli",
     "springboard.train.cli",
     "springboard.jobs.cli",
     "springboard.generate.cli",
