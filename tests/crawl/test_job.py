@@ -128,3 +128,17 @@ def test_job_loaded_from_a_script_path(review_warc, tmp_path):
     config = CrawlRunConfig(inputs=[str(review_warc)], output=str(tmp_path / "o"),
                             job=f"{HERE / 'jobs_for_tests.py'}:ReviewJob")
     assert type(build_job(config)).__name__ == "ReviewJob"
+
+
+def test_export_refuses_incomplete_output_and_matches_columns_like_spark(review_warc, tmp_path):
+    from springboard.crawl.export import resolve_column
+    from springboard.errors import DataError
+
+    run_local(ReviewJob(), [Task(0, str(review_warc))], str(tmp_path / "out"))
+    (tmp_path / "out" / "_SUCCESS").unlink()
+    with pytest.raises(DataError, match="incomplete crawl output"):
+        export(str(tmp_path / "out"), out_dir=tmp_path / "train")
+    assert resolve_column(["url", "Text"], "text", "x") == "Text"
+    assert resolve_column(["text", "Text"], "Text", "x") == "Text"
+    with pytest.raises(DataError, match="ambiguous"):
+        resolve_column(["text", "Text"], "TEXT", "x")

@@ -31,15 +31,33 @@ class ExportResult:
     bytes: int
 
 
+def resolve_column(names: list[str], column: str, source: str) -> str:
+    """The column named `column`, matched case-insensitively as Spark SQL does (an exact match
+    wins; two columns differing only in case are ambiguous)."""
+    if column in names:
+        return column
+    matches = [n for n in names if n.lower() == column.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise DataError(f"ambiguous column: {', '.join(matches)} all match", file=source,
+                        field=column)
+    raise DataError(f"no such column (columns: {', '.join(names)})", file=source, field=column)
+
+
 def _texts(source: str, column: str) -> Iterator[str | None]:
-    path = Path(source)
-    if "://" not in source and not path.exists():
+    from springboard import storage
+
+    if not storage.exists(source):
         raise NotFoundError(f"{source}: no such Parquet file or directory")
-    dataset = ds.dataset(source, format="parquet", ignore_prefixes=["_", "."])
-    if column not in dataset.schema.names:
-        raise DataError(f"no such column (columns: {', '.join(dataset.schema.names)})",
-                        file=source, field=column)
-    for batch in dataset.to_batches(columns=[column]):
+    if storage.isdir(source) and not storage.exists(storage.join(source, "_SUCCESS")):
+        raise DataError("incomplete crawl output (no _SUCCESS): the run that writes it did not "
+                        "finish; rerun `springboard crawl run` with the same arguments to "
+                        "complete it", file=source)
+    fs, path = storage.filesystem(source)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", ignore_prefixes=["_", "."])
+    name = resolve_column(dataset.schema.names, column, source)
+    for batch in dataset.to_batches(columns=[name]):
         yield from batch.column(0).to_pylist()
 
 

@@ -44,6 +44,25 @@ def write_warc(path: str | Path, pages: Iterable[Page], gzip: bool = True) -> Pa
     return path
 
 
+def write_wet(path: str | Path, docs: Iterable[tuple[str, str]], language: str = "eng") -> Path:
+    """A WET file as Common Crawl writes it: warcinfo, then one `conversion` record
+    (`Content-Type: text/plain`) per (url, text)."""
+    from warcio.warcwriter import WARCWriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "springboard"}))
+        for url, text in docs:
+            rec = writer.create_warc_record(
+                url, "conversion", payload=io.BytesIO(text.encode("utf-8")),
+                warc_content_type="text/plain",
+                warc_headers_dict={"WARC-Identified-Content-Language": language})
+            writer.write_record(rec)
+    return path
+
+
 def render(title: str, paragraphs: list[str], boilerplate: bool = True) -> str:
     body = "".join(f"<p>{html.escape(p)}</p>\n" for p in paragraphs)
     nav = ('<nav><a href="/">Home</a> | <a href="/docs">Docs</a> | <a href="/about">About</a>'

@@ -1,36 +1,53 @@
 """The local runner: a process pool over input files (one task per file), each worker writing
-its own Parquet part; global steps (dedup) then run over all parts in input order."""
+its own Parquet part through `springboard.storage` (so an `s3://` output is written to S3) and
+then a completion marker; global steps (dedup), the (key, value) reduce and repartitioning then
+run over all parts in input order, streaming, one writer open at a time.
+
+A killed run resumes: rerun it into the same output and only the files without a marker are
+done again (a part without its marker is rewritten). Workers exit when the main process dies."""
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from springboard import storage
 from springboard.crawl.dedup import ORDER_COLUMN
-from springboard.crawl.job import CrawlJob, Task, TaskResult, to_table
+from springboard.crawl.job import CrawlJob, Pairs, Task, TaskResult, check_outcome, to_table
 from springboard.crawl.record import Counters, Row
-from springboard.crawl.runners.common import prepare_output, write_counters
+from springboard.crawl.runners.common import (
+    STAGE_DIR, TASKS_DIR, mark_success, open_run, write_counters, write_marker,
+)
 from springboard.crawl.steps import run_pipeline, step_counters
+from springboard.errors import DataError
 
 log = logging.getLogger("springboard.crawl")
 
 BATCH_ROWS = 1000
 OnFile = Callable[[int, int, TaskResult, Counters], None]
+PAIRS_SCHEMA = pa.schema([("key", pa.binary()), ("val", pa.binary())])
 
 
 class _PartWriter:
-    """Batches rows into one Parquet file; the schema is the job's, or the first batch's."""
+    """Batches rows into one Parquet file at a storage location, opened on the first row; the
+    schema is the job's, or the first batch's. At most `BATCH_ROWS` rows are held."""
 
-    def __init__(self, path: Path, schema: pa.Schema | None, keep_order: bool) -> None:
-        self.path, self.schema, self.keep_order = path, schema, keep_order
+    open_writers = 0  # writers open in this process (a test checks it stays at one)
+    peak_open_writers = 0
+    peak_batch_rows = 0
+
+    def __init__(self, uri: str, schema: pa.Schema | None, keep_order: bool) -> None:
+        self.uri, self.schema, self.keep_order = uri, schema, keep_order
+        self.file: Any = None
         self.writer: pq.ParquetWriter | None = None
         self.batch: list[Row] = []
         self.rows = 0
@@ -43,40 +60,119 @@ class _PartWriter:
     def flush(self) -> None:
         if not self.batch:
             return
-        table = to_table(self.batch, self.schema)
-        if not self.keep_order and ORDER_COLUMN in table.column_names:
-            table = table.drop_columns([ORDER_COLUMN])
+        cls = type(self)
+        cls.peak_batch_rows = max(cls.peak_batch_rows, len(self.batch))
+        table = self.schema_table(self.batch)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.file = storage.open_file(self.uri, "wb")
+            self.writer = pq.ParquetWriter(self.file, table.schema)
+            cls.open_writers += 1
+            cls.peak_open_writers = max(cls.peak_open_writers, cls.open_writers)
         self.writer.write_table(table.cast(self.writer.schema))
         self.rows += len(self.batch)
         self.batch = []
+
+    def schema_table(self, rows: list[Row]) -> pa.Table:
+        table = to_table(rows, self.schema)
+        if not self.keep_order and ORDER_COLUMN in table.column_names:
+            table = table.drop_columns([ORDER_COLUMN])
+        return table
 
     def close(self) -> int:
         self.flush()
         if self.writer is not None:
             self.writer.close()
+            self.file.close()
+            type(self).open_writers -= 1
+            self.writer = None
         return self.rows
 
 
-def _run_task(job: CrawlJob, task: Task, out_dir: str, keep_order: bool) -> TaskResult:
+class _PairWriter(_PartWriter):
+    """A task's combined pairs, pickled (keys and values are any Python objects, as in
+    cc-pyspark), for the reduce after all tasks."""
+
+    def schema_table(self, rows: list[Row]) -> pa.Table:
+        return pa.Table.from_pylist(
+            [{"key": pickle.dumps(k), "val": pickle.dumps(v)} for k, v in rows], PAIRS_SCHEMA)
+
+
+def _part_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index:05d}.parquet"
+
+
+def _run_task(job: CrawlJob, task: Task, output: str, staged: bool) -> TaskResult:
     result = TaskResult(task)
     start = time.monotonic()
-    writer = _PartWriter(Path(out_dir) / f"part-{task.index:05d}.parquet", job.output_schema,
-                         keep_order)
-    for row in job.iter_task(task, result.counters):
-        writer.add(row)
-    writer.close()
+    base = storage.join(output, STAGE_DIR) if staged else output
+    writer: _PartWriter | None = None
+    kind = "rows"
+    for item in job.iter_task(task, result.counters, result.errors):
+        if isinstance(item, Pairs):
+            kind = "pairs"
+            writer = _PairWriter(storage.join(output, STAGE_DIR, _part_name("pairs", task.index)),
+                                 PAIRS_SCHEMA, keep_order=True)
+            for pair in item:
+                writer.add(pair)
+            continue
+        if writer is None:
+            writer = _PartWriter(storage.join(base, _part_name("part", task.index)),
+                                 job.output_arrow_schema(pairs=False), keep_order=staged)
+        writer.add(item)
+    if writer is not None:
+        writer.close()
+    result.counters[f"tasks.{kind}"] += 1
+    write_marker(output, task.index, result.counters, result.errors)
     log.debug("%s done in %.2fs", task.label(), time.monotonic() - start)
     return result
 
 
-def _progress(total: int):
+def _parent_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def _watch_parent(pid: int, interval: float = 0.5) -> None:
+    """Pool initializer: a worker exits as soon as the main process is gone (killed with -9 it
+    cannot shut its pool down), instead of running on as an orphan."""
+    def watch() -> None:
+        while not _parent_gone(pid):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _progress(total: int, initial: int):
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="file", desc="crawl")
+        return tqdm(total=total, initial=initial, unit="file", desc="crawl")
     return None
+
+
+def describe_run(job: CrawlJob, tasks: list[Task], num_output_partitions: int | None) -> dict:
+    import hashlib
+
+    def refs(task: Task) -> str | None:
+        if task.refs is None:
+            return None
+        h = hashlib.sha256()
+        for r in task.refs:
+            h.update(f"{r.warc_record_offset}:{r.warc_record_length};".encode())
+        return h.hexdigest()
+
+    return {"job": job.describe(), "num_output_partitions": num_output_partitions,
+            "tasks": [[t.index, t.uri, refs(t)] for t in tasks]}
 
 
 def run_local(
@@ -89,18 +185,24 @@ def run_local(
     on_file: OnFile | None = None,
 ) -> Counters:
     """Runs `job` over `tasks`, writing `output/part-NNNNN.parquet` (one per input file, or
-    `num_output_partitions`), `_counters.json` and `_SUCCESS`; returns the counters."""
-    prepare_output(output, overwrite)
-    out = Path(output.removeprefix("file://"))
-    has_global = bool(job.global_steps)
-    stage = out / "_stage" if has_global else out
-    stage.mkdir(parents=True, exist_ok=True)
-    processes = max(1, min(processes or os.cpu_count() or 1, len(tasks)))
-    totals = Counters()
-    bar = _progress(len(tasks))
+    `num_output_partitions`), `_counters.json` and `_SUCCESS`; returns the counters. An
+    unfinished earlier run of the same configuration in `output` is resumed."""
+    resume = open_run(output, describe_run(job, tasks, num_output_partitions), overwrite)
+    staged = bool(job.global_steps) or bool(num_output_partitions)
+    todo = [t for t in tasks if t.index not in resume.done]
+    totals, errors = Counters(), []
+    for marker in resume.done.values():
+        totals.update(marker["counters"])
+        errors.extend(marker.get("errors", []))
+    if resume.done:
+        log.info("resuming %s: %d of %d files already done", output, len(resume.done), len(tasks))
+    processes = max(1, min(processes or os.cpu_count() or 1, max(1, len(todo))))
+    bar = _progress(len(tasks), len(resume.done))
+    done_before = len(resume.done)
 
     def finished(done: int, result: TaskResult) -> None:
         totals.update(result.counters)
+        errors.extend(result.errors)
         c = result.counters
         if bar is not None:
             bar.update(1)
@@ -108,19 +210,20 @@ def run_local(
         else:
             log.info("[%d/%d] %s: %d records read, %d rows kept, %d errors", done, len(tasks),
                      result.task.label(), c.get("records_read", 0), c.get("rows_kept", 0),
-                     sum(v for k, v in c.items() if k.startswith("errors.")))
+                     sum(v for k, v in c.items() if k.startswith("errors.") and k.count(".") == 1))
         if on_file is not None:
             on_file(done, len(tasks), result, totals)
 
     try:
         if processes == 1:
-            for done, task in enumerate(tasks, 1):
-                finished(done, _run_task(job, task, str(stage), has_global))
-        else:
-            with ProcessPoolExecutor(processes) as pool:
-                futures = [pool.submit(_run_task, job, t, str(stage), has_global) for t in tasks]
+            for done, task in enumerate(todo, done_before + 1):
+                finished(done, _run_task(job, task, output, staged))
+        elif todo:
+            with ProcessPoolExecutor(processes, initializer=_watch_parent,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(_run_task, job, t, output, staged) for t in todo]
                 try:
-                    for done, fut in enumerate(as_completed(futures), 1):
+                    for done, fut in enumerate(as_completed(futures), done_before + 1):
                         finished(done, fut.result())
                 except BaseException:
                     for fut in futures:
@@ -130,56 +233,110 @@ def run_local(
         if bar is not None:
             bar.close()
 
-    if has_global:
-        _run_global(job, tasks, stage, out, totals)
-    if num_output_partitions:
-        _repartition(out, num_output_partitions)
-    totals["rows_written"] = sum(pq.ParquetFile(p).metadata.num_rows for p in _parts(out))
-    write_counters(str(out), totals)
-    (out / "_SUCCESS").touch()
+    check_outcome(totals, errors)
+    pairs = totals.get("tasks.pairs", 0)
+    if pairs and totals.get("rows_kept", 0):
+        raise DataError(f"{type(job).__name__}: some files gave (key, value) pairs and others "
+                        "dict rows; process_record must yield one or the other")
+    stage = storage.join(output, STAGE_DIR)
+    if pairs or staged:
+        for old in _parts(output):  # an interrupted final phase starts over
+            storage.delete(old)
+    if pairs:
+        _reduce_pairs(job, tasks, stage, output, num_output_partitions or 1, totals)
+    elif staged:
+        _run_global(job, tasks, stage, output, num_output_partitions, totals)
+    totals["rows_written"] = sum(_num_rows(p) for p in _parts(output))
+    for key in [k for k in totals if k.startswith("tasks.")]:
+        del totals[key]
+    write_counters(output, totals)
+    mark_success(output)
+    storage.delete(stage)
+    storage.delete(storage.join(output, TASKS_DIR))
     log.info("crawl done: %s", totals.summary())
     return totals
 
 
-def _parts(directory: Path) -> list[Path]:
-    return sorted(directory.glob("part-*.parquet"))
+def _parts(directory: str, prefix: str = "part") -> list[str]:
+    if not storage.exists(directory):
+        return []
+    return [f for f in storage.list_files(directory, recursive=False)
+            if f.rsplit("/", 1)[-1].startswith(prefix + "-") and f.endswith(".parquet")]
 
 
-def _staged_rows(parts: Iterable[Path]) -> Iterator[Row]:
-    for part in parts:
-        for batch in pq.ParquetFile(part).iter_batches(BATCH_ROWS):
-            yield from batch.to_pylist()
+def _num_rows(uri: str) -> int:
+    with storage.open_file(uri) as f:
+        return pq.ParquetFile(f).metadata.num_rows
 
 
-def _run_global(job: CrawlJob, tasks: list[Task], stage: Path, out: Path, totals: Counters) -> None:
-    """Global steps see every row in input order; the output keeps one part per input file."""
-    import shutil
+def _iter_batches(uris: Iterable[str]) -> Iterator[pa.RecordBatch]:
+    for uri in uris:
+        with storage.open_file(uri) as f:
+            yield from pq.ParquetFile(f).iter_batches(BATCH_ROWS)
 
+
+def _staged_rows(parts: Iterable[str]) -> Iterator[Row]:
+    for batch in _iter_batches(parts):
+        yield from batch.to_pylist()
+
+
+class _Sink:
+    """Writes rows to output parts in order: a new part when the key changes, one open."""
+
+    def __init__(self, output: str, schema: pa.Schema | None) -> None:
+        self.output, self.schema = output, schema
+        self.key: int | None = None
+        self.writer: _PartWriter | None = None
+
+    def add(self, key: int, row: Row) -> None:
+        if key != self.key:
+            self.close()
+            self.key = key
+            self.writer = _PartWriter(storage.join(self.output, _part_name("part", key)),
+                                      self.schema, keep_order=False)
+        self.writer.add(row)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _run_global(job: CrawlJob, tasks: list[Task], stage: str, out: str, n: int | None,
+                totals: Counters) -> None:
+    """Global steps see every row in input order. The output keeps one part per input file,
+    or `n` parts of contiguous rows (sized from the staged rows, so after dedup the last parts
+    may be smaller or absent, as with Spark's coalesce)."""
+    parts = _parts(stage)
     steps = job.global_steps
     for step in steps:
         step.stats.clear()
-    writers: dict[int, _PartWriter] = {}
-    schema = job.output_schema
-    for row in run_pipeline(steps, _staged_rows(_parts(stage))):
-        idx = row[ORDER_COLUMN] >> 32
-        if idx not in writers:
-            writers[idx] = _PartWriter(out / f"part-{idx:05d}.parquet", schema, keep_order=False)
-        writers[idx].add(row)
-    for w in writers.values():
-        w.close()
+    per_part = -(-sum(_num_rows(p) for p in parts) // n) if n else 0
+    sink = _Sink(out, job.output_arrow_schema(pairs=False))
+    for i, row in enumerate(run_pipeline(steps, _staged_rows(parts))):
+        sink.add(i // per_part if n else row[ORDER_COLUMN] >> 32, row)
+    sink.close()
     totals.update(step_counters(steps))
-    shutil.rmtree(stage)
 
 
-def _repartition(out: Path, n: int) -> None:
-    """Rewrites the parts as `n` files of contiguous rows (the seed's coalesce)."""
-    parts = _parts(out)
-    if not parts:
-        return
-    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
-    for p in parts:
-        p.unlink()
-    size = -(-table.num_rows // n) if table.num_rows else 0
-    for i in range(n):
-        pq.write_table(table.slice(i * size, size) if size else table.slice(0, 0),
-                       out / f"part-{i:05d}.parquet")
+def _reduce_pairs(job: CrawlJob, tasks: list[Task], stage: str, out: str, n: int,
+                  totals: Counters) -> None:
+    """cc-pyspark's `reduceByKey` over every task's combined pairs, in key order. Memory
+    holds one entry per distinct key."""
+    reduce = job.reduce_by_key_func
+    combined: dict[Any, Any] = {}
+    for batch in _iter_batches(_parts(stage, "pairs")):
+        for key, val in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+            key, val = pickle.loads(key), pickle.loads(val)
+            combined[key] = reduce(combined[key], val) if key in combined else val
+    try:
+        keys = sorted(combined)
+    except TypeError:
+        keys = list(combined)
+    totals["keys"] = len(keys)
+    schema = job.output_arrow_schema(pairs=True)
+    per_part = max(1, -(-len(keys) // n))
+    sink = _Sink(out, schema)
+    for i, key in enumerate(keys):
+        sink.add(i // per_part, {"key": key, "val": combined.pop(key)})
+    sink.close()

@@ -12,10 +12,11 @@ import sys
 from typing import Any, Iterator
 
 from springboard.crawl.dedup import ORDER_COLUMN
-from springboard.crawl.job import CrawlJob, Task
+from springboard.crawl.job import MAX_ERROR_SAMPLES, CrawlJob, Pairs, Task, check_outcome
 from springboard.crawl.record import Counters
 from springboard.crawl.runners.common import prepare_output, write_counters
 from springboard.crawl.steps import Step
+from springboard.errors import DataError
 
 log = logging.getLogger("springboard.crawl")
 
@@ -53,14 +54,16 @@ def _ship_by_value(job: CrawlJob) -> None:
         seen.add(mod)
 
 
-def _spark_schema(job: CrawlJob):
+def _spark_schema(job: CrawlJob, pairs: bool = False):
     from pyspark.sql.pandas.types import from_arrow_schema
     from pyspark.sql.types import LongType, StructField
 
-    if job.output_schema is None:
+    arrow = job.output_arrow_schema(pairs)
+    if arrow is None:
         return None
-    schema = from_arrow_schema(job.output_schema)
-    schema.add(StructField(ORDER_COLUMN, LongType(), False))
+    schema = from_arrow_schema(arrow)
+    if not pairs:
+        schema.add(StructField(ORDER_COLUMN, LongType(), False))
     return schema
 
 
@@ -86,30 +89,52 @@ def run_spark(
             a.update(b)
             return a
 
+    class SamplesParam(AccumulatorParam):
+        def zero(self, value: list) -> list:
+            return []
+
+        def addInPlace(self, a: list, b: list) -> list:
+            return (a + b)[:MAX_ERROR_SAMPLES]
+
     prepare_output(output, overwrite)
     spark = spark or get_session(master)
     sc = spark.sparkContext
     _ship_by_value(job)
     acc = sc.accumulator(Counters(), CountersParam())
+    samples = sc.accumulator([], SamplesParam())
     row_job = job
 
-    def run_partition(items: Iterator[Task]) -> Iterator[dict]:
+    def run_partition(items: Iterator[Task]) -> Iterator[dict | tuple]:
         for task in items:
-            counters = Counters()
-            yield from row_job.iter_task(task, counters)
+            counters, errors = Counters(), []
+            for item in row_job.iter_task(task, counters, errors):
+                if isinstance(item, Pairs):
+                    yield from item
+                else:
+                    yield item
             acc.add(counters)
+            samples.add(errors)
 
+    from pyspark import StorageLevel
+
+    rdd = (sc.parallelize(tasks, max(1, len(tasks))).mapPartitions(run_partition)
+           .persist(StorageLevel.MEMORY_AND_DISK))
+    kinds = rdd.map(lambda item: isinstance(item, tuple)).countByValue()
+    check_outcome(Counters(acc.value), list(samples.value))
+    if kinds.get(True) and kinds.get(False):
+        raise DataError(f"{type(job).__name__}: process_record yielded both dict rows and "
+                        "(key, value) pairs; a job yields one or the other")
+    if kinds.get(True):
+        return _write_pairs(job, rdd, spark, output, num_output_partitions, Counters(acc.value))
     schema = _spark_schema(job)
-    rdd = sc.parallelize(tasks, max(1, len(tasks))).mapPartitions(run_partition)
     if schema is not None:
         names = schema.fieldNames()
         df = spark.createDataFrame(rdd.map(lambda r: tuple(r.get(n) for n in names)), schema)
     else:
         df = spark.createDataFrame(rdd.map(lambda r: SparkRow(**r)), samplingRatio=1.0)
-    from pyspark import StorageLevel
-
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
     n_rows = df.count()
+    rdd.unpersist()
     totals = Counters(acc.value)
     for step in job.global_steps:
         df, n_rows = _apply_global(step, df, n_rows, totals)
@@ -121,6 +146,20 @@ def run_spark(
     totals["rows_written"] = n_rows
     write_counters(output, totals)
     log.info("crawl done (spark %s): %s", sc.master, totals.summary())
+    return totals
+
+
+def _write_pairs(job: CrawlJob, rdd: Any, spark: Any, output: str, n: int | None,
+                 totals: Counters) -> Counters:
+    """cc-pyspark's `run_job`: reduceByKey, then a DataFrame of the job's key/val schema."""
+    reduced = rdd.reduceByKey(job.reduce_by_key_func)
+    df = spark.createDataFrame(reduced, schema=_spark_schema(job, pairs=True)).persist()
+    totals["keys"] = totals["rows_written"] = df.count()
+    rdd.unpersist()
+    df.coalesce(n or 1).write.mode("overwrite").parquet(output)
+    df.unpersist()
+    write_counters(output, totals)
+    log.info("crawl done (spark): %s", totals.summary())
     return totals
 
 
