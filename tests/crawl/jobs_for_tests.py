@@ -23,3 +23,16 @@ class ReviewJob(CrawlJob):
         tree = parse_html(record.payload, record.http_charset)
         for n, node in enumerate(tree.document.query_selector_all("div.review")):
             yield {"url": record.url, "text": " ".join(node.text.split()), "n": n}
+
+
+class SlowJob(CrawlJob):
+    """One row per response, slowly, so that a test can kill a run half way."""
+
+    record_types = ("response",)
+    output_schema = pa.schema([("url", pa.string()), ("text", pa.string())])
+
+    def process_record(self, record):
+        import time
+
+        time.sleep(0.03)
+        yield {"url": record.url, "text": record.url}

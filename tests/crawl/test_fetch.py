@@ -112,3 +112,29 @@ def test_fetch_records_merges_nearby_ranges(cc_sample, flaky):
     got = list(fetch_records(reversed(refs), fs=fs))
     assert [rec.url for _, rec in got] == [r["url"] for r in rows]  # sorted by offset
     assert fs.calls < len(refs)  # gaps of a request+metadata record get merged
+
+
+def test_merged_requests_are_capped(cc_sample, flaky):
+    """Memory holds one request: merging stops at `max_bytes`, whatever the record list."""
+    from springboard.crawl.index import index_rows
+
+    rows = list(index_rows(str(cc_sample), detect_languages=False))
+    refs = [RecordRef("/cc/sample.warc.gz", r["warc_record_offset"], r["warc_record_length"])
+            for r in rows]
+    sizes = []
+
+    class Recording(type(flaky(0))):
+        def cat_file(self, path, start=None, end=None, **kw):
+            sizes.append(end - start)
+            return super().cat_file(path, start=start, end=end, **kw)
+
+    fs = Recording(0)
+    fs.pipe("/cc/sample.warc.gz", cc_sample.read_bytes())
+    cap = 40_000
+    got = list(fetch_records(refs, fs=fs, max_bytes=cap))
+    assert [rec.url for _, rec in got] == [r["url"] for r in rows]
+    biggest = max(r["warc_record_length"] for r in rows)
+    assert max(sizes) <= max(cap, biggest) and len(sizes) > 1
+    sizes.clear()
+    list(fetch_records(refs, fs=fs))  # the default cap (16 MiB) merges this small file to one
+    assert len(sizes) == 1

@@ -145,11 +145,17 @@ class RecordRef:
     warc_record_length: int
 
 
+MAX_MERGED_BYTES = 16 << 20
+
+
 def fetch_records(
-    refs: Iterable[RecordRef], *, max_gap: int = 64 << 10, **kwargs: Any
+    refs: Iterable[RecordRef], *, max_gap: int = 64 << 10, max_bytes: int = MAX_MERGED_BYTES,
+    **kwargs: Any,
 ) -> Iterator[tuple[RecordRef, Record]]:
     """Records of many refs, read file by file in offset order, merging ranges that lie within
-    `max_gap` bytes of each other into one request (far fewer requests than one per record)."""
+    `max_gap` bytes of each other into one request (far fewer requests than one per record),
+    as long as the merged request stays within `max_bytes` (memory holds one request; a single
+    record larger than that is fetched alone)."""
     by_file: dict[str, list[RecordRef]] = {}
     for ref in refs:
         by_file.setdefault(ref.warc_filename, []).append(ref)
@@ -158,7 +164,10 @@ def fetch_records(
         i = 0
         while i < len(group):
             j, end = i, group[i].warc_record_offset + group[i].warc_record_length
-            while j + 1 < len(group) and group[j + 1].warc_record_offset - end <= max_gap:
+            start = group[i].warc_record_offset
+            while (j + 1 < len(group) and group[j + 1].warc_record_offset - end <= max_gap
+                   and max(end, group[j + 1].warc_record_offset
+                           + group[j + 1].warc_record_length) - start <= max_bytes):
                 j += 1
                 end = max(end, group[j].warc_record_offset + group[j].warc_record_length)
             start = group[i].warc_record_offset
