@@ -150,3 +150,36 @@ def test_a_job_started_by_the_sdk_is_described_through_boto3(sm, tiny_causal_dir
     # a training job is not a transform job
     with pytest.raises(ClientError, match="Could not find"):
         sm.describe_transform_job(TransformJobName="from-sdk")
+
+
+def test_s3_channels_and_output_give_a_model_tarball(sm, runtime, wait, s3_bucket, tiny_causal_dir, tmp_path):
+    import tarfile
+
+    import boto3
+
+    from springboard import storage
+
+    data = write_data(tmp_path / "data")
+    storage.upload_dir(data, s3_bucket + "/data/train")
+    storage.publish_tarball(tiny_causal_dir, s3_bucket + "/base/model.tar.gz")
+    req = request("on-s3", s3_bucket + "/base/model.tar.gz", s3_bucket + "/data/train", s3_bucket + "/output")
+    sm.create_training_job(**req)
+    wait("training_job_completed_or_stopped", TrainingJobName="on-s3")
+    job = sm.describe_training_job(TrainingJobName="on-s3")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    url = job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert url == s3_bucket + "/output/on-s3/output/model.tar.gz"
+    # what any S3 client finds there: SageMaker's model.tar.gz with the model at its top level
+    tar = tmp_path / "model.tar.gz"
+    boto3.client("s3", region_name="us-east-1").download_file(s3_bucket[5:], "output/on-s3/output/model.tar.gz", str(tar))
+    with tarfile.open(tar) as archive:
+        assert {"config.json", "springboard.json"} <= set(archive.getnames())
+    # the tarball deploys (as the job's own artifact)
+    sm.create_model(ModelName="on-s3", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "x", "ModelDataUrl": url})
+    sm.create_endpoint_config(EndpointConfigName="on-s3", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "on-s3", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="on-s3", EndpointConfigName="on-s3")
+    wait("endpoint_in_service", EndpointName="on-s3")
+    body = runtime.invoke_endpoint(EndpointName="on-s3", ContentType="application/json",
+                                   Body=json.dumps({"inputs": "Say", "parameters": {"max_new_tokens": 2}}))
+    assert "generated_text" in json.loads(body["Body"].read())[0]

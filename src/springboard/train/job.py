@@ -186,10 +186,12 @@ def _plain(stats: Any) -> Any:
 
 
 def _upload(local: Path, target: str, name: str) -> None:
-    """Copies the artifact to the user's output location (any fsspec URI), SageMaker's
-    `<output_path>/<job name>/output/model` layout."""
-    import fsspec
+    """Publishes the artifact at the user's output location, SageMaker's layout: on S3 (any
+    remote store) `<output_path>/<job name>/output/model.tar.gz`, as ModelArtifacts reports it;
+    a local output path gets the directory `<output_path>/<job name>/output/model`."""
+    from springboard import storage
 
-    dest = target.rstrip("/") + f"/{name}/output/model"
-    fs, root = fsspec.core.url_to_fs(dest)
-    fs.put(str(local), root, recursive=True)
+    if storage.is_remote(target):
+        storage.publish_tarball(local, storage.join(target, name, "output", "model.tar.gz"))
+    else:
+        storage.upload_dir(local, storage.join(target, name, "output", "model"))
