@@ -43,3 +43,25 @@ def test_default_pipeline_identical_with_minhash(spark, docs_warcs, cc_sample, t
     assert local["minhash_dedup.dropped.duplicate"] >= 1
     assert _sorted_rows(tmp_path / "local") == _sorted_rows(tmp_path / "spark")
     assert local["rows_written"] == remote["rows_written"]
+
+
+def test_cc_pyspark_jobs_identical_local_and_spark(spark, cc_sample, tmp_path):
+    """cc-pyspark's (key, value) jobs: reduceByKey on Spark, the same reduce locally."""
+    import re
+
+    from springboard.crawl.synth import docs_pages, write_wet
+    from springboard.errors import DataError
+
+    from .ccpyspark_jobs import AlwaysFails, ServerCountJob, WordCountJob
+
+    docs = [(p.url, re.sub(r"<[^>]+>", " ", p.html)) for p in docs_pages(12, seed=4)]
+    wets = [write_wet(tmp_path / "a.wet.gz", docs[:6]), write_wet(tmp_path / "b.wet.gz", docs[6:])]
+    for job, inputs in ((WordCountJob, wets), (ServerCountJob, [cc_sample, cc_sample])):
+        tasks = [Task(i, str(p)) for i, p in enumerate(inputs)]
+        out = tmp_path / job.__name__
+        local = run_local(job(), tasks, str(out / "local"), processes=1)
+        remote = run_spark(job(), tasks, str(out / "spark"), spark=spark)
+        assert _sorted_rows(out / "local") == _sorted_rows(out / "spark")
+        assert local["rows_written"] == remote["rows_written"] > 3
+    with pytest.raises(DataError, match="raised on every record"):
+        run_spark(AlwaysFails(), [Task(0, str(cc_sample))], str(tmp_path / "fails"), spark=spark)
