@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI
 
 from springboard import controlplane, settings
 from springboard.errors import ValidationError
-from springboard.serve import openai_api
+from springboard.serve import openai_api, tgi_api
 from springboard.serve import routes as serve_routes
 from springboard.serve.endpoints import EndpointManager
 from springboard.serve.registry import EndpointConfig
@@ -38,6 +38,8 @@ log = logging.getLogger("springboard.app")
 ROUTERS: list[APIRouter] = [
     serve_routes.router,  # SageMaker runtime, container contract (/ping, /invocations), /springboard/endpoints
     openai_api.router,  # OpenAI-compatible /v1
+    tgi_api.router,  # TGI per endpoint: /endpoints/{name}[/generate|/generate_stream|/info|/health]
+    openai_api.endpoint_router,  # /endpoints/{name}/v1/...: OpenAI routes under an endpoint's base URL
     controlplane.router,  # SageMaker control plane: POST / with X-Amz-Target: SageMaker.<Operation>
 ]
 

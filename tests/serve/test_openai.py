@@ -67,3 +67,66 @@ def test_errors(client):
     assert "top_p" in str(err.value)
     # still serving
     assert client.completions.create(model="causal", prompt="x", max_tokens=2).choices
+
+
+def test_models_retrieve(client):
+    model = client.models.retrieve("causal")
+    assert model.id == "causal" and model.owned_by == "springboard"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope")
+
+
+def test_completion_logprobs_are_the_engines(client, causal_engine):
+    expected = causal_engine.generate(["Hello"], GenerationParams(max_new_tokens=5, logprobs=2))[0]
+    out = client.completions.create(model="causal", prompt="Hello", max_tokens=5, temperature=0, logprobs=2)
+    lp = out.choices[0].logprobs
+    assert lp.tokens == [t.text for t in expected.tokens[0]]
+    assert lp.token_logprobs == pytest.approx([t.logprob for t in expected.tokens[0]], abs=1e-4)
+    for top, token in zip(lp.top_logprobs, expected.tokens[0]):
+        assert set(top) >= {a.text for a in token.top} and max(top.values()) == pytest.approx(token.top[0].logprob, abs=1e-4)
+    assert len(lp.tokens) == out.usage.completion_tokens
+
+
+def test_loglikelihood_requests_as_lm_evaluation_harness_sends_them(client, causal_engine):
+    """echo + logprobs over token-id prompts: max_tokens=0 scores the prompt alone, max_tokens=1
+    scores it plus one generated token (lm-eval reads token_logprobs[ctxlen:-1])."""
+    context = causal_engine.tokenizer("The quick brown")["input_ids"]
+    continuation = causal_engine.tokenizer(" fox jumps")["input_ids"]
+    ids = context + continuation
+    scored = causal_engine.score([ids], top_n=1)[0]
+    only = client.completions.create(model="causal", prompt=[ids], max_tokens=0, echo=True, logprobs=1, temperature=0)
+    lp = only.choices[0].logprobs
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert lp.token_logprobs[1:] == pytest.approx([t.logprob for t in scored[1:]], abs=1e-4)
+    assert only.usage.completion_tokens == 0 and only.usage.prompt_tokens == len(ids)
+    plus_one = client.completions.create(model="causal", prompt=[ids], max_tokens=1, echo=True, logprobs=1,
+                                         temperature=0, seed=1234)
+    choice = plus_one.choices[0]
+    assert len(choice.logprobs.token_logprobs) == len(ids) + 1
+    tail = choice.logprobs.token_logprobs[len(context):-1]
+    assert sum(tail) == pytest.approx(sum(t.logprob for t in scored[len(context):]), abs=1e-3)
+    greedy = all(lp == pytest.approx(max(top.values())) for lp, top in
+                 zip(tail, choice.logprobs.top_logprobs[len(context):-1]))
+    best = [t.top[0].id for t in scored[len(context):]]
+    assert greedy == (best == continuation)
+
+
+def test_chat_logprobs_and_streamed_logprobs(client, causal_engine):
+    messages = [{"role": "user", "content": "Hi there"}]
+    expected = causal_engine.generate(["Hi there"], GenerationParams(max_new_tokens=6, logprobs=3), chat=True)[0]
+    content = [t for t in expected.tokens[0] if not t.special]
+    out = client.chat.completions.create(model="causal", messages=messages, max_tokens=6, temperature=0,
+                                         logprobs=True, top_logprobs=3)
+    got = out.choices[0].logprobs.content
+    assert [c.token for c in got] == [t.text for t in content]
+    assert [c.logprob for c in got] == pytest.approx([t.logprob for t in content], abs=1e-4)
+    assert all(len(c.top_logprobs) == 3 for c in got)
+    chunks = list(client.chat.completions.create(model="causal", messages=messages, max_tokens=6, temperature=0,
+                                                 logprobs=True, top_logprobs=1, stream=True))
+    streamed = [c for chunk in chunks if chunk.choices and chunk.choices[0].logprobs
+                for c in chunk.choices[0].logprobs.content]
+    assert [c.token for c in streamed] == [t.text for t in content]
+    assert [c.logprob for c in streamed] == pytest.approx([t.logprob for t in content], abs=1e-4)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="causal", messages=messages, top_logprobs=2)
+    assert "top_logprobs" in str(err.value)

@@ -135,17 +135,24 @@ def test_mid_stream_failure_is_a_model_stream_error(runtime, server, monkeypatch
     engine = server.manager.get("causal").engine
 
     def broken(*args, **kwargs):
+        from springboard.generate.logprobs import TokenLogprob
+        from springboard.generate.stream import StreamEvent
+
         def pieces():
-            yield "partial"
+            yield StreamEvent("partial", TokenLogprob(7, "partial", -0.5))
+            yield StreamEvent("more", TokenLogprob(8, "more", -0.5))
             raise RuntimeError("the model fell over")
 
         class Stream:
-            prompt, text, finish_cause, generated_tokens = "", "partial", "length", 1
+            prompt, text, finish_cause, generated_tokens, prompt_tokens = "", "partial", "length", 1, 1
 
-            def __iter__(self):
+            def events(self):
                 return pieces()
 
             def close(self):
+                pass
+
+            def abort(self, error):
                 pass
 
         return Stream()

@@ -93,7 +93,9 @@ def score_causal(
     gen_rows = rows
     if with_prompt:
         first = vocab.token(ids[0], None)
-        scored = from_logprob_rows(vocab, rows, ids[1 : len(prompt)], top_n) if rows is not None and len(prompt) > 1 else []
+        scored = []
+        if rows is not None and len(prompt) > 1:
+            scored = from_logprob_rows(vocab, rows[: len(prompt) - 1], ids[1 : len(prompt)], top_n)
         prompt_part = [first, *scored] if prompt else []
         gen_rows = rows[len(prompt) - 1 :] if rows is not None else None
     generated_part = from_logprob_rows(vocab, gen_rows, generated, top_n) if gen_rows is not None and generated else []

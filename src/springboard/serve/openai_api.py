@@ -1,9 +1,16 @@
-"""OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions (with stream).
-`model` names an endpoint. Sampling follows OpenAI: temperature defaults to 1 (sampling);
-temperature 0 means greedy decoding."""
+"""OpenAI-compatible routes: /v1/models (list, retrieve), /v1/completions, /v1/chat/completions
+(with stream). `model` names an endpoint. Sampling follows OpenAI: temperature defaults to 1
+(sampling); temperature 0 means greedy decoding.
+
+Log-probabilities: completions take `logprobs` (0-20 alternatives), `echo` (the prompt's tokens
+are scored too) and `max_tokens=0` (score the prompt only: what lm-evaluation-harness sends for
+log-likelihood tasks), and a prompt may be token ids; chat takes `logprobs` and
+`top_logprobs`. A logprob is the model's own (log-softmax of its logits, before temperature or
+top-p reshape the distribution). presence/frequency penalties are refused unless 0."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -17,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from springboard.errors import DataError, NotFoundError, ValidationError
 from springboard.generate import GenerationParams, GenerationRequest, GenerationResult, TextStream
+from springboard.generate.logprobs import TokenLogprob
 from springboard.generate.params import params_error
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
 
@@ -39,15 +47,12 @@ class _Common(BaseModel):
     stream_options: dict[str, Any] | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
-    logprobs: Any = None
     user: str | None = None
 
     def params(self, max_tokens: int | None, **extra: Any) -> GenerationParams:
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name):
                 raise DataError("not supported (only 0)", field=name)
-        if self.logprobs:
-            raise DataError("not supported", field="logprobs")
         sample = self.temperature > 0
         values: dict[str, Any] = {
             "max_new_tokens": max_tokens,
@@ -67,10 +72,19 @@ class _Common(BaseModel):
 
 
 class CompletionRequest(_Common):
-    prompt: Union[str, list[str]]
-    max_tokens: int | None = Field(default=16, ge=1)  # OpenAI's default for completions
+    prompt: Union[str, list[str], list[int], list[list[int]]]
+    # OpenAI's default for completions; 0 generates nothing (with echo: score the prompt).
+    max_tokens: int | None = Field(default=16, ge=0)
     echo: bool = False
     suffix: str | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    def prompts(self) -> list[Any]:
+        if isinstance(self.prompt, str) or (self.prompt and isinstance(self.prompt[0], int)):
+            return [self.prompt]
+        if not self.prompt:
+            raise DataError("at least one prompt is needed", field="prompt")
+        return list(self.prompt)
 
 
 class ContentPart(BaseModel):
@@ -92,6 +106,13 @@ class ChatMessage(BaseModel):
 class ChatRequest(_Common):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    def logprob_count(self) -> int | None:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise DataError("top_logprobs needs logprobs: true", field="top_logprobs")
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 def _error(message: str, status: int = 400, param: str | None = None, code: str | None = None) -> JSONResponse:
@@ -114,6 +135,7 @@ def _from_exc(exc: Exception) -> JSONResponse:
 
 def _endpoint(request: Request, model: str) -> Endpoint:
     manager: EndpointManager = request.app.state.manager
+    model = request.path_params.get("name") or model  # under an endpoint's base URL the path decides
     try:
         endpoint = manager.get(model)
     except NotFoundError:
@@ -142,9 +164,20 @@ async def list_models(request: Request) -> dict[str, Any]:
     data = [
         {"id": r.name, "object": "model", "created": int(r.creation_time), "owned_by": "springboard", "root": r.model}
         for r in manager.list()
-        if r.status == "InService"
+        if r.status == "InService" and r.name == request.path_params.get("name", r.name)
     ]
     return {"object": "list", "data": data}
+
+
+@router.get("/models/{model:path}")
+async def retrieve_model(model: str, request: Request) -> Response:
+    manager: EndpointManager = request.app.state.manager
+    record = next((r for r in manager.list() if r.name == model and r.status == "InService"), None)
+    if record is None:
+        return _error(f"The model '{model}' does not exist (no endpoint of that name in service)", 404,
+                      param="model", code="model_not_found")
+    return JSONResponse({"id": record.name, "object": "model", "created": int(record.creation_time),
+                         "owned_by": "springboard", "root": record.model})
 
 
 @router.post("/completions")
@@ -154,8 +187,13 @@ async def completions(request: Request) -> Response:
         if req.suffix:
             raise DataError("not supported", field="suffix")
         endpoint = _endpoint(request, req.model)
-        params = req.params(req.max_tokens, return_full_text=req.echo)
-        prompts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
+        prompts = req.prompts()
+        if req.max_tokens == 0:  # nothing to generate: the prompt (scored, with logprobs)
+            if req.stream:
+                raise DataError("streaming needs max_tokens of at least 1", field="max_tokens")
+            return JSONResponse(await _score_only(endpoint, req, prompts))
+        params = req.params(req.max_tokens, return_full_text=req.echo, logprobs=req.logprobs,
+                            prompt_logprobs=req.echo and req.logprobs is not None)
         if req.stream:
             if len(prompts) != 1 or req.n != 1:
                 raise DataError("streaming takes one prompt and n=1", field="stream")
@@ -164,15 +202,62 @@ async def completions(request: Request) -> Response:
         results = await endpoint.generate(GenerationRequest(prompts, params))
     except Exception as exc:  # noqa: BLE001 - every failure becomes an OpenAI error body
         return _from_exc(exc)
-    choices = [
-        {"index": i * req.n + j, "text": text, "logprobs": None, "finish_reason": r.finish_reasons[j]}
-        for i, r in enumerate(results)
-        for j, text in enumerate(r.texts)
-    ]
+    choices = []
+    for i, r in enumerate(results):
+        for j, text in enumerate(r.texts):
+            logprobs = None
+            if req.logprobs is not None:
+                scored = (r.prompt_logprobs or []) if req.echo else []
+                logprobs = _legacy_logprobs(scored + r.tokens[j], req.logprobs)
+            choices.append({"index": i * req.n + j, "text": text, "logprobs": logprobs,
+                            "finish_reason": r.finish_reasons[j]})
     return JSONResponse(
         {"id": _id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": req.model,
          "choices": choices, "usage": _usage(results)}
     )
+
+
+async def _score_only(endpoint: Endpoint, req: CompletionRequest, prompts: list[Any]) -> dict[str, Any]:
+    """`max_tokens=0`: no new token; with echo the prompt comes back (scored with logprobs)."""
+    engine = endpoint.ready()
+    scored = await asyncio.to_thread(engine.score, prompts, req.logprobs or 0)
+    choices = []
+    for i, tokens in enumerate(scored):
+        text = engine.tokenizer.decode([t.id for t in tokens], skip_special_tokens=False) if req.echo else ""
+        logprobs = _legacy_logprobs(tokens, req.logprobs) if req.logprobs is not None and req.echo else None
+        for j in range(req.n):
+            choices.append({"index": i * req.n + j, "text": text, "logprobs": logprobs, "finish_reason": "length"})
+    prompt_tokens = sum(len(t) for t in scored)
+    return {"id": _id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": req.model,
+            "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens}}
+
+
+def _legacy_logprobs(tokens: list[TokenLogprob], top_n: int, offset: int = 0) -> dict[str, Any]:
+    """The completions API's logprobs object. top_logprobs holds the `top_n` most likely tokens
+    and the chosen one (as OpenAI-compatible servers do); the first prompt token has none."""
+    out: dict[str, Any] = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    for token in tokens:
+        out["tokens"].append(token.text)
+        out["token_logprobs"].append(token.logprob)
+        if token.logprob is None:
+            out["top_logprobs"].append(None)
+        else:
+            top = {alt.text: alt.logprob for alt in token.top[:top_n]}
+            top.setdefault(token.text, token.logprob)
+            out["top_logprobs"].append(top)
+        out["text_offset"].append(offset)
+        offset += len(token.text)
+    return out
+
+
+def _chat_logprobs(tokens: list[TokenLogprob]) -> dict[str, Any]:
+    """The chat API's logprobs object (content tokens; the end-of-turn token is not content)."""
+    def entry(t: TokenLogprob) -> dict[str, Any]:
+        return {"token": t.text, "logprob": t.logprob, "bytes": list(t.text.encode("utf-8"))}
+
+    content = [{**entry(t), "top_logprobs": [entry(a) for a in t.top]} for t in tokens if not t.special]
+    return {"content": content, "refusal": None}
 
 
 @router.post("/chat/completions")
@@ -180,7 +265,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         req: ChatRequest = await _parse(request, ChatRequest)
         endpoint = _endpoint(request, req.model)
-        params = req.params(req.max_completion_tokens or req.max_tokens)
+        params = req.params(req.max_completion_tokens or req.max_tokens, logprobs=req.logprob_count())
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
         gen = GenerationRequest([messages], params, chat=True)
         if req.stream:
@@ -192,7 +277,8 @@ async def chat_completions(request: Request) -> Response:
         return _from_exc(exc)
     result = results[0]
     choices = [
-        {"index": j, "message": {"role": "assistant", "content": text}, "logprobs": None,
+        {"index": j, "message": {"role": "assistant", "content": text},
+         "logprobs": _chat_logprobs(result.tokens[j]) if req.logprobs else None,
          "finish_reason": result.finish_reasons[j]}
         for j, text in enumerate(result.texts)
     ]
@@ -226,11 +312,21 @@ def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
 
 def _completion_chunks(stream: TextStream, req: CompletionRequest, echo: bool) -> Iterator[dict[str, Any]]:
     base = {"id": _id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": req.model}
+    top_n = req.logprobs
     try:
+        offset = 0
         if echo:
-            yield {**base, "choices": [{"index": 0, "text": stream.prompt, "logprobs": None, "finish_reason": None}]}
-        for piece in stream:
-            yield {**base, "choices": [{"index": 0, "text": piece, "logprobs": None, "finish_reason": None}]}
+            logprobs = _legacy_logprobs(stream.prompt_logprobs or [], top_n) if top_n is not None else None
+            yield {**base, "choices": [{"index": 0, "text": stream.prompt, "logprobs": logprobs, "finish_reason": None}]}
+            offset = len(stream.prompt)
+        for event in stream.events():
+            if not event.text and (top_n is None or event.token is None):
+                continue
+            logprobs = None
+            if top_n is not None and event.token is not None:
+                logprobs = _legacy_logprobs([event.token], top_n, offset)
+            offset += len(event.text)
+            yield {**base, "choices": [{"index": 0, "text": event.text, "logprobs": logprobs, "finish_reason": None}]}
         yield {**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": stream.finish_reason}]}
         if req.include_usage:
             yield {**base, "choices": [], "usage": _stream_usage(stream)}
@@ -242,8 +338,14 @@ def _chat_chunks(stream: TextStream, req: ChatRequest) -> Iterator[dict[str, Any
     base = {"id": _id("chatcmpl"), "object": "chat.completion.chunk", "created": int(time.time()), "model": req.model}
     try:
         yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-        for piece in stream:
-            yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        for event in stream.events():
+            scored = req.logprobs and event.token is not None and not event.token.special
+            if not event.text and not scored:
+                continue
+            choice: dict[str, Any] = {"index": 0, "delta": {"content": event.text}, "finish_reason": None}
+            if req.logprobs:
+                choice["logprobs"] = _chat_logprobs([event.token] if scored else [])
+            yield {**base, "choices": [choice]}
         yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": stream.finish_reason}]}
         if req.include_usage:
             yield {**base, "choices": [], "usage": _stream_usage(stream)}
@@ -257,3 +359,12 @@ def _stream_usage(stream: TextStream) -> dict[str, int]:
         "completion_tokens": stream.generated_tokens,
         "total_tokens": stream.prompt_tokens + stream.generated_tokens,
     }
+
+
+# The same routes under an endpoint's base URL, beside its TGI routes (tgi_api.py), as TGI serves
+# /v1 next to /generate: huggingface_hub's InferenceClient(base_url=...).chat_completion posts
+# here. The path names the endpoint; the body's `model` is informational.
+endpoint_router = APIRouter(prefix="/endpoints/{name}/v1")
+endpoint_router.add_api_route("/models", list_models, methods=["GET"])
+endpoint_router.add_api_route("/completions", completions, methods=["POST"])
+endpoint_router.add_api_route("/chat/completions", chat_completions, methods=["POST"])

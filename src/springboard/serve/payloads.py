@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 import pydantic
@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from springboard.errors import DataError
 from springboard.generate import GenerationParams, GenerationResult
 from springboard.generate.params import params_error
+from springboard.serve import tgi_format
+from springboard.serve.tgi_format import TgiOptions
 
 TEXT_TYPES = ("application/x-text", "text/plain")
 JSON_TYPE = "application/json"
@@ -59,6 +61,7 @@ class Invocation:
     stream: bool = False
     details: bool = False
     verbose: bool = False
+    tgi: TgiOptions = field(default_factory=TgiOptions)  # details, prefill, top tokens, best_of
 
 
 def parse_invocation(body: bytes, content_type: str | None, accept: str | None) -> Invocation:
@@ -101,27 +104,12 @@ def _text2text(payload: dict[str, Any], verbose: bool) -> Invocation:
     return Invocation("text2text", prompts, params, single, batch_size=req.batch_size, verbose=verbose)
 
 
-# TGI samples whenever a sampling warper is set, whatever do_sample says (NextTokenChooser).
-def _has_warper(raw: dict[str, Any]) -> bool:
-    def num(key: str, neutral: float) -> float:
-        value = raw.get(key)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else neutral
-
-    return num("temperature", 1.0) != 1.0 or num("top_k", 0) > 0 or num("top_p", 1.0) < 1.0
-
-
 def _text_generation(payload: dict[str, Any], verbose: bool) -> Invocation:
     try:
         req = TextGenerationRequest.model_validate(payload)
     except pydantic.ValidationError as exc:
         raise params_error(exc) from None
-    raw = dict(req.parameters)
-    details = raw.pop("details", False)
-    if not isinstance(details, bool):
-        raise DataError("must be a boolean", field="parameters.details")
-    if "do_sample" not in raw and _has_warper(raw):
-        raw["do_sample"] = True
-    params = GenerationParams.parse(raw, prefix="parameters.")
+    params, options = tgi_format.parse_parameters(req.parameters, stream=req.stream)
     single = isinstance(req.inputs, str)
     inputs: list[Any] = [req.inputs] if single else list(req.inputs)
     if not inputs:
@@ -132,7 +120,8 @@ def _text_generation(payload: dict[str, Any], verbose: bool) -> Invocation:
     if req.stream and not single:
         raise DataError("streaming takes a single string input", field="stream")
     return Invocation(
-        "text_generation", inputs, params, single, chat=chat, stream=req.stream, details=details, verbose=verbose
+        "text_generation", inputs, params, single, chat=chat, stream=req.stream, details=options.details, verbose=verbose,
+        tgi=options
     )
 
 
@@ -165,52 +154,8 @@ def render_response(inv: Invocation, results: list[GenerationResult], llama_styl
             generation: Any = {"role": "assistant", "content": text} if inv.chat else text
             answers.append({"generation": generation})
             continue
-        item: dict[str, Any] = {"generated_text": result.texts[0]}
-        if inv.details or result.texts[1:]:
-            item["details"] = tgi_details(result, inv.params, 0)
-            if result.texts[1:]:
-                item["details"]["best_of_sequences"] = [
-                    {"generated_text": t, **tgi_details(result, inv.params, j)}
-                    for j, t in enumerate(result.texts[1:], start=1)
-                ]
-        answers.append(item)
+        answers.append(tgi_format.answer(result, inv.params, inv.tgi))
     return answers
-
-
-def tgi_details(result: GenerationResult, params: GenerationParams, index: int) -> dict[str, Any]:
-    counts = result.token_counts or [result.generated_tokens]
-    reasons = result.finish_reasons or [result.finish_reason]
-    causes = result.finish_causes or ["length" if r == "length" else "eos_token" for r in reasons]
-    out: dict[str, Any] = {"finish_reason": causes[index], "generated_tokens": counts[index]}
-    if params.seed is not None:
-        out["seed"] = params.seed
-    return out
-
-
-def tgi_token_event(text: str, index: int) -> bytes:
-    """A TGI server-sent event for one streamed piece (the shape JumpStart's streaming
-    notebooks parse: `json.loads(line[5:])["token"]["text"]`). Token ids and logprobs are not
-    tracked per text delta, so they are null."""
-    event = {
-        "index": index,
-        "token": {"id": None, "text": text, "logprob": None, "special": False},
-        "generated_text": None,
-        "details": None,
-    }
-    return b"data:" + json.dumps(event).encode("utf-8") + b"\n\n"
-
-
-def tgi_final_event(full_text: str, index: int, finish_cause: str, generated_tokens: int, seed: int | None) -> bytes:
-    details: dict[str, Any] = {"finish_reason": finish_cause, "generated_tokens": generated_tokens}
-    if seed is not None:
-        details["seed"] = seed
-    event = {
-        "index": index,
-        "token": {"id": None, "text": "", "logprob": None, "special": True},
-        "generated_text": full_text,
-        "details": details,
-    }
-    return b"data:" + json.dumps(event).encode("utf-8") + b"\n\n"
 
 
 def custom_attributes(header: str | None) -> dict[str, str]:

@@ -26,9 +26,8 @@ from springboard.serve.payloads import (
     is_llama_style,
     parse_invocation,
     render_response,
-    tgi_final_event,
-    tgi_token_event,
 )
+from springboard.serve.tgi_format import stream_events
 from springboard.serve.registry import EndpointConfig
 
 log = logging.getLogger("springboard.serve")
@@ -210,15 +209,7 @@ async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> 
 
 def _tgi_events(stream: Any, inv: Invocation) -> Iterator[bytes]:
     """TGI server-sent events for one streamed generation. Runs in Starlette's threadpool."""
-    index = 0
-    try:
-        for piece in stream:
-            index += 1
-            yield tgi_token_event(piece, index)
-        full = (stream.prompt if inv.params.return_full_text else "") + stream.text
-        yield tgi_final_event(full, index + 1, stream.finish_cause, stream.generated_tokens, inv.params.seed)
-    finally:
-        stream.close()  # the client may have gone away: stop generating
+    return stream_events(stream, inv.params, inv.tgi)
 
 
 def _framed(events: Iterator[bytes]) -> Iterator[bytes]:
