@@ -1,7 +1,6 @@
 """A killed crawl run resumes: kill -9 half way, no worker outlives it, export refuses the
 half-written output, and the rerun does only the missing files: every record exactly once."""
 
-import os
 import signal
 import subprocess
 import sys
