@@ -43,7 +43,7 @@ def test_cli_end_to_end_with_metrics(tmp_path, tiny_t5_dir, capsys):
 def test_default_name_and_file_mode_failure(tmp_path, tiny_t5_dir):
     write_jsonl(tmp_path / "in/bad.jsonl", [{"id": 0, "text_inputs": "fine"}, "{broken"])
     write_jsonl(tmp_path / "in/good.jsonl", [{"id": 0, "text_inputs": "fine", "max_new_tokens": 3}])
-    job = run_transform(str(tiny_t5_dir), tmp_path / "in", tmp_path / "out", on_error="file")
+    job = run_transform(str(tiny_t5_dir), tmp_path / "in", tmp_path / "out")  # SageMaker's semantics by default
     assert job.name.startswith(f"{tiny_t5_dir.name}-") and len(job.name) <= 63
     assert job.status == "Failed"
     assert "bad.jsonl:2: invalid JSON" in job.failure_reason
@@ -51,35 +51,48 @@ def test_default_name_and_file_mode_failure(tmp_path, tiny_t5_dir):
     assert (tmp_path / "out/good.jsonl.out").exists()
 
 
-def test_killed_worker_resumes_from_last_complete_line(tmp_path, tiny_causal_dir):
-    # Small enough for a loaded CI box, slow enough per record (one record per pass, 16 new
-    # tokens) that the kill lands mid-file on a fast one: it fires at the first complete line.
+def _shard_records(job_dir: Path) -> int:
+    total = 0
+    for f in (job_dir / "checkpoints/transform/shards").glob("*.json"):
+        try:
+            total += json.loads(f.read_text())["records"]
+        except (ValueError, KeyError):  # replaced while read
+            pass
+    return total
+
+
+@pytest.mark.parametrize("instance_count", [1, 2])
+def test_kill_9_then_resume_every_record_exactly_once(tmp_path, tiny_causal_dir, instance_count):
+    """kill -9 of the job's process mid-file; after `jobs resume` every record of every file is in
+    its .out exactly once, in order (one worker, and two with the large file split in shards)."""
     n = 40
     write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"record {i} says"} for i in range(n)])
-    job = run_transform(str(tiny_causal_dir), tmp_path / "in", tmp_path / "out", name="tx-kill", wait=False,
-                        batch_strategy="SingleRecord", env={"HYPER_PARAMS": "{'max_new_tokens': 16}"})
-    partial = tmp_path / "out/a.jsonl.out.partial"
-    state = job.job_dir / "checkpoints/transform-state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # until one record is written and recorded
-        if state.exists() and json.loads(state.read_text())["files"]["a.jsonl"]["records"] >= 1:
-            break
+    write_jsonl(tmp_path / "in/b.jsonl", [{"id": f"b{i}", "text_inputs": f"other {i}"} for i in range(5)])
+    name = f"tx-kill-{instance_count}"
+    job = run_transform(str(tiny_causal_dir), tmp_path / "in", tmp_path / "out", name=name, wait=False,
+                        batch_strategy="SingleRecord", instance_count=instance_count,
+                        env={"HYPER_PARAMS": "{'max_new_tokens': 16}"})
+    deadline = time.time() + 180
+    while time.time() < deadline and _shard_records(job.job_dir) < 2:  # some records are saved
         time.sleep(0.01)
-    pid = JobStore().get("tx-kill").pid
+    pid = JobStore().get(name).pid
     os.kill(pid, signal.SIGKILL)
-    job = wait_for("tx-kill", poll=0.1, timeout=30)
+    job = wait_for(name, poll=0.1, timeout=30)
     assert job.status == "Failed" and "exited unexpectedly" in job.failure_reason
     assert not (tmp_path / "out/a.jsonl.out").exists(), "killed too late: the file completed"
-    done_before = partial.read_text().count("\n")
-    assert 1 <= done_before < n
-    job = wait_for(resume("tx-kill").name, poll=0.2, timeout=180)
+    done_before = _shard_records(job.job_dir)
+    assert 2 <= done_before < n + 5
+    job = wait_for(resume(name).name, poll=0.2, timeout=240)
     assert job.status == "Completed", job.failure_reason
     assert job.attempts == 2
     assert "resuming after record" in job.log_path.read_text()
     out = [json.loads(line) for line in (tmp_path / "out/a.jsonl.out").read_text().splitlines()]
     assert [r["id"] for r in out] == list(range(n))
-    metrics = [m for m in JobStore().metrics("tx-kill") if m.name == "records_processed"]
-    assert metrics[-1].value == n
+    assert all(r["generated_texts"][0] for r in out)
+    out_b = [json.loads(line)["id"] for line in (tmp_path / "out/b.jsonl.out").read_text().splitlines()]
+    assert out_b == [f"b{i}" for i in range(5)]
+    metrics = [m for m in JobStore().metrics(name) if m.name == "records_processed"]
+    assert metrics[-1].value == n + 5
 
 
 def test_sdk_transformer_stop_and_resume(tmp_path, tiny_causal_dir):
@@ -90,9 +103,9 @@ def test_sdk_transformer_stop_and_resume(tmp_path, tiny_causal_dir):
                               env={"HYPER_PARAMS": str({"batch_size": 1, "max_new_tokens": 8})})
     transformer.transform(str(tmp_path / "in"), content_type="application/jsonlines", split_type="Line",
                           job_name="tx-sdk", wait=False)
-    partial = tmp_path / "out/a.jsonl.out.partial"
+    job_dir = JobStore().get("tx-sdk").job_dir
     deadline = time.time() + 120
-    while time.time() < deadline and not (partial.exists() and partial.read_text().count("\n") >= 1):
+    while time.time() < deadline and _shard_records(job_dir) < 1:
         time.sleep(0.01)
     job = stop("tx-sdk")
     assert job.status == "Stopped"
@@ -129,3 +142,35 @@ def test_model_transformer_seed_style(tmp_path, tiny_t5_dir):
     transformer.wait()
     lines = (tmp_path / "out" / "articles.jsonl.out").read_text().splitlines()
     assert [ast.literal_eval(line)["id"] for line in lines] == [0, 1, 2]
+
+
+def test_seed_001_flow_on_a_causal_model(tmp_path, tiny_causal_dir):
+    """Seed 001 as written: accept="text/csv", assemble_with="Line", max_payload=1 and
+    HYPER_PARAMS with max_length 50, each .out line read with ast.literal_eval. On a causal model
+    max_length bounds the output (it used to count the prompt and every record came back empty)."""
+    from springboard import Model
+
+    prompt = "Summarize this article about the weather in the mountains. " * 6
+    src = write_jsonl(tmp_path / "in" / "articles.jsonl", [{"id": i, "text_inputs": f"{prompt}{i}"} for i in range(5)])
+    params = {"batch_size": 4, "max_length": 50, "top_k": 50, "top_p": 0.95, "do_sample": True}
+    transformer = Model(model_data=str(tiny_causal_dir)).transformer(
+        instance_count=1, output_path=str(tmp_path / "out"), accept="text/csv", assemble_with="Line",
+        max_payload=1, env={"HYPER_PARAMS": str(params)},
+    )
+    transformer.transform(str(src), content_type="application/jsonlines", split_type="Line", logs=False)
+    job = transformer.wait(logs=False)
+    assert job.status == "Completed", job.failure_reason
+    lines = (tmp_path / "out" / "articles.jsonl.out").read_text().splitlines()
+    records = [ast.literal_eval(line) for line in lines]
+    assert [r["id"] for r in records] == list(range(5))
+    assert all(isinstance(r["generated_texts"], list) and r["generated_texts"][0] for r in records)
+    metrics = {m.name: m.value for m in JobStore().metrics(job.name)}
+    assert metrics["tokens_per_second"] > 0 and metrics["records_empty"] == 0
+
+
+def test_unknown_sdk_keyword_is_an_error(tmp_path):
+    from springboard.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="instance_cuont"):
+        Transformer("m", instance_cuont=2)
+    Transformer("m", tags=[{"Key": "a", "Value": "b"}])  # AWS-only: no local meaning

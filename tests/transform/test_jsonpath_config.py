@@ -81,8 +81,12 @@ def test_config_validates_at_construction():
         TransformConfig(model="m", input="i", output="o", accept="image/png")
     with pytest.raises(Exception, match="max_payload"):
         TransformConfig(model="m", input="i", output="o", max_payload=101)
-    with pytest.raises(Exception, match="only local paths"):
-        TransformConfig(model="m", input="s3://bucket/x", output="o")
+    with pytest.raises(Exception, match="use a local path, file:// or s3://"):
+        TransformConfig(model="m", input="gs://bucket/x", output="o")
+    assert TransformConfig(model="m", input="s3://bucket/x", output="o").input == "s3://bucket/x"
+    with pytest.raises(Exception, match="master is a Spark setting"):
+        TransformConfig(model="m", input="i", output="o", master="local[2]")
+    assert TransformConfig(model="m", input="i", output="o", on_error="error-line").on_error == "error_line"
     assert TransformConfig(model="m", input="file:///tmp/x", output="o").input == "/tmp/x"
 
 

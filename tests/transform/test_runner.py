@@ -20,7 +20,7 @@ def write_jsonl(path: Path, records) -> Path:
     return path
 
 
-def run(tmp_path, engine, state="state.json", **knobs):
+def run(tmp_path, engine, state="state", **knobs):
     knobs.setdefault("input", str(tmp_path / "in"))
     knobs.setdefault("output", str(tmp_path / "out"))
     config = TransformConfig(model="fake", **knobs)
@@ -73,19 +73,59 @@ def test_json_literals_from_input_are_flagged(tmp_path, caplog):
     assert "ast.literal_eval cannot read" in caplog.text
 
 
-def test_hyper_params_override_per_record_params(tmp_path):
-    records = [{"id": 0, "text_inputs": "p0", "max_new_tokens": 7, "num_beams": 3, "num_return_sequences": 3}]
+def test_hyper_params_win_key_by_key_over_record_params(tmp_path, caplog):
+    records = [{"id": 0, "text_inputs": "p0", "max_new_tokens": 7, "num_beams": 3, "num_return_sequences": 3,
+                "top_k": 5}]
     records += [{"id": 1, "text_inputs": "p1"}]
     write_jsonl(tmp_path / "in/a.jsonl", records)
     engine = FakeEngine()
     run(tmp_path, engine, environment={"HYPER_PARAMS": str({"batch_size": 4, "max_length": 50, "top_k": 50,
                                                               "top_p": 0.95, "do_sample": True})})
-    assert len(engine.calls) == 1  # one set of params for every record
-    prompts, params, batch_size = engine.calls[0]
-    assert prompts == ["p0", "p1"] and batch_size == 4
-    assert (params.max_length, params.top_k, params.top_p, params.do_sample) == (50, 50, 0.95, True)
-    assert params.max_new_tokens is None and params.num_return_sequences == 1
-    assert len(read_out(tmp_path / "out/a.jsonl.out")[0]["generated_texts"]) == 1
+    by_prompt = {p: (params, bs) for prompts, params, bs in engine.calls for p in prompts}
+    p1, bs = by_prompt["p1"]
+    assert bs == 4
+    # text_inputs max_length bounds the output: 49 new tokens (the start token counts), every model
+    assert (p1.max_new_tokens, p1.max_length, p1.top_k, p1.top_p, p1.do_sample) == (49, None, 50, 0.95, True)
+    p0, _ = by_prompt["p0"]
+    # HYPER_PARAMS' length and top_k win; the record's beams and sequences still apply
+    assert (p0.max_new_tokens, p0.top_k, p0.num_beams, p0.num_return_sequences) == (49, 50, 3, 3)
+    assert "HYPER_PARAMS overrides the record's max_new_tokens, top_k" in caplog.text
+    assert len(read_out(tmp_path / "out/a.jsonl.out")[0]["generated_texts"]) == 3
+
+
+def test_parameters_object_in_a_record_is_honoured(tmp_path):
+    write_jsonl(tmp_path / "in/a.jsonl", [
+        {"id": 0, "text_inputs": "p0", "parameters": {"max_new_tokens": 5, "repetition_penalty": 1.3}},
+        {"id": 1, "text_inputs": "p1", "max_new_tokens": 3, "parameters": {"max_new_tokens": 4}},
+        {"id": 2, "text_inputs": "p2", "parameters": {"bogus": 1}},
+        {"id": 3, "text_inputs": "p3", "parameters": [1]},
+    ])
+    engine = FakeEngine()
+    progress = run(tmp_path, engine, on_error="error_line")
+    by_prompt = {p: params for prompts, params, _ in engine.calls for p in prompts}
+    assert (by_prompt["p0"].max_new_tokens, by_prompt["p0"].repetition_penalty) == (5, 1.3)
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert "given both at the top level" in out[1]["error"]
+    assert "bogus" in out[2]["error"] and "unknown parameter" in out[2]["error"]
+    assert "'parameters' must be an object" in out[3]["error"]
+    assert progress.failed == 3
+
+
+def test_max_length_bounds_the_output_of_a_causal_model(tmp_path, tiny_causal_dir):
+    """JumpStart text2text max_length on a causal model: the prompt is not counted (it used to
+    be, and every answer came back empty); max_length 1 leaves nothing to generate: an error."""
+    from springboard.generate import Engine
+
+    prompt = "a long prompt " * 20  # far more than 8 tokens
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"{prompt} {i}"} for i in range(3)])
+    engine = Engine.load(str(tiny_causal_dir))
+    progress = run(tmp_path, engine, chat=False, environment={"HYPER_PARAMS": "{'max_length': 8}"})
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert progress.tokens > 0 and progress.empty < 3
+    for rec in out:
+        assert 0 < engine.count_tokens(rec["generated_texts"][0]) <= 8
+    with pytest.raises(Exception, match="max_length 1 leaves no room to generate"):
+        TransformConfig(model="x", input="i", output="o", environment={"HYPER_PARAMS": "{'max_length': 1}"})
 
 
 def test_per_record_params_apply_without_hyper_params(tmp_path):
@@ -97,7 +137,7 @@ def test_per_record_params_apply_without_hyper_params(tmp_path):
     ]
     write_jsonl(tmp_path / "in/a.jsonl", records)
     engine = FakeEngine()
-    progress = run(tmp_path, engine)
+    progress = run(tmp_path, engine, on_error="error_line")
     by_prompt = {p: params for prompts, params, _ in engine.calls for p in prompts}
     assert by_prompt["p0"].max_new_tokens == 7 and by_prompt["p0"].num_beams == 3
     assert by_prompt["p1"].max_new_tokens is None and by_prompt["p1"].num_beams == 1
@@ -138,14 +178,14 @@ def test_payload_grouping_and_single_record(tmp_path):
     assert [len(c[0]) for c in engine.calls] == [2, 2, 1]
     assert progress.requests == 3
     single = FakeEngine()
-    run(tmp_path, single, state="s2.json", output=str(tmp_path / "out2"), batch_strategy="SingleRecord",
+    run(tmp_path, single, state="s2", output=str(tmp_path / "out2"), batch_strategy="SingleRecord",
         environment={"HYPER_PARAMS": "{'batch_size': 8}"})
     assert [len(c[0]) for c in single.calls] == [1] * 5
 
 
 def test_record_over_max_payload_fails_alone(tmp_path):
     write_jsonl(tmp_path / "in/a.jsonl", [{"id": 0, "text_inputs": "short"}, {"id": 1, "text_inputs": "w" * 2000}])
-    progress = run(tmp_path, FakeEngine(), max_payload=0.001)
+    progress = run(tmp_path, FakeEngine(), max_payload=0.001, on_error="error_line")
     out = read_out(tmp_path / "out/a.jsonl.out")
     assert out[0]["generated_texts"] == ["out:short:0"]
     assert out[1]["id"] == 1 and "over max_payload" in out[1]["error"]
@@ -159,7 +199,7 @@ def test_join_source_input_and_filters(tmp_path):
         {"id": 1, "text_inputs": "t1", "highlights": "h1",
          "SageMakerOutput": {"id": 1, "generated_texts": ["out:t1:0"]}}
     ]
-    run(tmp_path, FakeEngine(), state="s2.json", join_source="Input", input_filter="$.text_inputs",
+    run(tmp_path, FakeEngine(), state="s2", join_source="Input", input_filter="$.text_inputs",
         output_filter="$['id','SageMakerOutput']")
     # the model saw only the text (so its output has no id); the join put the id back
     assert read_out(tmp_path / "out/a.jsonl.out") == [{"id": 1, "SageMakerOutput": {"generated_texts": ["out:t1:0"]}}]
@@ -173,11 +213,15 @@ def test_csv_and_text_inputs_with_filters(tmp_path):
         {"SageMakerInput": ["1", "hello, world"], "SageMakerOutput": {"generated_texts": ["out:hello, world:0"]}},
         {"SageMakerInput": ["2", "bye"], "SageMakerOutput": {"generated_texts": ["out:bye:0"]}},
     ]
-    run(tmp_path, FakeEngine(), state="s2.json", content_type="text/csv", input_filter="$[1]",
-        accept="text/csv", join_source="Input", output=str(tmp_path / "out-csv"))
-    assert (tmp_path / "out-csv/a.csv.out").read_text() == '1,"hello, world","out:hello, world:0"\n2,bye,out:bye:0\n'
+    # accept text/csv (seed 001's transformer): JSON lines still, as the text2text container answers
+    run(tmp_path, FakeEngine(), state="s2", content_type="text/csv", input_filter="$[1]",
+        accept="text/csv", output=str(tmp_path / "out-csv"))
+    lines = (tmp_path / "out-csv/a.csv.out").read_text().splitlines()
+    assert [ast.literal_eval(line) for line in lines] == [{"generated_texts": ["out:hello, world:0"]},
+                                                         {"generated_texts": ["out:bye:0"]}]
     # a multi-column CSV record without an input_filter names the fix
-    run(tmp_path, FakeEngine(), state="s3.json", content_type="text/csv", output=str(tmp_path / "o3"))
+    run(tmp_path, FakeEngine(), state="s3", content_type="text/csv", output=str(tmp_path / "o3"),
+        on_error="error_line")
     assert "input_filter" in read_out(tmp_path / "o3/a.csv.out")[0]["error"]
 
 
@@ -186,7 +230,7 @@ def test_text_plain_split_none_and_assemble_none(tmp_path):
     (tmp_path / "in/doc.txt").write_text("line one\nline two\n")
     run(tmp_path, FakeEngine(), content_type="text/plain", split_type="None")
     assert read_out(tmp_path / "out/doc.txt.out") == [{"generated_texts": ["out:line one\nline two\n:0"]}]
-    run(tmp_path, FakeEngine(), state="s2.json", content_type="text/plain", assemble_with="None")
+    run(tmp_path, FakeEngine(), state="s2", content_type="text/plain", assemble_with="None")
     assert (tmp_path / "out/doc.txt.out").read_text() == (
         '{"generated_texts": ["out:line one:0"]}{"generated_texts": ["out:line two:0"]}'
     )
@@ -199,7 +243,7 @@ def test_record_mode_failures_keep_every_line(tmp_path):
          {"id": 3, "text_inputs": "explode"}, {"id": 4, "text_inputs": "fine"}],
     )
     engine = FakeEngine(fail_on=("explode",))
-    progress = run(tmp_path, engine)
+    progress = run(tmp_path, engine, on_error="error_line")
     out = read_out(tmp_path / "out/a.jsonl.out")
     assert len(out) == 5
     assert out[0] == {"id": 0, "generated_texts": ["out:ok:0"]}
@@ -213,10 +257,9 @@ def test_record_mode_failures_keep_every_line(tmp_path):
 def test_file_mode_failure_skips_only_that_file(tmp_path):
     write_jsonl(tmp_path / "in/bad.jsonl", [{"id": 0, "text_inputs": "ok"}, {"id": 1, "text_inputs": "explode"}])
     write_jsonl(tmp_path / "in/good.jsonl", [{"id": 0, "text_inputs": "fine"}])
-    progress = run(tmp_path, FakeEngine(fail_on=("explode",)), on_error="file",
-                   environment={"HYPER_PARAMS": "{'batch_size': 1}"})
+    progress = run(tmp_path, FakeEngine(fail_on=("explode",)), environment={"HYPER_PARAMS": "{'batch_size': 1}"})
     assert not (tmp_path / "out/bad.jsonl.out").exists()
-    assert not (tmp_path / "out/bad.jsonl.out.partial").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.jsonl.out"]
     assert read_out(tmp_path / "out/good.jsonl.out") == [{"id": 0, "generated_texts": ["out:fine:0"]}]
     assert len(progress.failed_files) == 1 and "bad.jsonl:2:" in progress.failed_files[0]
 
@@ -227,26 +270,30 @@ def test_stop_then_resume_continues_from_last_complete_line(tmp_path):
     hp = {"HYPER_PARAMS": "{'batch_size': 2}"}
     config = TransformConfig(model="fake", input=str(tmp_path / "in"), output=str(tmp_path / "out"), environment=hp)
     first = FakeEngine()
-    checks = iter([False, False, False, True])
     with pytest.raises(JobStopped):
-        TransformRunner(config, first, tmp_path / "state.json", should_stop=lambda: next(checks)).run()
-    partial = tmp_path / "out/a.jsonl.out.partial"
+        TransformRunner(config, first, tmp_path / "state", should_stop=lambda: len(first.prompts_seen) >= 6).run()
+    part = tmp_path / "state/parts/f00000-s00000.part"
     assert not (tmp_path / "out/a.jsonl.out").exists()
-    assert len(partial.read_text().splitlines()) == 6
+    assert len(part.read_text().splitlines()) == 6
     # a torn last line (the process died mid-write) is dropped on resume
-    with open(partial, "a") as f:
+    with open(part, "a") as f:
         f.write('{"id": 6, "generated_te')
     second = FakeEngine()
-    progress = TransformRunner(config, second, tmp_path / "state.json").run()
+    progress = TransformRunner(config, second, tmp_path / "state").run()
     assert second.prompts_seen == ["p6", "p7", "p8", "p9", "q0", "q1"]
     out = read_out(tmp_path / "out/a.jsonl.out")
     assert [r["id"] for r in out] == list(range(10))
-    assert not partial.exists()
-    assert progress.processed == 12
+    assert not part.exists()
+    assert progress.processed == 12 and progress.new_records == 6
     # started again once complete: both files skipped
     third = FakeEngine()
-    assert TransformRunner(config, third, tmp_path / "state.json").run().processed == 12
+    assert TransformRunner(config, third, tmp_path / "state").run().processed == 12
     assert third.calls == []
+    # an .out deleted since is written again
+    (tmp_path / "out/b.jsonl.out").unlink()
+    fourth = FakeEngine()
+    TransformRunner(config, fourth, tmp_path / "state").run()
+    assert (tmp_path / "out/b.jsonl.out").read_text().count("\n") == 2
 
 
 def test_stop_signal_during_generation_is_a_stop_not_a_failed_record(tmp_path):
@@ -263,5 +310,50 @@ def test_stop_signal_during_generation_is_a_stop_not_a_failed_record(tmp_path):
     engine.generate = generate
     with pytest.raises(JobStopped):
         run(tmp_path, engine, environment={"HYPER_PARAMS": "{'batch_size': 2}"})
-    lines = read_out(tmp_path / "out/a.jsonl.out.partial")
+    lines = read_out(tmp_path / "state/parts/f00000-s00000.part")
     assert [r["id"] for r in lines] == [0, 1] and not any("error" in r for r in lines)
+
+
+def test_a_job_that_produced_nothing_or_only_errors_is_not_completed(tmp_path):
+    from springboard.errors import SpringboardError
+    from springboard.transform.job import check_outcome
+
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"p{i}"} for i in range(3)])
+    progress = run(tmp_path, FakeEngine(reply=lambda prompt, k: ""))
+    assert progress.empty == 3
+    with pytest.raises(SpringboardError, match="no record produced any text"):
+        check_outcome(progress)
+    progress = run(tmp_path, FakeEngine(fail_on=("p0", "p1", "p2")), state="s2", on_error="error_line",
+                   output=str(tmp_path / "o2"))
+    assert len(read_out(tmp_path / "o2/a.jsonl.out")) == 3  # the opted-in error lines are written
+    with pytest.raises(SpringboardError, match="every record failed"):
+        check_outcome(progress)
+    # one good record is enough
+    progress = run(tmp_path, FakeEngine(fail_on=("p0", "p1")), state="s3", on_error="error_line",
+                   output=str(tmp_path / "o3"))
+    check_outcome(progress)
+
+
+def test_default_failure_voids_the_whole_file_even_when_split_in_shards(tmp_path):
+    """on_error="fail" with a file split in shards: no part of the file is published, and the
+    next attempt redoes the file from its start."""
+    from springboard.transform.plan import plan_shards
+    from springboard.transform.records import input_files
+
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"p{i}"} for i in range(12)])
+    config = TransformConfig(model="fake", input=str(tmp_path / "in"), output=str(tmp_path / "out"),
+                             environment={"HYPER_PARAMS": "{'batch_size': 2}"}, instance_count=3)
+    shards = plan_shards(input_files(config.input), config, 2, 3)
+    assert [(s.start, s.end, s.chunks) for s in shards] == [(0, 2, [2]), (2, 4, [2]), (4, 6, [2]), (6, 8, [2]),
+                                                            (8, 10, [2]), (10, 12, [2])]
+    # in this process (the runner's N-worker path is tested in test_scale_out.py): run the shards one
+    # by one with the fake engine failing in the last one
+    config1 = config.model_copy(update={"instance_count": 1})
+    runner = TransformRunner(config1, FakeEngine(fail_on=("p11",)), tmp_path / "state")
+    progress = runner.run()
+    assert not (tmp_path / "out/a.jsonl.out").exists()
+    assert progress.failed_files and "a.jsonl:12:" in progress.failed_files[0]
+    engine = FakeEngine()
+    assert TransformRunner(config1, engine, tmp_path / "state").run().failed_files == []
+    assert engine.prompts_seen == [f"p{i}" for i in range(12)]
+    assert len(read_out(tmp_path / "out/a.jsonl.out")) == 12

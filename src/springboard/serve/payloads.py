@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from springboard.errors import DataError
 from springboard.generate import GenerationParams, GenerationResult
-from springboard.generate.params import params_error
+from springboard.generate.params import params_error, text2text_params
 from springboard.serve import tgi_format
 from springboard.serve.tgi_format import TgiOptions
 
@@ -96,7 +96,7 @@ def _text2text(payload: dict[str, Any], verbose: bool) -> Invocation:
         req = Text2TextRequest.model_validate(payload)
     except pydantic.ValidationError as exc:
         raise params_error(exc) from None
-    params = GenerationParams.parse(dict(req.model_extra or {}))
+    params = text2text_params(dict(req.model_extra or {}))  # max_length bounds the output
     single = isinstance(req.text_inputs, str)
     prompts = [req.text_inputs] if single else list(req.text_inputs)
     if not prompts:

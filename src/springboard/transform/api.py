@@ -26,12 +26,13 @@ def run_transform(
 ) -> Job:
     """Starts a transform job (`knobs`: any TransformConfig field, e.g. content_type,
     split_type, batch_strategy, max_payload, assemble_with, accept, join_source, input_filter,
-    output_filter, on_error, chat) and, with `wait`, returns it once it has ended. `progress`:
+    output_filter, on_error, chat, instance_count, runner, master) and, with `wait`, returns it
+    once it has ended. `input`/`output`: local paths, file:// or s3:// locations. `progress`:
     a progress bar (default: when stderr is a terminal)."""
     config = make_config(
         model=_abs_if_path(str(model)),
-        input=str(Path(str(input).removeprefix("file://")).resolve()),
-        output=str(Path(str(output).removeprefix("file://")).resolve()),
+        input=_abs_location(input),
+        output=_abs_location(output),
         environment=dict(env or {}),
         **knobs,
     )
@@ -44,6 +45,16 @@ def run_transform(
         output_dir=config.output,
     )
     return watch(job.name, progress=progress) if wait else job
+
+
+def _abs_location(location: str | Path) -> str:
+    """Local locations become absolute (the job runs elsewhere); s3:// ones stay as given."""
+    from springboard import storage
+
+    text = str(location)
+    if storage.is_remote(text):
+        return text
+    return str(Path(text.removeprefix("file://")).expanduser().resolve())
 
 
 def _abs_if_path(model: str) -> str:

@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one output line per input record, in order. Follow it with `springboard jobs logs -f`.",
     )
     p.add_argument("--model", required=True, help="hub model id, training job name or artifact path")
-    p.add_argument("--input", required=True, help="input file, or directory (every file is processed)")
-    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--input", required=True,
+                   help="input file or directory (every file is processed); a path, file:// or s3://")
+    p.add_argument("--output", required=True, help="output directory (a path, file:// or s3://)")
     p.add_argument("--name", help="job name (default: <model>-YYYY-MM-DD-HH-MM-SS-mmm)")
     p.add_argument(
         "--content-type",
@@ -38,10 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output-filter", default="$", help="JSONPath of what is written")
     p.add_argument(
         "--on-error",
-        default="record",
-        choices=["record", "file"],
-        help="record: a failed record gets an 'error' line; file: SageMaker's (no .out, job Failed)",
+        default="fail",
+        choices=["fail", "error-line"],
+        help="fail (default, SageMaker's): a file with a failed record gets no .out and the job ends "
+        "Failed; error-line: a failed record gets an {'error': ...} line and the file completes",
     )
+    p.add_argument("--instance-count", type=int, default=1,
+                   help="workers, each with its own model; the input is split by file and, inside a "
+                   "large file, by record ranges (.out files are the same as with one worker)")
+    p.add_argument("--runner", default="local", choices=["local", "spark"],
+                   help="local: a process pool (default); spark: a Spark job, one model per Python worker")
+    p.add_argument("--master", help="Spark master URL for --runner spark (default local[instance-count])")
     chat = p.add_mutually_exclusive_group()
     chat.add_argument("--chat", dest="chat", action="store_true", default=None,
                       help="wrap prompts in the chat template (default: causal models that have one)")
@@ -73,6 +81,9 @@ def _transform(args: argparse.Namespace) -> int:
         output_filter=args.output_filter,
         on_error=args.on_error,
         chat=args.chat,
+        instance_count=args.instance_count,
+        runner=args.runner,
+        master=args.master,
     )
     if not args.wait:
         print(f"started transform job {job.name}")

@@ -56,21 +56,46 @@ class TransformConfig(BaseModel):
     join_source: Literal["Input", "None"] = "None"
     input_filter: str = "$"
     output_filter: str = "$"
-    on_error: Literal["record", "file"] = "record"
+    on_error: Literal["fail", "error_line"] = Field(
+        "fail",
+        description="fail: SageMaker's semantics (a file with a failed record gets no .out and "
+        "the job ends Failed); error_line: a failed record gets an {'error': ...} line instead",
+    )
     chat: bool | None = Field(
         None,
         description="wrap prompts in the model's chat template; None: yes for causal models "
         "that have one",
     )
-    instance_count: int = Field(1, ge=1)
+    instance_count: int = Field(1, ge=1, le=64, description="workers, each with its own engine")
+    runner: Literal["local", "spark"] = Field(
+        "local", description="local: a process pool of instance_count workers; spark: a Spark job"
+    )
+    master: str | None = Field(None, description="Spark master URL (runner spark; default local[N])")
 
-    @field_validator("input", "output", "model")
+    @field_validator("on_error", mode="before")
+    @classmethod
+    def _on_error(cls, v: Any) -> Any:
+        return v.replace("-", "_") if isinstance(v, str) else v
+
+    @field_validator("model")
     @classmethod
     def _strip_file_scheme(cls, v: str) -> str:
         if v.startswith("file://"):
             return v[len("file://") :]
         if re.match(r"^[a-z][a-z0-9+.-]*://", v):
-            raise ValueError(f"only local paths and file:// URIs are supported here, not {v!r}")
+            raise ValueError(f"a model is a hub id, job name or local path, not {v!r}")
+        return v
+
+    @field_validator("input", "output")
+    @classmethod
+    def _location(cls, v: str) -> str:
+        from springboard import storage
+
+        if v.startswith("file://"):
+            return v[len("file://") :]
+        kind = storage.scheme(v)
+        if kind not in ("file", "s3", "s3a"):
+            raise ValueError(f"use a local path, file:// or s3:// location, not {v!r}")
         return v
 
     @field_validator("accept")
@@ -97,6 +122,8 @@ class TransformConfig(BaseModel):
         if self.content_type == "text/csv" and self.split_type == "None":
             raise ValueError("content_type text/csv needs split_type 'Line'")
         hyper_params(self.environment)  # fail at submit time, not in the worker
+        if self.master and self.runner != "spark":
+            raise ValueError("master is a Spark setting: use it with runner 'spark'")
         return self
 
     @property
@@ -163,18 +190,49 @@ def hyper_params(environment: dict[str, str]) -> HyperParams | None:
     return HyperParams(params=params, batch_size=batch_size)
 
 
+LENGTH_KEYS = ("max_length", "max_new_tokens")
+
+
 def record_params(record: dict[str, Any]) -> dict[str, Any]:
-    """The JumpStart generation parameters a record carries (other keys, such as `id` or a
-    reference field, are data and are ignored)."""
-    return {k: record[k] for k in RECORD_PARAMS if k in record}
+    """The generation parameters a record carries: JumpStart text2text's top-level keys (other
+    keys, such as `id` or a reference field, are data) and a `"parameters": {...}` object (any
+    generation parameter, as in the TGI payload). Raises ValueError for a `parameters` that is
+    not an object or that contradicts a top-level key."""
+    params = {k: record[k] for k in RECORD_PARAMS if k in record}
+    extra = record.get("parameters")
+    if extra is None:
+        return params
+    if not isinstance(extra, dict):
+        raise ValueError(f"'parameters' must be an object, got {type(extra).__name__}")
+    for key, value in extra.items():
+        if key in params and params[key] != value:
+            raise ValueError(f"{key!r} is given both at the top level ({params[key]!r}) and in "
+                             f"'parameters' ({value!r})")
+    return {**params, **extra}
+
+
+def merge_params(record: dict[str, Any], hyper: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """A record's parameters under HYPER_PARAMS: HYPER_PARAMS wins key by key (max_length and
+    max_new_tokens count as one length key), the record's other keys apply. Returns the merged
+    parameters and the record's keys that HYPER_PARAMS overrode."""
+    if not hyper:
+        return dict(record), []
+    overridden = [k for k in record if k in hyper and record[k] != hyper[k]]
+    merged = dict(record)
+    if any(k in hyper for k in LENGTH_KEYS):
+        overridden += [k for k in LENGTH_KEYS if k in record and k not in hyper]
+        for k in LENGTH_KEYS:
+            merged.pop(k, None)
+    merged.update(hyper)
+    return merged, sorted(set(overridden))
 
 
 def to_generation_params(params: dict[str, Any]):
-    """`GenerationParams` from JumpStart parameters; a bad value raises a DataError naming the
-    field and the rule."""
-    from springboard.generate import GenerationParams
+    """`GenerationParams` from JumpStart text2text parameters (`max_length` bounds the output
+    on every model); a bad value raises a DataError naming the field and the rule."""
+    from springboard.generate.params import text2text_params
 
-    return GenerationParams.parse(params)
+    return text2text_params(params)
 
 
 def default_job_name(model: str, now: datetime | None = None) -> str:

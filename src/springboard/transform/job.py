@@ -17,13 +17,17 @@ LOG_EVERY_S = 10.0
 
 
 def run(ctx: JobContext) -> None:
-    from springboard.generate import Engine
-
     config = TransformConfig.model_validate(ctx.config)
-    ctx.set_secondary_status("Starting", f"loading model {config.model}")
-    engine = Engine.load(config.model)
+    engine = None
+    if config.instance_count == 1 and config.runner == "local":
+        from springboard.generate import Engine
+
+        ctx.set_secondary_status("Starting", f"loading model {config.model}")
+        engine = Engine.load(config.model)
+    where = f"{config.instance_count} worker(s)" + (f", Spark {config.master or 'local'}" if config.runner == "spark" else "")
     ctx.set_secondary_status(
-        "Transforming", f"{config.input} -> {config.output}" + (" (resumed)" if ctx.resumed else "")
+        "Transforming",
+        f"{config.input} -> {config.output} on {where}" + (" (resumed)" if ctx.resumed else ""),
     )
     last = {"metrics": 0.0, "log": time.monotonic()}
 
@@ -39,23 +43,41 @@ def run(ctx: JobContext) -> None:
                 p.processed, p.total, p.failed, p.records_per_second, p.tokens_per_second,
             )  # fmt: skip
 
-    runner = TransformRunner(
-        config, engine, ctx.checkpoint_dir / "transform-state.json", report, ctx.should_stop
-    )
+    runner = TransformRunner(config, engine, ctx.checkpoint_dir / "transform", report, ctx.should_stop)
     progress = runner.run()
     _log_metrics(ctx, progress)
     log.info(
-        "done: %d records (%d failed) in %d file(s), %.2f records/s, %.1f tokens/s",
-        progress.processed, progress.failed, progress.files_done,
+        "done: %d records (%d failed, %d empty) in %d file(s), %.2f records/s, %.1f tokens/s",
+        progress.processed, progress.failed, progress.empty, progress.files_done,
         progress.records_per_second, progress.tokens_per_second,
     )  # fmt: skip
+    check_outcome(progress)
+
+
+def check_outcome(progress: Progress) -> None:
+    """Raises (the job ends Failed) when a file failed, or when records were read and not one
+    of them produced text: a job that did nothing useful never ends a quiet Completed."""
     if progress.failed_files:
         raise SpringboardError(
             f"{len(progress.failed_files)} file(s) failed (their .out files are not written; "
             f"the other files completed): " + "; ".join(progress.failed_files)
         )
+    if progress.total and progress.failed == progress.total:
+        raise SpringboardError(
+            f"every record failed ({progress.failed} of {progress.total}); the error lines in "
+            "the .out files say why"
+        )
+    if progress.total and progress.failed + progress.empty == progress.total:
+        raise SpringboardError(
+            f"no record produced any text ({progress.empty} empty, {progress.failed} failed, of "
+            f"{progress.total}): the model ended every answer at once; check the prompts and "
+            "max_new_tokens / max_length (in text_inputs records max_length bounds the output)"
+        )
     if progress.failed:
-        log.warning("%d record(s) failed; their output lines carry 'error'", progress.failed)
+        log.warning("%d of %d record(s) failed; their output lines carry 'error'",
+                    progress.failed, progress.total)
+    if progress.empty:
+        log.warning("%d of %d record(s) produced empty text", progress.empty, progress.total)
 
 
 def _log_metrics(ctx: JobContext, p: Progress) -> None:
@@ -63,6 +85,7 @@ def _log_metrics(ctx: JobContext, p: Progress) -> None:
         step=p.processed,
         records_processed=p.processed,
         records_failed=p.failed,
+        records_empty=p.empty,
         records_total=p.total,
         records_per_second=p.records_per_second,
         tokens_per_second=p.tokens_per_second,

@@ -5,7 +5,6 @@ requests (by `batch_strategy` and `max_payload`), and a record -> what the model
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,30 +57,41 @@ def input_files(input_path: str) -> list[tuple[Path, str]]:
     return files
 
 
-def read_records(path: Path, config: TransformConfig) -> Iterator[Record]:
-    """The file's records in order. Blank lines are not records (a trailing newline, or blank
-    separators, would otherwise make empty requests)."""
+def read_records(
+    path: Path, config: TransformConfig, start: int = 0, offset: int = 0, line: int = 1, parse: bool = True
+) -> Iterator[Record]:
+    """The file's records in order, from record index `start`, which begins at byte `offset`
+    on line `line` (a shard of the file). Blank lines are not records (a trailing newline, or
+    blank separators, would otherwise make empty requests). `parse=False` skips decoding."""
     if config.split_type == "None":
         if config.content_type == "text/csv":
             raise ValidationError("content_type text/csv needs split_type 'Line'")
         data = path.read_bytes()
-        yield _parse(Record(0, 1, data), config)
+        yield _parse(Record(0, 1, data), config) if parse else Record(0, 1, data)
         return
-    index = 0
+    index = start
     with open(path, "rb") as f:
-        for line_no, line in enumerate(f, start=1):
-            raw = line.rstrip(b"\r\n")
+        f.seek(offset)
+        for line_no, raw_line in enumerate(f, start=line):
+            raw = raw_line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
-            yield _parse(Record(index, line_no, raw), config)
+            yield _parse(Record(index, line_no, raw), config) if parse else Record(index, line_no, raw)
             index += 1
 
 
-def count_records(path: Path, config: TransformConfig) -> int:
+def record_offsets(path: Path, config: TransformConfig) -> Iterator[tuple[int, int, int]]:
+    """(byte offset, line number, size in bytes) of each record, in order: where a shard that
+    starts at that record begins reading."""
     if config.split_type == "None":
-        return 1
+        yield 0, 1, path.stat().st_size
+        return
+    offset = 0
     with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip())
+        for line_no, raw_line in enumerate(f, start=1):
+            if raw_line.strip():
+                yield offset, line_no, len(raw_line.rstrip(b"\r\n"))
+            offset += len(raw_line)
 
 
 def _parse(record: Record, config: TransformConfig) -> Record:
@@ -134,7 +144,8 @@ def model_input(record: Record, input_filter: JSONPath) -> ModelInput:
         raise ValueError(f"input_filter {input_filter.path!r} found no {exc.args[0]!r}") from None
     if isinstance(value, dict):
         if "text_inputs" not in value:
-            raise ValueError("record has no 'text_inputs'")
+            hint = " (records are JumpStart text2text requests: put the prompt in 'text_inputs')"
+            raise ValueError("record has no 'text_inputs'" + (hint if "inputs" in value else ""))
         text = value["text_inputs"]
         base = dict(params=record_params(value), record_id=value.get("id"), has_id="id" in value)
         if isinstance(text, str):
@@ -151,9 +162,3 @@ def model_input(record: Record, input_filter: JSONPath) -> ModelInput:
             f"record has {len(value)} fields; choose the text with input_filter, e.g. '$[1]'"
         )
     raise ValueError(f"cannot make a prompt from a {type(value).__name__}")
-
-
-def csv_line(fields: list[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(fields)
-    return buf.getvalue()

@@ -1,35 +1,33 @@
-"""The transform loop, top to bottom: for every input file, read records, group them into
-requests, generate a batch at a time, write output lines in input order, save progress.
-The job entrypoint (`job.py`) and tests drive it; generation is one small function
-(`generate_texts`) over the generate room's Engine."""
+"""The transform, top to bottom: stage the input (s3:// is downloaded through `storage`), plan
+shards (`plan.py`), run the shards that are not done on an executor (`executors/`: in this
+process for one local worker, a process pool for N, or Spark), publish each input file's
+`.out` once all of its shards are complete, and report progress from the shards' state files.
+
+Failure semantics are SageMaker's by default (`on_error="fail"`): a record that fails voids its
+file (no `.out`, the other files still run, the job ends Failed); `on_error="error_line"` writes
+an error line for the record instead. A resumed job redoes only what is missing: published
+files are skipped, finished shards are reused, a shard in progress continues after its last
+saved batch, and a file that failed is tried again from its start."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from springboard.errors import JobStopped, SpringboardError
-from springboard.transform.config import (
-    DEFAULT_BATCH_SIZE,
-    TransformConfig,
-    hyper_params,
-    to_generation_params,
-)
-from springboard.transform.jsonpath import JSONPath
-from springboard.transform.output import PartialOutput, TransformState, encode, literal_safe
-from springboard.transform.records import (
-    ModelInput,
-    Record,
-    count_records,
-    input_files,
-    model_input,
-    read_records,
-    requests,
-)
+from springboard import storage
+from springboard.errors import JobStopped
+from springboard.executors import get_executor, worker_cached
+from springboard.transform.config import TransformConfig, hyper_params
+from springboard.transform.output import assemble
+from springboard.transform.plan import Shard, load_plan, plan_shards, save_plan
+from springboard.transform.records import input_files
+from springboard.transform.shard import Layout, ShardRunner, ShardState, batch_size_of
 
 log = logging.getLogger("springboard.transform")
 
@@ -39,6 +37,7 @@ class Progress:
     total: int = 0
     processed: int = 0
     failed: int = 0
+    empty: int = 0
     tokens: int = 0
     requests: int = 0
     files_done: int = 0
@@ -56,16 +55,45 @@ class Progress:
         return self.new_tokens / max(time.monotonic() - self.started, 1e-9)
 
 
-class FileFailed(SpringboardError):
-    """A record failed with `on_error="file"`: the file gets no `.out`."""
+@dataclass(frozen=True)
+class EngineLoader:
+    """Loads the job's model in whichever process runs shards (picklable)."""
+
+    model: str
+
+    def __call__(self) -> Any:
+        from springboard.generate import Engine
+
+        return Engine.load(self.model)
 
 
-def generate_texts(
-    engine: Any, prompts: list[str], params: Any, chat: bool, batch_size: int
-) -> list[tuple[list[str], int]]:
-    """(texts, generated tokens) per prompt, in order."""
-    results = engine.generate(prompts, params, chat=chat, batch_size=batch_size)
-    return [(list(r.texts), int(r.generated_tokens)) for r in results]
+@dataclass
+class ShardTask:
+    config: dict[str, Any]
+    layout: str
+    shard: Shard
+    engine: Callable[[], Any]
+    threads: int | None = None
+
+
+def run_shard_task(task: ShardTask) -> ShardState:
+    """What a pool worker or a Spark task runs: one shard, with this process's engine (loaded on
+    its first shard and reused for the rest)."""
+    if task.threads:
+        worker_cached(("threads", task.threads), lambda: _set_threads(task.threads))
+    engine = worker_cached(("engine", task.engine), task.engine)
+    config = TransformConfig.model_validate(task.config)
+    layout = Layout(task.layout)
+    try:
+        return ShardRunner(config, engine, layout).run(task.shard)
+    except JobStopped:
+        return ShardState.load(layout.state(task.shard.id))
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
 
 
 class TransformRunner:
@@ -73,258 +101,180 @@ class TransformRunner:
         self,
         config: TransformConfig,
         engine: Any,
-        state_path: Path,
+        state_dir: Path,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        engine_factory: Callable[[], Any] | None = None,
     ) -> None:
+        """`engine`: the loaded engine for one in-process worker (None: load it with
+        `engine_factory`); `engine_factory` (picklable) loads one in each worker process."""
         self.config = config
         self.engine = engine
-        self.state = TransformState(state_path)
+        self.engine_factory = engine_factory or EngineLoader(config.model)
+        self.layout = Layout(state_dir)
         self.on_progress = on_progress or (lambda p: None)
         self.should_stop = should_stop or (lambda: False)
-        self.hyper = hyper_params(config.environment)
-        if config.batch_strategy == "SingleRecord":
-            self.batch_size = 1
-        else:
-            self.batch_size = (self.hyper and self.hyper.batch_size) or DEFAULT_BATCH_SIZE
-        self.input_filter = JSONPath(config.input_filter)
-        self.output_filter = JSONPath(config.output_filter)
-        self.chat = self._chat()
-        self._params_cache: dict[str, Any] = {}
-        self._warned_per_record = False
+        self.workers = config.instance_count
+        self._published_path = self.layout.root / "published.json"
+        self._last_tick = 0.0
+        self._base: tuple[int, int] = (0, 0)
 
-    def _chat(self) -> bool:
-        if self.config.chat is not None:
-            return self.config.chat
-        if getattr(self.engine, "is_seq2seq", False):
-            return False
-        return bool(getattr(getattr(self.engine, "tokenizer", None), "chat_template", None))
+    # --- top level -----------------------------------------------------------------------
 
     def run(self) -> Progress:
-        files = input_files(self.config.input)
-        progress = Progress(total=sum(count_records(p, self.config) for p, _ in files))
+        self.layout.make()
+        self.layout.stop_file.unlink(missing_ok=True)
+        files = self._stage_input()
+        shards = load_plan(self.layout.plan)
+        if shards is None:
+            shards = plan_shards(files, self.config, batch_size_of(self.config), self.workers)
+            save_plan(self.layout.plan, shards)
+        self.shards = shards
+        self.rels = {s.file: s.rel for s in shards}
+        self.published: set[str] = set(self._load_published())
+        self._forget_failed_files()
+        progress = self._progress()
+        self._base = (progress.processed, progress.tokens)
+        progress.started = self._started = time.monotonic()
+        hyper = hyper_params(self.config.environment)
         log.info(
-            "%d file(s), %d record(s); batch size %d, chat template %s, params from %s",
-            len(files), progress.total, self.batch_size, "on" if self.chat else "off",
-            "HYPER_PARAMS" if self.hyper else "each record",
+            "%d file(s), %d record(s) in %d shard(s); %d worker(s) (%s); batch size %d; params from %s",
+            len(files), progress.total, len(shards), self.workers, self.config.runner,
+            batch_size_of(self.config), "HYPER_PARAMS" if hyper else "each record",
         )  # fmt: skip
-        for path, rel in files:
-            try:
-                self._file(path, rel, progress)
-            except FileFailed as exc:
-                progress.failed_files.append(str(exc))
-                log.error("%s", exc)
+        self._publish_ready()
+        pending = [s for s in shards if s.rel not in self.published and not self._state(s).done]
+        if pending:
+            self._run_shards(pending)
+        self._publish_ready()
+        progress = self._progress()
+        stopped = self.layout.stop_file.exists()
+        incomplete = [s for s in shards if s.rel not in self.published and not self._state(s).done
+                      and not self.layout.file_failed(s.file).exists()]
         self.on_progress(progress)
+        if incomplete:
+            if stopped:
+                raise JobStopped("transform stopped on request")
+            raise RuntimeError(f"{len(incomplete)} shard(s) did not finish: {incomplete[0].id}")
         return progress
 
-    def _file(self, path: Path, rel: str, progress: Progress) -> None:
-        out_path = Path(self.config.output) / f"{rel}.out"
-        fstate = self.state.get(rel)
-        if fstate.done and out_path.exists():
-            log.info("%s: complete (%d records), skipped", rel, fstate.records)
-            self._count_done(fstate, progress)
+    def _run_shards(self, pending: list[Shard]) -> None:
+        if self.workers == 1 and self.config.runner == "local":
+            engine = self.engine if self.engine is not None else self.engine_factory()
+            runner = ShardRunner(self.config, engine, self.layout)
+            for shard in pending:
+                runner.run(shard, self.should_stop, on_batch=self._tick)
+                self._tick(force=True)
             return
-        if fstate.done:  # the .out went missing since: do it again
-            fstate = self.state.reset(rel)
-        out = PartialOutput(out_path, fstate, self.config.assemble_with)
-        if out.resumed_from:
-            log.info("%s: resuming after record %d", rel, out.resumed_from)
-            progress.processed += fstate.records
-            progress.failed += fstate.failed
-            progress.tokens += fstate.tokens
-        warned = False
-        try:
-            records = (r for r in read_records(path, self.config) if r.index >= out.resumed_from)
-            for request in requests(records, self.config):
-                progress.requests += 1
-                for start in range(0, len(request), self.batch_size):
-                    if self.should_stop():
-                        self.state.save()
-                        raise JobStopped("transform stopped on request")
-                    batch = request[start : start + self.batch_size]
-                    lines, failed, tokens, unsafe = self._batch(batch, rel)
-                    out.write(lines)
-                    fstate.failed += failed
-                    fstate.tokens += tokens
-                    self.state.save()
-                    if unsafe is not None and not warned:
-                        warned = True
-                        log.warning(
-                            "%s:%d: output carries true/false/null from the input: valid JSON, "
-                            "but ast.literal_eval cannot read such lines",
-                            rel, unsafe,
-                        )  # fmt: skip
-                    progress.processed += len(batch)
-                    progress.new_records += len(batch)
-                    progress.failed += failed
-                    progress.tokens += tokens
-                    progress.new_tokens += tokens
-                    self.on_progress(progress)
-        except FileFailed:
-            out.discard()
-            self.state.reset(rel)
-            self.state.save()
-            raise
-        except BaseException:
-            out.file.close()
-            raise
-        out.commit()
-        self.state.save()
-        progress.files_done += 1
-        log.info("%s: %d records -> %s (%d failed)", rel, fstate.records, out_path, fstate.failed)
+        executor = get_executor(self.config.runner, self.workers, self.config.master)
+        threads = None
+        if "OMP_NUM_THREADS" not in os.environ:
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if self.config.runner == "spark":
+            from springboard.executors.spark import ship_by_value
 
-    def _count_done(self, fstate: Any, progress: Progress) -> None:
-        progress.processed += fstate.records
-        progress.failed += fstate.failed
-        progress.tokens += fstate.tokens
-        progress.files_done += 1
+            ship_by_value(type(self.engine_factory))
+        tasks = [ShardTask(self.config.model_dump(), str(self.layout.root), s, self.engine_factory, threads)
+                 for s in pending]
+        log.info("running %d shard(s) on %s", len(tasks), type(executor).__name__)
+        executor.map(run_shard_task, tasks, on_tick=lambda: self._tick(force=True))
 
-    # --- one batch ------------------------------------------------------------------------
+    # --- progress and stop -----------------------------------------------------------------
 
-    def _batch(self, batch: list[Record], rel: str) -> tuple[list[str], int, int, int | None]:
-        """Output lines for a batch (one per record, in order), failures, generated tokens,
-        and the line of the first output that ast.literal_eval could not read (or None)."""
-        inputs: list[ModelInput | None] = [None] * len(batch)
-        errors: list[str | None] = [None] * len(batch)
-        for i, record in enumerate(batch):
-            if record.error:
-                errors[i] = record.error
+    def _tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_tick < 0.5:
+            return
+        self._last_tick = now
+        if self.should_stop():
+            self.layout.stop_file.touch()  # every worker stops after its current batch
+        self._publish_ready()
+        self.on_progress(self._progress())
+
+    def _state(self, shard: Shard) -> ShardState:
+        return ShardState.load(self.layout.state(shard.id))
+
+    def _progress(self) -> Progress:
+        p = Progress(started=getattr(self, "_started", time.monotonic()))
+        failed_files: dict[int, str] = {}
+        for s in self.shards:
+            st = self._state(s)
+            p.total += s.records
+            p.processed += st.records
+            p.failed += st.failed
+            p.empty += st.empty
+            p.tokens += st.tokens
+            p.requests += s.requests if st.done else 0
+            if st.error and s.file not in failed_files:
+                failed_files[s.file] = st.error
+        p.files_done = len(self.published)
+        p.failed_files = [f"{msg}; no {self.rels[f]}.out written" for f, msg in sorted(failed_files.items())]
+        p.new_records = p.processed - self._base[0]
+        p.new_tokens = p.tokens - self._base[1]
+        return p
+
+    # --- files in and out ------------------------------------------------------------------
+
+    def _stage_input(self) -> list[tuple[Path, str]]:
+        """Local input files; an s3:// input is downloaded once into the job's directory."""
+        if not storage.is_remote(self.config.input):
+            return input_files(self.config.input)
+        local = self.layout.root / "input"
+        marker = self.layout.root / "input.complete"
+        if not marker.exists():
+            shutil.rmtree(local, ignore_errors=True)
+            log.info("downloading %s", self.config.input)
+            storage.download_dir(self.config.input, local)
+            marker.touch()
+        return input_files(str(local))
+
+    def _target(self, rel: str) -> str:
+        return storage.join(self.config.output, f"{rel}.out")
+
+    def _load_published(self) -> list[str]:
+        if not self._published_path.exists():
+            return []
+        rels = json.loads(self._published_path.read_text())
+        kept = [r for r in rels if storage.exists(self._target(r))]
+        for s in self.shards:  # an .out deleted since is written again, from the start
+            if s.rel in rels and s.rel not in kept:
+                self.layout.state(s.id).unlink(missing_ok=True)
+        return kept
+
+    def _save_published(self) -> None:
+        tmp = self._published_path.with_name("published.json.tmp")
+        tmp.write_text(json.dumps(sorted(self.published)))
+        os.replace(tmp, self._published_path)
+
+    def _publish_ready(self) -> None:
+        by_file: dict[int, list[Shard]] = {}
+        for s in self.shards:
+            by_file.setdefault(s.file, []).append(s)
+        for f, shards in by_file.items():
+            rel = shards[0].rel
+            if rel in self.published or self.layout.file_failed(f).exists():
                 continue
-            try:
-                inputs[i] = model_input(record, self.input_filter)
-            except ValueError as exc:
-                errors[i] = str(exc)
-        texts, gen_errors, tokens = self._generate(inputs)
-        lines, failed, unsafe = [], 0, None
-        for i, record in enumerate(batch):
-            error = errors[i] or gen_errors[i]
-            obj = None
-            if error is None:
-                try:
-                    obj = self._output(record, inputs[i], texts[i])
-                    line = encode(obj, self.config.accept)
-                except (KeyError, ValueError) as exc:
-                    error = _output_error(exc, self.config.output_filter)
-            if error is not None:
-                if self.config.on_error == "file":
-                    raise FileFailed(f"{rel}:{record.line}: {error}; no {rel}.out written")
-                failed += 1
-                obj = self._error_output(record, error)
-                line = encode(obj, self.config.accept)
-            if unsafe is None and not literal_safe(obj):
-                unsafe = record.line
-            lines.append(line)
-        return lines, failed, tokens, unsafe
-
-    def _generate(
-        self, inputs: list[ModelInput | None]
-    ) -> tuple[list[list[Any] | None], list[str | None], int]:
-        """Generates for every record that has an input, one engine call per distinct set of
-        parameters (order restored afterwards)."""
-        texts: list[list[Any] | None] = [None] * len(inputs)
-        errors: list[str | None] = [None] * len(inputs)
-        groups: dict[str, list[int]] = {}
-        for i, mi in enumerate(inputs):
-            if mi is None:
+            states = [self._state(s) for s in shards]
+            if not all(st.done for st in states):
                 continue
-            if self.hyper is None:
-                params = mi.params
-            else:
-                params = self.hyper.params
-                if mi.params and not self._warned_per_record:
-                    self._warned_per_record = True
-                    log.info("HYPER_PARAMS is set: per-record parameters are ignored")
-            groups.setdefault(json.dumps(params, sort_keys=True), []).append(i)
-        tokens = 0
-        for key, members in groups.items():
-            try:
-                params = self._gen_params(key)
-            except SpringboardError as exc:
-                for i in members:
-                    errors[i] = str(exc)
-                continue
-            try:
-                tokens += self._generate_group(inputs, members, params, texts)
-            except JobStopped:  # SIGTERM lands mid-generation: a stop, not a failed record
-                raise
-            except Exception as exc:  # noqa: BLE001 - isolate the record that fails
-                if len(members) == 1:
-                    errors[members[0]] = f"generation failed: {type(exc).__name__}: {exc}"
-                    continue
-                for i in members:
-                    try:
-                        tokens += self._generate_group(inputs, [i], params, texts)
-                    except JobStopped:
-                        raise
-                    except Exception as exc1:  # noqa: BLE001
-                        errors[i] = f"generation failed: {type(exc1).__name__}: {exc1}"
-        return texts, errors, tokens
+            parts = [self.layout.part(s.id) for s in shards]
+            assemble(parts, self._target(rel), self.layout.root / "assembling" / f"f{f:05d}.out")
+            self.published.add(rel)
+            self._save_published()
+            for part in parts:
+                part.unlink(missing_ok=True)
+            log.info("%s: %d records -> %s (%d failed)", rel, sum(s.records for s in shards),
+                     self._target(rel), sum(x.failed for x in states))
 
-    def _generate_group(
-        self, inputs: list[ModelInput | None], members: list[int], params: Any, texts: list
-    ) -> int:
-        prompts = [p for i in members for p in inputs[i].prompts]  # type: ignore[union-attr]
-        # A seeded sampling pass seeds the whole batch: one prompt per pass keeps each record's
-        # output independent of its neighbours (and of where a resumed job restarts).
-        batch_size = 1 if getattr(params, "solo", False) else self.batch_size
-        results = generate_texts(self.engine, prompts, params, self.chat, batch_size)
-        if len(results) != len(prompts):
-            raise RuntimeError(f"engine returned {len(results)} results for {len(prompts)} prompts")
-        pos, tokens = 0, 0
-        for i in members:
-            mi = inputs[i]
-            assert mi is not None
-            mine = results[pos : pos + len(mi.prompts)]
-            pos += len(mi.prompts)
-            tokens += sum(t for _, t in mine)
-            if mi.many:
-                texts[i] = [t[0] if len(t) == 1 else t for t, _ in mine]
-            else:
-                texts[i] = mine[0][0]
-        return tokens
-
-    def _gen_params(self, key: str) -> Any:
-        if key not in self._params_cache:
-            self._params_cache[key] = to_generation_params(json.loads(key))
-        return self._params_cache[key]
-
-    # --- output records -------------------------------------------------------------------
-
-    def _output(self, record: Record, mi: ModelInput | None, texts: list[Any]) -> Any:
-        assert mi is not None
-        if self.config.accept == "text/csv":
-            flat = [t for t in texts for t in (t if isinstance(t, list) else [t])]
-            pred: Any = flat
-            if self.config.join_source == "Input":
-                base = record.value if isinstance(record.value, list) else [record.value]
-                pred = [*base, *flat]
-            return self.output_filter.select(pred)
-        pred = {}
-        if mi.has_id:
-            pred["id"] = mi.record_id
-        if self.config.accept == "application/json;verbose":
-            pred["text_inputs"] = mi.echo
-        pred["generated_texts"] = texts
-        if self.config.join_source == "Input":
-            if isinstance(record.value, dict):
-                pred = {**record.value, "SageMakerOutput": pred}
-            else:
-                pred = {"SageMakerInput": record.value, "SageMakerOutput": pred}
-        return self.output_filter.select(pred)
-
-    def _error_output(self, record: Record, error: str) -> Any:
-        """The line a failed record gets: its id (from the input as read, so the record can be
-        found even when input_filter dropped the id) and the error."""
-        message = f"line {record.line}: {error}"
-        has_id = isinstance(record.value, dict) and "id" in record.value
-        if self.config.accept == "text/csv":
-            return ([record.value["id"]] if has_id else []) + [f"error: {message}"]
-        out: dict[str, Any] = {"id": record.value["id"]} if has_id else {}
-        out["error"] = message
-        return out
-
-
-def _output_error(exc: Exception, output_filter: str) -> str:
-    if isinstance(exc, KeyError):
-        return f"output_filter {output_filter!r} found no {exc.args[0]!r}"
-    return f"output not writable: {exc}"
+    def _forget_failed_files(self) -> None:
+        """A file that failed in an earlier attempt is done again from its start: its shards'
+        parts and states go, and so does the marker that told its other shards to give up."""
+        failed = {s.file for s in self.shards if self._state(s).error}
+        failed |= {s.file for s in self.shards if self.layout.file_failed(s.file).exists()}
+        for s in self.shards:
+            if s.file in failed:
+                self.layout.part(s.id).unlink(missing_ok=True)
+                self.layout.state(s.id).unlink(missing_ok=True)
+        for f in failed:
+            self.layout.file_failed(f).unlink(missing_ok=True)
+            log.info("%s: failed in an earlier attempt; starting it again", self.rels[f])

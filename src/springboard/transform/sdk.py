@@ -33,11 +33,13 @@ class Transformer:
         max_payload: float | None = None,
         env: dict[str, str] | None = None,
         base_transform_job_name: str | None = None,
-        **unused: Any,
+        **aws_only: Any,
     ) -> None:
-        """`model_name`: a hub model id, training job name or artifact path. `instance_type`,
-        `max_concurrent_transforms` and SageMaker-only arguments (tags, volume_kms_key, ...)
-        are accepted and ignored: the job runs on this machine."""
+        """`model_name`: a hub model id, training job name or artifact path. `instance_count`:
+        workers on this machine, each with its own model. `instance_type` and
+        `max_concurrent_transforms` are recorded only; the AWS-only arguments in `AWS_ONLY`
+        (tags, KMS keys, a session) have no local meaning. Any other keyword is an error."""
+        _check_aws_only(aws_only, "Transformer")
         self.model_name = model_name
         self.instance_count = instance_count
         self.instance_type = instance_type
@@ -63,11 +65,15 @@ class Transformer:
         join_source: str | None = None,
         wait: bool = True,
         logs: bool = True,
-        on_error: str = "record",
-        **unused: Any,
+        on_error: str = "fail",
+        **aws_only: Any,
     ) -> None:
-        """Starts the job over `data` (a file or a directory). As in the SageMaker SDK it waits
-        by default (`wait=False` returns at once; call `.wait()` later)."""
+        """Starts the job over `data` (a file, a directory or an s3:// prefix). As in the
+        SageMaker SDK it waits by default (`wait=False` returns at once; call `.wait()` later).
+        `on_error`: "fail" (SageMaker's: a file with a failed record gets no .out, the job ends
+        Failed) or "error_line" (a failed record gets an error line). `instance_count` (set on
+        the Transformer) runs that many workers, each with its own model."""
+        _check_aws_only(aws_only, "Transformer.transform")
         if compression_type not in (None, "None"):
             raise ValidationError(f"compression_type {compression_type!r} is not supported")
         name = job_name or default_job_name(self.base_transform_job_name or self.model_name)
@@ -119,3 +125,16 @@ class Transformer:
         if not self.latest_transform_job:
             raise ValidationError("no transform job started yet; call transform() first")
         return self.latest_transform_job
+
+
+# Arguments of sagemaker.transformer.Transformer that concern AWS accounts, not the transform.
+AWS_ONLY = frozenset({
+    "tags", "output_kms_key", "volume_kms_key", "sagemaker_session", "experiment_config",
+    "model_client_config", "batch_data_capture_config", "vpc_config", "enable_network_isolation",
+})
+
+
+def _check_aws_only(kwargs: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(kwargs) - AWS_ONLY)
+    if unknown:
+        raise ValidationError(f"{where}() got unexpected keyword argument(s): {', '.join(unknown)}")
