@@ -48,7 +48,10 @@ def describe_auto_ml_job_v2(ctx: Context, params: dict[str, Any]) -> dict[str, A
     from springboard.automl.describe import describe_auto_ml_job_v2 as describe
 
     _job(params["AutoMLJobName"])
-    return describe(params["AutoMLJobName"])
+    out = describe(params["AutoMLJobName"])
+    if out.get("BestCandidate"):
+        _with_images(out["BestCandidate"])
+    return out
 
 
 @operation("ListCandidatesForAutoMLJob")
@@ -63,6 +66,7 @@ def list_candidates_for_auto_ml_job(ctx: Context, params: dict[str, Any]) -> dic
         sort_by=params.get("SortBy"),
         sort_order=params.get("SortOrder"),
     )["Candidates"]
+    everything = [_with_images(c) for c in everything]
     start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
     size = params.get("MaxResults") or 100
     token = str(start + size) if start + size < len(everything) else None
@@ -86,3 +90,13 @@ def list_auto_ml_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     items = summaries()["AutoMLJobSummaries"]
     page, token = listing(items, params, name_key="AutoMLJobName", status_key="AutoMLJobStatus")
     return {"AutoMLJobSummaries": page, "NextToken": token}
+
+
+def _with_images(candidate: dict[str, Any]) -> dict[str, Any]:
+    """InferenceContainers[].Image is required on the wire; Springboard's engine serves every
+    model, so the image names it and the base model."""
+    for container in candidate.get("InferenceContainers") or []:
+        if not container.get("Image"):
+            base = (container.get("Environment") or {}).get("SPRINGBOARD_BASE_MODEL", "model")
+            container["Image"] = f"springboard-engine:{base}"
+    return candidate
