@@ -33,17 +33,29 @@ def save(
     position: Position,
     keep: int = 2,
 ) -> Path:
+    trainable = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    return write(directory, trainable, optimizer.state_dict(), scheduler.state_dict(), position, keep)
+
+
+def write(
+    directory: Path,
+    trainable: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    scheduler_state: dict[str, Any],
+    position: Position,
+    keep: int = 2,
+) -> Path:
+    """Writes already-gathered state (`save` for one process; sharded FSDP ranks gather first)."""
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"step-{position.global_step:08d}-e{position.epoch}-b{position.batch}"
     tmp = directory / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    trainable = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
     torch.save(
         {
             "trainable": trainable,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "optimizer": optimizer_state,
+            "scheduler": scheduler_state,
             "rng": {
                 "python": random.getstate(),
                 "torch": torch.get_rng_state(),
@@ -69,8 +81,20 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load(path: Path, model: torch.nn.Module, optimizer, scheduler) -> Position:
+def read(path: Path) -> tuple[dict[str, Any], Position]:
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    return state, Position(**json.loads((path / META).read_text()))
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["rng"]["python"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+
+def load(path: Path, model: torch.nn.Module, optimizer, scheduler) -> Position:
+    state, position = read(path)
     missing = [n for n, p in model.named_parameters() if p.requires_grad and n not in state["trainable"]]
     if missing:
         raise RuntimeError(f"checkpoint {path} does not match the model (missing {missing[:3]})")
@@ -80,8 +104,5 @@ def load(path: Path, model: torch.nn.Module, optimizer, scheduler) -> Position:
             params[name].copy_(value)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    random.setstate(state["rng"]["python"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    return Position(**json.loads((path / META).read_text()))
+    restore_rng(state)
+    return position

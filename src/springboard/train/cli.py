@@ -22,12 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="job name (default: <model>-<timestamp>)")
     p.add_argument("--output-path", help="also copy the artifact here (path or fsspec URI)")
     p.add_argument("--accept-eula", action="store_true", help="accept the model's license (EULA models)")
+    p.add_argument(
+        "--processes", type=int, default=1, metavar="N",
+        help="training processes (SageMaker instance_count): N>1 runs data-parallel under accelerate launch "
+        "(CPU: gloo; GPUs: one per process, FSDP with enable_fsdp=True)",
+    )
     p.add_argument("--wait", action="store_true", help="wait for the job, showing progress")
     p.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     from springboard.train.job import TrainingJobConfig, submit_training
+    from springboard.train.distributed import processes_from_instance_count
 
     config = TrainingJobConfig(
         model=args.model,
@@ -36,9 +42,12 @@ def _train(args: argparse.Namespace) -> int:
         hyperparameters=parse_pairs(args.hp, "--hp"),
         output_path=args.output_path,
         accept_eula=args.accept_eula,
+        processes=processes_from_instance_count(args.processes, "--processes"),
     )
     job = submit_training(config, name=args.name)
     print(f"training job {job.name} started (springboard jobs logs -f {job.name})")
+    for warning in job.config.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.wait:
         return 0
     job = watch(job.name)

@@ -30,6 +30,7 @@ class TrainingJobConfig(BaseModel):
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     output_path: str | None = None
     accept_eula: bool = False
+    processes: int = Field(1, ge=1, le=64, description="training processes (SageMaker instance_count); >1 runs under accelerate launch")
 
 
 def default_job_name(base: str) -> str:
@@ -80,6 +81,9 @@ def validate_request(config: TrainingJobConfig) -> hps.Hyperparameters:
             "environment={'accept_eula': 'true'} (SDK) or --accept-eula (CLI)"
         )
     hp = hps.parse(family, config.hyperparameters, defaults)
+    from springboard.train.distributed import plan_launch
+
+    plan_launch(config.processes, bool(getattr(hp, "enable_fsdp", False)))  # refuses more processes than GPUs
     for channel, path in (("training", config.train), ("validation", config.validation)):
         if path and "://" not in path and not Path(path).exists():
             raise ValidationError(f"{channel} channel: no such file or directory: {path}")
@@ -93,11 +97,31 @@ def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bo
 
 
 def run(ctx: jobs.JobContext) -> None:
-    """Job entrypoint (runs in the worker process)."""
+    """Job entrypoint (runs in the worker process). More than one process: the worker starts
+    `accelerate launch`, whose ranks each run `train` (springboard.train.distributed)."""
+    from springboard.train import distributed
+
+    config = TrainingJobConfig(**ctx.config)
+    family, _arch, defaults, _eula, _model_id = model_facts(config.model)
+    hp = hps.parse(family, config.hyperparameters, defaults)
+    plan = distributed.plan_launch(config.processes, bool(getattr(hp, "enable_fsdp", False)))
+    for note in plan.notes:
+        ctx.log.info("%s", note)
+    if plan.distributed:
+        ctx.update_config(launch=plan.describe())
+        distributed.launch(ctx, plan)
+    else:
+        train(ctx, distributed.single())
+
+
+def train(ctx: jobs.JobContext, dist) -> None:
+    """The training itself, on one process or as one rank of several (`dist`)."""
+    import torch
+
     from springboard import hub
     from springboard.data import DataOptions, prepare_data
     from springboard.train.artifact import save_artifact
-    from springboard.train.loop import fit, load_model, pick_device
+    from springboard.train.loop import fit, load_model
 
     config = TrainingJobConfig(**ctx.config)
     family, arch, defaults, _eula, model_id = model_facts(config.model)
@@ -105,7 +129,7 @@ def run(ctx: jobs.JobContext) -> None:
 
     ctx.set_secondary_status("Downloading", f"resolving model {config.model} and reading {config.train}")
     model_dir = Path(hub.resolve_model(config.model))
-    device = pick_device()
+    device = dist.device
     model, tokenizer, seq2seq = load_model(model_dir, hp, device)
 
     context = _context_length(model, tokenizer)
@@ -137,9 +161,13 @@ def run(ctx: jobs.JobContext) -> None:
 
     ctx.set_secondary_status("Training", f"{len(data.train)} training / {len(data.validation)} validation examples")
     started = time.time()
+    model = dist.prepare_model(model)
     result = fit(
-        model, tokenizer, data.train, data.validation, hp, ctx, ctx.checkpoint_dir, seq2seq, device
+        model, tokenizer, data.train, data.validation, hp, ctx, ctx.checkpoint_dir, seq2seq, device, dist
     )
+    model = dist.model_for_saving(model, rebuild=lambda: load_model(model_dir, hp, torch.device("cpu"))[0])
+    if model is None:  # not rank 0: rank 0 writes the artifact
+        return
 
     ctx.set_secondary_status("Uploading", "saving the model artifact")
     out = Path(ctx.output_dir)
@@ -152,6 +180,7 @@ def run(ctx: jobs.JobContext) -> None:
         "hyperparameters": hp.model_dump(),
         "data_fingerprint": data.fingerprint,
         "training_job": ctx.name,
+        "processes": dist.world_size,
         "metrics": {
             "train_loss": result.train_loss,
             "val_loss": result.val_loss,
@@ -186,12 +215,10 @@ def _plain(stats: Any) -> Any:
 
 
 def _upload(local: Path, target: str, name: str) -> None:
-    """Publishes the artifact at the user's output location, SageMaker's layout: on S3 (any
-    remote store) `<output_path>/<job name>/output/model.tar.gz`, as ModelArtifacts reports it;
-    a local output path gets the directory `<output_path>/<job name>/output/model`."""
-    from springboard import storage
+    """Copies the artifact to the user's output location (any fsspec URI), SageMaker's
+    `<output_path>/<job name>/output/model` layout."""
+    import fsspec
 
-    if storage.is_remote(target):
-        storage.publish_tarball(local, storage.join(target, name, "output", "model.tar.gz"))
-    else:
-        storage.upload_dir(local, storage.join(target, name, "output", "model"))
+    dest = target.rstrip("/") + f"/{name}/output/model"
+    fs, root = fsspec.core.url_to_fs(dest)
+    fs.put(str(local), root, recursive=True)

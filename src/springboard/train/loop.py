@@ -32,6 +32,7 @@ from springboard.train.batching import (
     real_tokens,
     sequential_batches,
 )
+from springboard.train.distributed import Distributed, single
 from springboard.train.hyperparameters import Hyperparameters
 
 log = logging.getLogger("springboard.train")
@@ -148,21 +149,28 @@ def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smooth
 
 
 @torch.no_grad()
-def evaluate(model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device) -> float | None:
-    """Token-weighted validation loss."""
+def evaluate(
+    model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device, dist: Distributed | None = None
+) -> float | None:
+    """Token-weighted validation loss (each rank takes its slice of every batch; summed)."""
     if not examples:
         return None
+    dist = dist or single()
     was_training = model.training
     model.eval()
-    split = None if seq2seq else _split_head(model)
+    split = None if seq2seq or dist.fsdp else _split_head(model)
     collate = collate_seq2seq if seq2seq else collate_causal
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     total, count = 0.0, 0
-    for idx in sequential_batches(len(order), hp.per_device_eval_batch_size):
-        batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in idx], pad_id).items()}
+    for idx in sequential_batches(len(order), dist.global_batch(hp.per_device_eval_batch_size)):
+        local, weight = dist.shard(idx)
+        if not local:
+            continue
+        batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in local], pad_id).items()}
         loss, n = loss_sum(model, batch, seq2seq, split)
-        total += loss.item()
-        count += int(n)
+        total += weight * loss.item()
+        count += int(weight * int(n))
+    total, count = dist.sum([total, count])
     model.train(was_training)
     return total / max(count, 1)
 
@@ -177,19 +185,25 @@ def fit(
     checkpoint_dir: Path,
     seq2seq: bool,
     device: torch.device,
+    dist: Distributed | None = None,
 ) -> TrainResult:
+    """`dist`: the processes this runs on (one by default). With N processes a global batch is
+    N x per_device_train_batch_size examples, each process taking its slice, so the updates
+    equal one process running the global batch."""
     from transformers import get_scheduler
 
+    dist = dist or single()
     if not train:
         raise HyperparameterError("no training examples after preprocessing")
     torch.manual_seed(hp.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     collate = collate_seq2seq if seq2seq else collate_causal
-    split = None if seq2seq else _split_head(model)
+    split = None if seq2seq or dist.fsdp else _split_head(model)  # FSDP needs the root forward
     causal = not seq2seq
     smoothing = getattr(hp, "label_smoothing_factor", 0.0)
     lengths = [len(e.input_ids) for e in train]
-    n_batches = math.ceil(len(train) / hp.per_device_train_batch_size)
+    global_batch = dist.global_batch(hp.per_device_train_batch_size)
+    n_batches = math.ceil(len(train) / global_batch)
     steps_per_epoch = math.ceil(n_batches / hp.gradient_accumulation_steps)
     total_steps = steps_per_epoch * hp.epochs
     if hp.max_steps > 0:
@@ -210,18 +224,18 @@ def fit(
     found = checkpoint.latest(checkpoint_dir)
     initial_val = None
     if found is not None:
-        pos = checkpoint.load(found, model, optimizer, scheduler)
+        pos = dist.load_checkpoint(found, model, optimizer, scheduler)
         log.info("resumed from %s (epoch %d, batch %d, step %d)", found.name, pos.epoch, pos.batch, pos.global_step)
     else:
-        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device)
+        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist)
         if initial_val is not None:
             reporter.log_metrics(step=0, epoch=0.0, val_loss=initial_val, perplexity=_ppl(initial_val))
             log.info("step 0: val_loss %.4f perplexity %.2f", initial_val, _ppl(initial_val))
 
     log.info(
-        "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation",
+        "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation x %d processes",
         len(train), len(validation), hp.epochs, total_steps, hp.per_device_train_batch_size,
-        hp.gradient_accumulation_steps,
+        hp.gradient_accumulation_steps, dist.world_size,
     )
     model.train()
     history: list[dict[str, float]] = []
@@ -238,13 +252,13 @@ def fit(
     def save_checkpoint() -> None:
         nonlocal paused
         t = time.perf_counter()
-        checkpoint.save(checkpoint_dir, model, optimizer, scheduler, pos)
+        dist.save_checkpoint(checkpoint_dir, model, optimizer, scheduler, pos)
         paused += time.perf_counter() - t
 
     def validate(epoch_f: float) -> None:
         nonlocal last_val, paused
         t = time.perf_counter()
-        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device)
+        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist)
         paused += time.perf_counter() - t
         if last_val is not None:
             reporter.log_metrics(step=pos.global_step, epoch=epoch_f, val_loss=last_val, perplexity=_ppl(last_val))
@@ -252,24 +266,28 @@ def fit(
 
     done = pos.global_step >= total_steps
     while pos.epoch < hp.epochs and not done:
-        batches = length_grouped_batches(lengths, hp.per_device_train_batch_size, hp.seed, pos.epoch)
+        batches = length_grouped_batches(lengths, global_batch, hp.seed, pos.epoch)
         groups = [batches[i : i + hp.gradient_accumulation_steps] for i in range(0, len(batches), hp.gradient_accumulation_steps)]
         start_group = pos.batch // hp.gradient_accumulation_steps
         for group in groups[start_group:]:
-            if reporter.should_stop():
+            if dist.should_stop(reporter):
                 save_checkpoint()
                 raise JobStopped("training stopped on request; resume continues from the checkpoint")
             step_labels = sum(label_count(train[i], causal) for idx in group for i in idx)
             for idx in group:
-                batch = {k: v.to(device) for k, v in collate([train[i] for i in idx], pad_id).items()}
+                local, weight = dist.shard(idx)
+                if not local:
+                    continue
+                batch = {k: v.to(device) for k, v in collate([train[i] for i in local], pad_id).items()}
                 loss, n = loss_sum(model, batch, seq2seq, split, smoothing)
-                (loss / max(step_labels, 1)).backward()
-                window_loss += loss.item()
-                window_tokens += int(n)
-                real = sum(real_tokens(train[i], causal) for i in idx)
+                (weight * loss / max(step_labels, 1)).backward()
+                window_loss += weight * loss.item()
+                window_tokens += int(weight * int(n))
+                real = int(weight * sum(real_tokens(train[i], causal) for i in local))
                 window_real += real
                 run_tokens += real
-            torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            dist.sync_gradients(params)
+            dist.clip_grad_norm(params, hp.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -279,6 +297,7 @@ def fit(
             epoch_f = pos.epoch + pos.batch / len(batches)
             if pos.global_step % hp.logging_steps == 0 or pos.global_step == total_steps:
                 elapsed = time.perf_counter() - window_start - paused
+                window_loss, window_tokens, window_real = dist.sum([window_loss, window_tokens, window_real])
                 last_train_loss = window_loss / max(window_tokens, 1)
                 point = {
                     "train_loss": last_train_loss,
@@ -315,6 +334,8 @@ def fit(
     if last_val is None:  # resumed after the last step: report the final model anyway
         validate(float(pos.epoch))
     seconds = train_seconds
+    (run_tokens,) = dist.sum([run_tokens])
+    run_tokens = int(run_tokens)
     return TrainResult(
         global_step=pos.global_step,
         epochs=pos.epoch + (pos.batch / max(n_batches, 1)),

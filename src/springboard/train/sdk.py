@@ -58,7 +58,11 @@ class Estimator:
         instance_count: int = 1,
         **_ignored: Any,
     ) -> None:
-        # instance_type/count are accepted so SageMaker code runs unchanged; resources are this machine.
+        # instance_type is accepted so SageMaker code runs unchanged; resources are this machine.
+        # instance_count is the number of training processes (data-parallel, accelerate launch).
+        from springboard.train.distributed import processes_from_instance_count
+
+        self.instance_count = processes_from_instance_count(instance_count, "instance_count")
         self.model_id = model_id
         self.model_version = model_version
         self.hyperparameters = {k: str(v) for k, v in (hyperparameters or {}).items()}
@@ -90,6 +94,7 @@ class Estimator:
             hyperparameters=self.hyperparameters,
             output_path=self.output_path,
             accept_eula=str(self.environment.get("accept_eula", "false")).lower() == "true",
+            processes=self.instance_count,
         )
         from springboard.train.job import default_job_name
 
