@@ -3,6 +3,7 @@ prompts. Everything that generates â€” endpoints, batch transform, evaluation â€
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -142,6 +143,7 @@ class Engine:
                                 field="inputs")
         else:
             text, rendered = self.render(prompt, chat)
+            self._check_text(text, truncate)
             ids = self.tokenizer(text, add_special_tokens=not rendered)["input_ids"]
         if truncate is not None and len(ids) > truncate:
             ids, text = ids[-truncate:], None
@@ -150,6 +152,27 @@ class Engine:
         if text is None:
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
         return text, ids
+
+    def _check_text(self, text: str, truncate: int | None) -> None:
+        """Refuses, before tokenizing, text the tokenizer cannot take (a lone surrogate such as
+        "\\ud800", which JSON lets through) and text certainly longer than the context: no token
+        spans more than `max_token_chars` characters, so a prompt over context x that many
+        characters cannot fit, and tokenizing all of it (megabytes) would be wasted work."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(f"the prompt is not valid Unicode: {exc.reason} at character {exc.start}",
+                            field="inputs") from None
+        if truncate is None and self.context_length and len(text) > self.context_length * self.max_token_chars:
+            raise DataError(
+                f"the prompt has {len(text)} characters, more than this model's context of "
+                f"{self.context_length} tokens can hold", field="inputs",
+            )
+
+    @functools.cached_property
+    def max_token_chars(self) -> int:
+        """The most characters one token stands for (its longest vocabulary entry)."""
+        return max((len(token) for token in self.tokenizer.get_vocab()), default=1) or 1
 
     def score(self, prompts: Sequence[Prompt], top_n: int = 0, chat: bool = False) -> list[list[TokenLogprob]]:
         """Each prompt's tokens with their log-probabilities (the first one has none): what

@@ -92,6 +92,11 @@ class GenerationParams(BaseModel):
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
         if any(s == "" for s in value):
             raise ValueError("stop sequences must be non-empty strings")
+        for s in value:
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate such as "\ud800" (JSON lets them through)
+                raise ValueError("stop sequences must be valid Unicode (no lone surrogates)") from None
         return value
 
     @model_validator(mode="after")
@@ -156,30 +161,6 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "function-a
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def text2text_params(data: dict[str, Any], prefix: str = "") -> GenerationParams:
-    """GenerationParams for a JumpStart text2text (`text_inputs`) payload or transform record.
-
-    In those payloads `max_length` bounds the OUTPUT on every model, as FLAN-T5's container does
-    (Hugging Face seq2seq `max_length` counts the decoder sequence: the start token plus the
-    generated tokens). So it maps onto `max_new_tokens = max_length - 1` for causal models too,
-    instead of counting the prompt (which made every causal answer empty). `max_new_tokens`, when
-    given, wins as in transformers. A `max_length` that leaves no token to generate is an error."""
-    data = dict(data)
-    max_length = data.get("max_length")
-    if max_length is not None and isinstance(max_length, int) and not isinstance(max_length, bool):
-        if data.get("max_new_tokens") is None:
-            if max_length <= 1:
-                raise DataError(
-                    f"max_length {max_length} leaves no room to generate: it counts the output "
-                    "sequence including its start token, so it must be at least 2 "
-                    "(or give max_new_tokens)",
-                    field=prefix + "max_length",
-                )
-            data["max_new_tokens"] = max_length - 1
-        data.pop("max_length")
-    return GenerationParams.parse(data, prefix=prefix)
 
 
 def text2text_params(data: dict[str, Any], prefix: str = "") -> GenerationParams:

@@ -196,4 +196,10 @@ class TextStream(Iterator[str]):
     def cancel(self) -> None:
         self._cancelled.set()
 
+    def abort(self, error: BaseException) -> None:
+        """Stops generating at the next token; the consumer then raises `error` (say, the
+        endpoint serving it was deleted) instead of ending as if the text were complete."""
+        self.error = error
+        self._cancelled.set()
+
     close = cancel

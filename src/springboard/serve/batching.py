@@ -6,7 +6,11 @@ that request arrived) for more, up to `max_batch_size` prompt rows, then groups 
 worker thread, so the event loop keeps serving while the model computes. Requests that arrive
 during a pass are picked up by the next one. Length limits and return_full_text may differ
 inside a group (the engine honours them per row). A seeded sampling request always runs alone:
-its seed seeds the whole pass, and sharing it would make its output depend on its neighbours."""
+its seed seeds the whole pass, and sharing it would make its output depend on its neighbours.
+
+Every request's answer is a future the batcher tracks until it is set, so `close(error)` (the
+endpoint deleted, the server stopping) answers all of them at once, including those whose pass
+is still running in its thread."""
 
 from __future__ import annotations
 
@@ -47,36 +51,62 @@ class Batcher:
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Item] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Future[list[GenerationResult]]] = set()
+        self._alone: set[asyncio.Task[None]] = set()
+        self._closed: Exception | None = None
 
     async def submit(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
         """Results for one request. An explicit `batch_size` (JumpStart real-time batch
         inference) is the caller's own batching and bypasses the queue."""
+        if self._closed is not None:
+            raise self._closed
+        future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
         if batch_size is not None or not self.enabled:
-            return await self._run_alone(request, batch_size)
+            task = asyncio.create_task(self._run_alone(request, batch_size, future))
+            self._alone.add(task)
+            task.add_done_callback(self._alone.discard)
+            return await future
         if self._worker is None or self._worker.done():
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._work(), name="springboard-batcher")
         assert self._queue is not None
-        future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Item(request, future))
         return await future
 
-    async def _run_alone(self, request: GenerationRequest, batch_size: int | None) -> list[GenerationResult]:
+    async def _run_alone(self, request: GenerationRequest, batch_size: int | None,
+                         future: asyncio.Future[list[GenerationResult]]) -> None:
         self.stats.passes += 1
         self.stats.requests += 1
         self.stats.rows += len(request.prompts)
-        return await asyncio.to_thread(
-            self.engine.generate, list(request.prompts), request.params, request.chat, batch_size
-        )
+        try:
+            results = await asyncio.to_thread(
+                self.engine.generate, list(request.prompts), request.params, request.chat, batch_size
+            )
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(results)
 
-    async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+    async def close(self, error: Exception | None = None) -> None:
+        """Stops the batcher. Requests still waiting (queued, or in a pass whose thread is still
+        running) fail with `error` at once instead of waiting for a pass that nobody reads."""
+        self._closed = error or RuntimeError("the endpoint's batcher is closed")
+        for task in [self._worker, *self._alone]:
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._worker
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
-            self._worker = None
+        self._worker = None
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(self._closed)
 
     async def _work(self) -> None:
         assert self._queue is not None

@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from springboard import settings
 from springboard.errors import ConflictError, NotFoundError
 from springboard.jobs import validate_name
+
 
 def endpoint_name(name: str) -> str:
     """`name` if it follows SageMaker's endpoint name rule (1-63 letters, digits and hyphens);
@@ -29,8 +30,9 @@ EndpointStatus = Literal["Creating", "InService", "Updating", "Failed", "Deletin
 
 
 class EndpointConfig(BaseModel):
-    """What `deploy` asks for."""
+    """What `deploy` asks for (the body of POST /springboard/endpoints)."""
 
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     name: str
     model: str  # a hub model id, training job name or local path, as the user gave it
     batching: bool = True
@@ -42,6 +44,7 @@ class EndpointConfig(BaseModel):
 
 
 class EndpointRecord(EndpointConfig):
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)  # files of other versions load
     status: EndpointStatus = "Creating"
     failure_reason: str | None = None
     model_dir: str | None = None

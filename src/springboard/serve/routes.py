@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.serve import eventstream
+from springboard.serve.bodies import decode_json
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
 from springboard.serve.payloads import (
     Invocation,
@@ -105,7 +106,7 @@ async def health(request: Request) -> dict[str, Any]:
 @router.post("/springboard/endpoints", status_code=201)
 async def create_endpoint(request: Request) -> Response:
     try:
-        config = EndpointConfig.model_validate(json.loads(await request.body()))
+        config = EndpointConfig.model_validate(decode_json(await request.body()))
         record = manager_of(request).create(config)
     except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
         return _control_error(exc)
@@ -139,6 +140,8 @@ def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
         endpoint = manager.get(name)
     except NotFoundError:
         raise InvocationFailed("ValidationError", f"Endpoint {name} not found.", 400) from None
+    except ValidationError as exc:  # not a valid endpoint name
+        raise InvocationFailed("ValidationError", str(exc), 400) from None
     if endpoint.record.status == "Creating":
         raise InvocationFailed("ModelNotReadyException", f"Endpoint {name} is still Creating; retry later.", 429)
     if endpoint.record.status != "InService":
@@ -192,6 +195,8 @@ async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> 
         raise _client_error(str(exc)) from None
     except EndpointNotReady as exc:
         raise InvocationFailed("ModelNotReadyException", str(exc), 429) from None
+    except NotFoundError as exc:  # deleted while the request was in flight
+        raise InvocationFailed("ValidationError", str(exc), 400) from None
     except Exception as exc:  # the model itself failed
         log.exception("endpoint %s: generation failed", endpoint.name)
         raise _client_error(f"{type(exc).__name__}: {exc}", 500) from None

@@ -20,7 +20,7 @@ import httpx
 
 from springboard import settings
 from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
-from springboard.serve.registry import EndpointConfig, EndpointRecord
+from springboard.serve.registry import EndpointConfig, EndpointRecord, endpoint_name
 
 log = logging.getLogger("springboard.serve")
 
@@ -134,13 +134,14 @@ class ServerClient:
         return EndpointRecord.model_validate(response.json())
 
     def describe(self, name: str) -> EndpointRecord:
-        return EndpointRecord.model_validate(self._check(self.http.get(f"/springboard/endpoints/{name}")).json())
+        path = f"/springboard/endpoints/{endpoint_name(name)}"
+        return EndpointRecord.model_validate(self._check(self.http.get(path)).json())
 
     def list(self) -> list[EndpointRecord]:
         return [EndpointRecord.model_validate(r) for r in self._check(self.http.get("/springboard/endpoints")).json()]
 
     def delete(self, name: str) -> None:
-        self._check(self.http.delete(f"/springboard/endpoints/{name}"))
+        self._check(self.http.delete(f"/springboard/endpoints/{endpoint_name(name)}"))
 
     def wait(self, name: str, timeout: float = 1800.0, poll: float = 0.5) -> EndpointRecord:
         """Waits until the endpoint leaves Creating (InService or Failed)."""
@@ -156,7 +157,7 @@ class ServerClient:
         headers = {"Content-Type": content_type, "Accept": accept}
         if custom_attributes:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
-        response = self.http.post(f"/endpoints/{name}/invocations", content=body, headers=headers)
+        response = self.http.post(f"/endpoints/{endpoint_name(name)}/invocations", content=body, headers=headers)
         if response.status_code >= 400:
             kind = response.headers.get("x-amzn-errortype", "Error")
             try:
