@@ -146,7 +146,7 @@ class Job:
 
 
 def validate_name(name: str, what: str = "job") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # fullmatch: "$" lets "name\n" through
         raise ValidationError(
             f"invalid {what} name {name!r}: 1-63 characters, letters, digits and hyphens, "
             "starting and ending with a letter or digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9])*)"
