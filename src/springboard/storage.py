@@ -28,7 +28,7 @@ import fsspec
 from springboard.errors import NotFoundError, ValidationError
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-SUPPORTED = ("file", "s3", "s3a", "memory")
+SUPPORTED = ("file", "s3", "s3a", "memory", "http", "https")  # http(s): reading (Common Crawl's mirror)
 
 
 def scheme(uri: str | Path) -> str:

@@ -98,11 +98,11 @@ def build_job(config: CrawlRunConfig) -> CrawlJob:
 
 
 def _expand(inp: str) -> list[str]:
-    import fsspec
+    from springboard import storage
 
     if any(ch in inp for ch in "*?["):
-        fs, _ = fsspec.core.url_to_fs(inp)
-        found = sorted(fs.glob(inp))
+        fs, pattern = storage.filesystem(inp)
+        found = sorted(fs.glob(pattern))
         proto = inp.split("://", 1)[0] + "://" if "://" in inp else ""
         return [p if p.startswith(proto) else proto + p for p in found]
     path = Path(inp)

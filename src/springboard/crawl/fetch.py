@@ -95,9 +95,11 @@ def fetch_range(
 ) -> bytes:
     """Bytes [offset, offset+length) of `uri`, retried on throttling and timeouts."""
     if fs is None:
+        from springboard import storage
+
         try:
-            fs, path = fsspec.core.url_to_fs(uri)
-        except ImportError as exc:
+            fs, path = storage.filesystem(uri)
+        except SpringboardError as exc:
             raise FetchError(f"{uri}: {exc}") from exc
     else:
         path = fs._strip_protocol(uri)

@@ -406,28 +406,51 @@ def table_source(index: str) -> str:
     return f"read_parquet({listing}, hive_partitioning = true, union_by_name = true)"
 
 
-def connect(index: str, http_retries: int = 8):
-    """A DuckDB connection with the view `ccindex` over `index`."""
+def connect(index: str):
+    """A DuckDB connection with the view `ccindex` over `index`.
+
+    Remote locations (`s3://`, `https://`) are read through `springboard.storage`'s fsspec
+    filesystems registered with DuckDB (s3fs with the endpoint and credentials of the standard
+    AWS settings; HTTP range reads), not DuckDB's `httpfs` extension: that one is downloaded
+    at first use, and this runs offline (PyPI's `duckdb-ext-httpfs` is built for DuckDB 1.4
+    only). DuckDB still reads Parquet by ranges and prunes `crawl=`/`subset=` partitions."""
     import duckdb
 
+    from springboard import storage
+
     con = duckdb.connect()
-    if "://" in index and "file://" not in index:
-        try:
-            con.execute("LOAD httpfs")
-        except duckdb.Error:
-            try:
-                con.execute("INSTALL httpfs; LOAD httpfs")
-            except duckdb.Error as exc:
-                raise ValidationError(
-                    f"remote index {index}: DuckDB's httpfs extension is not available "
-                    f"offline ({exc}); run once online: python -c \"import duckdb; "
-                    f"duckdb.sql('INSTALL httpfs')\"") from exc
-        # the public bucket throttles; DuckDB retries with backoff itself
-        con.execute(f"SET http_retries = {int(http_retries)}; SET http_retry_backoff = 2")
-        if "s3://" in index:
-            con.execute("SET s3_region = 'us-east-1'")
+    registered: set[str] = set()
+    for loc in [p.strip() for p in index.split(",") if p.strip()]:
+        kind = storage.scheme(loc)
+        if kind in ("file", "memory") or kind in registered:
+            continue
+        fs, _ = storage.filesystem(loc)
+        con.register_filesystem(_with_modified(fs))
+        registered.update(fs.protocol if isinstance(fs.protocol, (tuple, list)) else [fs.protocol])
     con.execute(f"CREATE VIEW ccindex AS SELECT * FROM {table_source(index)}")
     return con
+
+
+def _with_modified(fs):
+    """DuckDB asks a registered filesystem for `modified()`, which fsspec's HTTP filesystem
+    lacks: answer it from the `Last-Modified` header (HEAD), as DuckDB's own httpfs does."""
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    from fsspec.implementations.http import HTTPFileSystem
+
+    if not isinstance(fs, HTTPFileSystem):
+        return fs
+
+    class HTTPWithModified(type(fs)):
+        def modified(self, path):
+            value = self.info(path).get("Last-Modified")
+            try:
+                return parsedate_to_datetime(value) if value else datetime.fromtimestamp(0, timezone.utc)
+            except (TypeError, ValueError):
+                return datetime.fromtimestamp(0, timezone.utc)
+
+    return HTTPWithModified(**fs.storage_options)
 
 
 def query(index: str, sql: str):

@@ -11,8 +11,6 @@ import logging
 import zlib
 from typing import IO, Callable, Iterable, Iterator
 
-import fsspec
-
 from springboard.crawl.record import Counters, Headers, Record
 
 log = logging.getLogger("springboard.crawl")
@@ -25,9 +23,12 @@ ALL_TYPES = (
 )
 
 
-def open_uri(uri: str, **storage_options) -> IO[bytes]:
-    """A seekable binary file for a path or URI (`s3://`, `https://`, `file://`, ...)."""
-    return fsspec.open(uri, "rb", **storage_options).open()
+def open_uri(uri: str) -> IO[bytes]:
+    """A seekable binary file for a path or URI (`s3://`, `https://`, `file://`), through
+    `springboard.storage` (S3 endpoint and credentials from the standard AWS settings)."""
+    from springboard import storage
+
+    return storage.open_file(uri, "rb")
 
 
 ErrorHook = Callable[[int, str], None]
