@@ -47,6 +47,24 @@ def test_bad_json_names_file_and_line(tmp_path):
     assert f"{f}:2:" in str(e.value) and "bad JSON" in str(e.value)
 
 
+def test_line_separators_inside_json_strings_load(tmp_path):
+    """U+2028, U+2029 and U+0085 are valid inside a JSON string (json.dumps with
+    ensure_ascii=False writes them raw); only \\n ends a JSON line."""
+    f = tmp_path / "d.jsonl"
+    rows = [{"prompt": "a\u2028b", "completion": "c\u0085d"}, {"prompt": "e\u2029f\x1cg", "completion": "h"}]
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows), encoding="utf-8")
+    recs = load_instruction_records(f)
+    assert [(r.prompt, r.completion, r.line) for r in recs] == [("a\u2028b", "c\u0085d", 1), ("e\u2029f\x1cg", "h", 2)]
+
+
+def test_non_utf8_byte_names_its_line(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_bytes(b'{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": "b"}\n{"prompt": "caf\xe9", "completion": "b"}\n')
+    with pytest.raises(DataError) as e:
+        load_instruction_records(f)
+    assert f"{f}:3: not UTF-8 text" in str(e.value) and "0xe9 at column 16" in str(e.value)
+
+
 def test_non_object_line_is_an_error(tmp_path):
     f = tmp_path / "d.jsonl"
     f.write_text('{"prompt": "a", "completion": "b"}\n["a", "b"]\n')

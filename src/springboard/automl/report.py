@@ -63,7 +63,10 @@ def sample_generations(best: Candidate, base_dir: str, validation_file: str) -> 
     from springboard.automl.channels import load_validation
 
     if best.predictions_file and Path(best.predictions_file).exists():
-        rows = [json.loads(line) for line in Path(best.predictions_file).read_text().splitlines()[:SAMPLES]]
+        from springboard.data.io import text_lines
+
+        lines = text_lines(Path(best.predictions_file).read_text(encoding="utf-8"))
+        rows = [json.loads(line) for line in lines[:SAMPLES]]
         tuned = [r["generated_text"] for r in rows]
         records = [{"prompt": r["prompt"], "completion": r["reference"]} for r in rows]
     else:

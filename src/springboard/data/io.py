@@ -58,7 +58,21 @@ def read_text(path: str | Path) -> str:
     try:
         return data.decode("utf-8-sig")  # -sig: files saved by Excel start with a BOM
     except UnicodeDecodeError as e:
-        raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=path) from None
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(
+            f"not UTF-8 text ({e.reason}: byte 0x{data[e.start]:02x} at column {column}, file byte {e.start})",
+            file=path, line=line,
+        ) from None
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a text file. Only \\n (and \\r\\n) end a line: str.splitlines also breaks
+    on U+2028, U+0085 and other characters that are valid inside a JSON string."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def resolve_channel(path: str | Path, suffixes: tuple[str, ...], what: str) -> str:
@@ -97,7 +111,7 @@ def template_beside(data_file: str) -> str | None:
 
 def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """JSON lines; blank lines are skipped but still counted so line numbers match an editor's."""
-    for number, raw in enumerate(read_text(path).splitlines(), start=1):
+    for number, raw in enumerate(text_lines(read_text(path)), start=1):
         if not raw.strip():
             continue
         try:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from springboard.data.io import text_lines
 from springboard.errors import SpringboardError
 
 
@@ -39,7 +40,7 @@ def compare_models(
         reports[label] = rouge_scores(out_file, test_file, on="id", reference_field="summary")
         predictions[label] = {
             rec["id"]: rec["generated_texts"][0]
-            for rec in map(json.loads, out_file.read_text().splitlines())
+            for rec in map(json.loads, text_lines(out_file.read_text(encoding="utf-8")))
             if "generated_texts" in rec
         }
 

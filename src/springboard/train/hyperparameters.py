@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from springboard.errors import HyperparameterError
 
 _NONE = {"none", "null", ""}
+# Step counts above this are typos (a 2-core CPU does a few steps a second).
+MAX_STEPS = 10_000_000
 
 
 class _Base(BaseModel):
@@ -24,14 +26,14 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     epochs: int = Field(1, ge=1, le=1000)
-    max_steps: int = Field(-1, ge=-1, description="-1: run all epochs")
+    max_steps: int = Field(-1, ge=-1, le=MAX_STEPS, description="-1: run all epochs")
     learning_rate: float = Field(1e-4, gt=0, le=1)
     per_device_train_batch_size: int = Field(4, ge=1, le=1024)
     per_device_eval_batch_size: int = Field(8, ge=1, le=1024)
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
     max_input_length: int = Field(1024, ge=-1, le=1_048_576, description="-1: the model's context")
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
     lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     weight_decay: float = Field(0.0, ge=0, le=1)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -43,7 +45,9 @@ class _Base(BaseModel):
     lora_target_modules: str = Field(
         "auto", description="'auto' (peft's per-architecture default), 'all-linear', or a comma list"
     )
-    merge_weights: bool = True
+    merge_weights: bool = Field(
+        True, description="always True: the artifact holds the merged model and the adapter (adapter/)"
+    )
     validation_split_ratio: float = Field(0.2, ge=0, lt=1)
     train_data_split_seed: int = Field(0, ge=0)
     max_train_samples: int = Field(-1, ge=-1)
@@ -51,9 +55,21 @@ class _Base(BaseModel):
     use_chat_template: bool = False
     train_on_inputs: bool = False
     preprocessing_num_workers: int | None = Field(None, ge=1, le=256)
-    logging_steps: int = Field(5, ge=1)
-    save_steps: int = Field(0, ge=0, description="checkpoint every N optimizer steps; 0: each epoch only")
-    eval_steps: int = Field(0, ge=0, description="validate every N optimizer steps; 0: each epoch only")
+    logging_steps: int = Field(5, ge=1, le=MAX_STEPS)
+    save_steps: int = Field(0, ge=0, le=MAX_STEPS, description="checkpoint every N optimizer steps; 0: each epoch only")
+    eval_steps: int = Field(0, ge=0, le=MAX_STEPS, description="validate every N optimizer steps; 0: each epoch only")
+
+    @field_validator("merge_weights")
+    @classmethod
+    def _merged(cls, value: bool) -> bool:
+        # An adapter-only artifact could be neither deployed nor fine-tuned again by name, so
+        # every LoRA artifact holds the merged model; the adapter is saved beside it (adapter/).
+        if not value:
+            raise ValueError(
+                "must be True: a LoRA artifact always holds the merged model (deployable and "
+                "reusable by name) and the adapter alone under adapter/"
+            )
+        return value
 
     @field_validator("preprocessing_num_workers", "packing", mode="before", check_fields=False)
     @classmethod
@@ -77,8 +93,20 @@ class CausalLMHyperparameters(_Base):
     instruction_tuned: bool = False
     chat_dataset: bool = False
     packing: bool | None = None
-    int8_quantization: bool = False
+    int8_quantization: bool = Field(False, description="only False: int8 needs a CUDA GPU with bitsandbytes")
     enable_fsdp: bool = True
+
+    @field_validator("int8_quantization")
+    @classmethod
+    def _no_int8(cls, value: bool) -> bool:
+        # Accepted as False because JumpStart's default hyperparameters carry it; True would
+        # need bitsandbytes on a CUDA GPU, which Springboard does not support.
+        if value:
+            raise ValueError(
+                "must be False: int8 quantization needs a CUDA GPU with bitsandbytes, which "
+                "Springboard does not support (train in fp32 on CPU or bf16 on GPU)"
+            )
+        return value
 
 
 class FlanT5Hyperparameters(_Base):
