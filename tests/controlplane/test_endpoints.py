@@ -151,6 +151,10 @@ def test_jumpstart_tags_choose_the_catalog_model(sm):
     wrong_version = [tags[0], {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": "9.9.9"}]
     assert "version 1.0.0" in error_of(make_model, sm, "js3", "s3://jumpstart-cache-prod-us-east-1/x.tar.gz",
                                        Tags=wrong_version)[1]
+    # our exported specs' artifact URIs name the catalog model even without the tags
+    make_model(sm, "js-untagged", "s3://jumpstart-cache-prod-us-east-1/springboard-jumpstart/"
+                                  "huggingface-text2text-flan-t5-small/1.0.0/inference/")
+    assert Records().get("model", "js-untagged").data["reference"] == "huggingface-text2text-flan-t5-small"
     bad = [{"Key": "sagemaker-sdk:jumpstart-model-id", "Value": "no-such-model"}]
     code, message = error_of(make_model, sm, "js2", "s3://jumpstart-cache-prod-us-east-1/x.tar.gz", Tags=bad)
     assert "no-such-model" in message and "springboard models list" in message

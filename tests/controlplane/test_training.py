@@ -42,7 +42,10 @@ def request(name: str, model: str, train: str, output: str, **hp) -> dict:
         },
         "RoleArn": ROLE,
         "HyperParameters": hyperparameters,
-        "InputDataConfig": [channel("training", train), channel("model", model)],
+        "InputDataConfig": [channel("training", train), channel("model", model),
+                            # every JumpStartEstimator sends its training script; Springboard records it
+                            channel("code", "s3://jumpstart-cache-prod-us-east-1/springboard-jumpstart/x/1.0.0/"
+                                            "training-script/sourcedir.tar.gz")],
         "OutputDataConfig": {"S3OutputPath": output},
         "ResourceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
@@ -76,6 +79,7 @@ def test_training_job_through_boto3_then_deploy_its_model(sm, runtime, wait, tin
     assert (artifacts / "config.json").exists() and (artifacts / "springboard.json").exists()
     assert job["HyperParameters"]["sagemaker_program"] == '"transfer_learning.py"'  # described as given
     assert job["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert [c["ChannelName"] for c in job["InputDataConfig"]] == ["training", "model", "code"]
     assert job["TrainingStartTime"] <= job["TrainingEndTime"]
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "project", "Value": "numbers"}]
     summaries = sm.list_training_jobs(StatusEquals="Completed")["TrainingJobSummaries"]

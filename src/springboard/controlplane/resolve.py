@@ -7,7 +7,9 @@ is, in this order:
 1. the output of a Springboard training job (its `S3ModelArtifacts`, its output directory or
    anything under its `<output path>/<job>/output/`): that job's local artifact;
 2. with the JumpStart SDK's tag `sagemaker-sdk:jumpstart-model-id`: the catalog model it names
-   (the SDK's S3 location of JumpStart's own artifacts is never downloaded);
+   (the SDK's S3 location of JumpStart's own artifacts is never downloaded); an artifact URI of
+   our exported JumpStart specs (`.../springboard-jumpstart/<id>/<version>/inference/`) names its
+   catalog model without tags;
 3. a local directory, `file://` URI or local `model.tar.gz`: that artifact (a tarball unpacked);
 4. any other `s3://` location (prefix or `model.tar.gz`): downloaded once, through storage.py;
 5. a bare hub model id or alias, or a training job name.
@@ -78,6 +80,9 @@ def model_reference(
             return job
         if jumpstart:
             return catalog_id(jumpstart, version, where)
+        ours = jumpstart_artifact(location)
+        if ours is not None:
+            return catalog_id(ours.model_id, ours.version, where)
         return _location(location, cache, where)
     if jumpstart:
         return catalog_id(jumpstart, version, where)
@@ -85,6 +90,15 @@ def model_reference(
     if hf_id:
         return catalog_id(hf_id, None, f"{where} Environment HF_MODEL_ID")
     raise validation(f"{where}: no model location. {NEEDS}")
+
+
+def jumpstart_artifact(location: str) -> Any:
+    """The catalog model a JumpStart artifact URI from our exported specs names (the SDK sends
+    them without tags from `Model.transformer`, for instance), or None."""
+    from springboard.hub.jumpstart import parse_artifact_uri
+
+    ref = parse_artifact_uri(location)
+    return ref if ref is not None and ref.kind in ("inference", "training") else None
 
 
 def _location(location: str, cache: Path, where: str) -> str:

@@ -3,7 +3,9 @@ store, one runner); Describe/List/Stop read and drive that job.
 
 Mapping:
 - channels: `training` (or `train`) and `validation` (or `test`) are the data; `model` is the base
-  model (resolve.py); no `model` channel: the JumpStart tag names the catalog model.
+  model (resolve.py); no `model` channel: the JumpStart tag names the catalog model. `code` (the
+  SDK's training script, which every JumpStartEstimator sends) is recorded and not run:
+  Springboard's own training loop does the work the script would.
 - HyperParameters: strings, validated by the model family's schema. The SDK's own `sagemaker_*`
   keys (script location, log level, ...) configure SageMaker's training toolkit, which
   Springboard replaces: they are kept in the description and not passed to the schema. A value
@@ -101,6 +103,8 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if cname == "model":
             model_channel = _channel_uri(channel)
             continue
+        if cname == "code":
+            continue  # the SDK's training script (source_dir): Springboard's own loop trains instead
         role = DATA_CHANNELS.get(cname)
         if role is None:
             raise validation(f"channel {cname!r}: Springboard reads channels training (or train), validation "
