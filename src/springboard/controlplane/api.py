@@ -61,6 +61,10 @@ def _load_handlers() -> None:
 router = APIRouter()
 _records: dict[str, Any] = {}
 
+# Other AWS JSON services on the same `POST /`, by X-Amz-Target prefix (e.g. "Logs_20140328"):
+# prefix -> handler(operation name, raw body) -> Response, run in the threadpool.
+SERVICES: dict[str, Callable[[str, bytes], Response]] = {}
+
 
 def _context(request: Request) -> Context:
     """The server's endpoint manager (`app.state.manager`, set by the composition root) and the
@@ -79,6 +83,8 @@ async def dispatch(request: Request) -> Response:
     _load_handlers()
     target = request.headers.get("x-amz-target", "")
     prefix, _, name = target.partition(".")
+    if prefix in SERVICES and name:
+        return await run_in_threadpool(SERVICES[prefix], name, await request.body())
     if prefix != "SageMaker" or not name:
         return _error(AwsError(
             "UnknownOperationException",
