@@ -187,3 +187,29 @@ def test_s3_channels_and_output_give_a_model_tarball(sm, runtime, wait, s3_bucke
     body = runtime.invoke_endpoint(EndpointName="on-s3", ContentType="application/json",
                                    Body=json.dumps({"inputs": "Say", "parameters": {"max_new_tokens": 2}}))
     assert "generated_text" in json.loads(body["Body"].read())[0]
+
+
+def test_instance_count_is_the_number_of_training_processes(sm, wait, tiny_causal_dir, tmp_path):
+    from springboard import jobs
+
+    data = write_data(tmp_path / "data")
+    req = request("two-procs", str(tiny_causal_dir), str(data), str(tmp_path / "out"))
+    req["ResourceConfig"] = {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30}
+    sm.create_training_job(**req)
+    assert jobs.JobStore().get("two-procs").config["processes"] == 2
+    wait("training_job_completed_or_stopped", TrainingJobName="two-procs")
+    job = sm.describe_training_job(TrainingJobName="two-procs")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["ResourceConfig"]["InstanceCount"] == 2
+    assert "on 2 CPU processes" in jobs.JobStore().get("two-procs").config["launch"]  # ran under accelerate launch
+
+
+def test_max_runtime_stops_the_job(sm, wait, tiny_causal_dir, tmp_path):
+    data = write_data(tmp_path / "data")
+    req = request("too-long", str(tiny_causal_dir), str(data), str(tmp_path / "out"), epoch="200")
+    req["StoppingCondition"] = {"MaxRuntimeInSeconds": 1}
+    sm.create_training_job(**req)
+    wait("training_job_completed_or_stopped", TrainingJobName="too-long")
+    job = sm.describe_training_job(TrainingJobName="too-long")
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert "MaxRuntimeExceeded" in [t["Status"] for t in job["SecondaryStatusTransitions"]]
