@@ -65,3 +65,17 @@ def test_cc_pyspark_jobs_identical_local_and_spark(spark, cc_sample, tmp_path):
         assert local["rows_written"] == remote["rows_written"] > 3
     with pytest.raises(DataError, match="raised on every record"):
         run_spark(AlwaysFails(), [Task(0, str(cc_sample))], str(tmp_path / "fails"), spark=spark)
+
+
+def test_spark_main_entry_point(spark, review_warc, tmp_path):
+    """The script spark-submit and EMR Serverless run, with the session it finds active."""
+    from pathlib import Path
+
+    from springboard.crawl import spark_main
+
+    here = Path(__file__).parent
+    rc = spark_main.main([str(review_warc), str(review_warc), "--job",
+                          f"{here / 'jobs_for_tests.py'}:ReviewJob", "--dedup", "exact",
+                          "--out", str(tmp_path / "out"), "--num-output-partitions", "1"])
+    assert rc == 0
+    assert len(_sorted_rows(tmp_path / "out")) == 11

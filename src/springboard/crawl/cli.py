@@ -58,12 +58,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--quality", type=_csv_list, default=[],
                    help="gopher, gopher_quality, gopher_repetition, c4, fineweb")
     r.add_argument("--dedup", type=_csv_list, default=[], help="exact, minhash")
-    r.add_argument("--runner", choices=["local", "spark"], default="local")
+    r.add_argument("--runner", choices=["local", "spark", "emr-serverless"], default="local",
+                   help="emr-serverless: submit to an EMR Serverless application (runs as a job)")
     r.add_argument("--processes", type=int, help="local runner: worker processes")
     r.add_argument("--master", default="local[*]", help="Spark master URL")
     r.add_argument("--num-output-partitions", type=int)
     r.add_argument("--max-attempts", type=int, default=6, help="byte-range fetch attempts")
     r.add_argument("--overwrite", action="store_true")
+    r.add_argument("--application-id", help="emr-serverless: the application's id")
+    r.add_argument("--execution-role", help="emr-serverless: the job run's IAM role ARN")
+    r.add_argument("--venv-archive", help="emr-serverless: venv-pack .tar.gz (local or s3://) "
+                   "holding springboard's dependencies (not needed with a custom image)")
+    r.add_argument("--py-files", type=_csv_list, default=[],
+                   help="emr-serverless: local modules/packages your job imports")
+    r.add_argument("--poll-seconds", type=float, help="emr-serverless: state polling interval")
     r.add_argument("--print-config", action="store_true", help="print the run's configuration")
     r.add_argument("--name", help="run as a job with this name (see `springboard jobs`)")
     r.add_argument("--wait", action="store_true", help="with --name: wait for the job to end")
@@ -116,10 +124,15 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def run_config(args: argparse.Namespace):
+    """`crawl run`'s arguments as the validated `CrawlRunConfig` (also what `spark_main.py`
+    builds on a cluster from the same arguments)."""
     from pathlib import Path
 
+    import pydantic
+
     from springboard.crawl.config import CrawlRunConfig
+    from springboard.errors import ValidationError
 
     fields = {k: getattr(args, k) for k in CrawlRunConfig.model_fields
               if k not in ("output",) and getattr(args, k, None) is not None}
@@ -132,9 +145,31 @@ def _run(args: argparse.Namespace) -> int:
     if args.job and ".py:" in args.job:
         path, _, cls = args.job.rpartition(":")
         fields["job"] = f"{resolve(path)}:{cls}"
-    config = CrawlRunConfig(output=resolve(args.out), **fields)
+    if fields.get("runner") == "emr-serverless":
+        fields["py_files"] = [resolve(p) for p in fields.get("py_files", [])]
+        if fields.get("venv_archive"):
+            fields["venv_archive"] = resolve(fields["venv_archive"])
+    try:
+        return CrawlRunConfig(output=resolve(args.out), **fields)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ValidationError(f"crawl run{': --' + where.replace('_', '-') if where else ''}: "
+                              f"{err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = run_config(args)
     if args.print_config:
         print(json.dumps(config.model_dump(), indent=1))
+    if config.runner == "emr-serverless":
+        from springboard.crawl.runners.emr import preflight
+
+        preflight(config)
+        if not args.name:
+            import time
+
+            args.name = "crawl-emr-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     if args.name:
         from springboard.jobs import submit
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from springboard.crawl.fetch import DEFAULT_WARC_PREFIX, RecordRef, RetryPolicy, resolve_uri
 from springboard.crawl.job import CrawlJob, Task
@@ -38,12 +38,62 @@ class CrawlRunConfig(BaseModel):
     languages: list[str] = Field(default_factory=list)
     quality: list[str] = Field(default_factory=list, description="gopher, gopher_quality, gopher_repetition, c4, fineweb")
     dedup: list[Literal["exact", "minhash"]] = Field(default_factory=list)
-    runner: Literal["local", "spark"] = "local"
+    runner: Literal["local", "spark", "emr-serverless"] = "local"
     processes: int | None = Field(None, ge=1, description="local runner: worker processes (default: CPU count)")
     master: str = "local[*]"
     num_output_partitions: int | None = Field(None, ge=1)
     max_attempts: int = Field(6, ge=1, description="byte-range fetches: attempts before giving up")
     overwrite: bool = False
+    application_id: str | None = Field(None, description="emr-serverless: the EMR Serverless application")
+    execution_role: str | None = Field(None, description="emr-serverless: the job run's IAM role ARN")
+    venv_archive: str | None = Field(None, description="emr-serverless: a venv-pack .tar.gz (local or s3://) with springboard's dependencies, unless the application's image has them")
+    py_files: list[str] = Field(default_factory=list, description="emr-serverless: local modules/packages the job imports, shipped with it")
+    poll_seconds: float = Field(10.0, gt=0, description="emr-serverless: how often the job follows the run's state")
+
+    @model_validator(mode="after")
+    def _runner_options(self) -> "CrawlRunConfig":
+        emr_only = {"application_id": self.application_id, "execution_role": self.execution_role,
+                    "venv_archive": self.venv_archive, "py_files": self.py_files}
+        if self.runner == "emr-serverless":
+            missing = [k for k in ("application_id", "execution_role") if not emr_only[k]]
+            if missing:
+                raise ValueError("--runner emr-serverless needs "
+                                 + " and ".join("--" + k.replace("_", "-") for k in missing))
+            if not self.output.startswith("s3://"):
+                raise ValueError(f"--runner emr-serverless writes to S3: --out must be an "
+                                 f"s3:// location, not {self.output!r}")
+        else:
+            given = [k for k, v in emr_only.items() if v]
+            if given:
+                raise ValueError(", ".join("--" + k.replace("_", "-") for k in given)
+                                 + " only apply to --runner emr-serverless")
+        return self
+
+
+# flags that describe where and how the run executes, not what it computes: not passed on to
+# the Spark entry point of a submitted run
+_SUBMIT_ONLY = {"runner", "processes", "master", "application_id", "execution_role",
+                "venv_archive", "py_files", "poll_seconds"}
+
+
+def config_to_args(config: CrawlRunConfig) -> list[str]:
+    """The `crawl run` arguments (as `spark_main.py` takes them) that reproduce `config`'s
+    computation; the inverse of parsing them."""
+    args = list(config.inputs)
+    defaults = CrawlRunConfig(output=config.output)
+    for name, value in config.model_dump().items():
+        if name in _SUBMIT_ONLY or name == "inputs" or value == getattr(defaults, name):
+            continue
+        flag = "--out" if name == "output" else "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag)
+        elif isinstance(value, list):
+            args += [flag, ",".join(value)]
+        else:
+            args += [flag, str(value)]
+    if "--out" not in args:
+        args += ["--out", config.output]
+    return args
 
 
 def load_job_class(ref: str | None) -> type[CrawlJob]:
@@ -157,6 +207,9 @@ def execute(
 ) -> Counters:
     job = build_job(config)
     tasks = build_tasks(config)
+    if config.runner == "emr-serverless":
+        raise ValidationError("--runner emr-serverless submits a job run: it runs as a job "
+                              "(springboard crawl run ... --name NAME)")
     if config.runner == "spark":
         from springboard.crawl.runners.spark import run_spark
 

@@ -305,10 +305,19 @@ def to_table(rows: list[Row], schema: pa.Schema | None) -> pa.Table:
 
 def run_job(ctx) -> None:
     """Entrypoint for `springboard.jobs.submit(kind="crawl", ...)`: the config is a
-    `CrawlRunConfig`; counters become job metrics (one point per finished file)."""
+    `CrawlRunConfig`; counters become job metrics (one point per finished file). A resumed
+    job continues its own output (never `--overwrite`s it again): the files done before the
+    interruption are kept. On EMR Serverless the job follows the submitted run."""
     from springboard.crawl.config import CrawlRunConfig, execute
 
-    config = CrawlRunConfig.model_validate(ctx.config)
+    config = CrawlRunConfig.model_validate({k: v for k, v in ctx.config.items()
+                                            if k in CrawlRunConfig.model_fields})
+    if ctx.resumed and config.overwrite:
+        config = config.model_copy(update={"overwrite": False})
+    if config.runner == "emr-serverless":
+        from springboard.crawl.runners.emr import run_emr_job
+
+        return run_emr_job(ctx, config)
     ctx.set_secondary_status("Crawling", f"{len(config.inputs) or 'record list'} input(s)")
 
     def on_file(done: int, total: int, result: TaskResult, totals: Counters) -> None:
