@@ -234,3 +234,28 @@ def test_runtime_budgets_stop_the_candidate(train_csv, criteria, reason, ended_b
     assert jobs.JobStore().get("budget-candidate-001").status == "Stopped"
     d = describe_auto_ml_job_v2("budget")
     assert d["AutoMLJobStatus"] == "Failed" and "BestCandidate" not in d and d["FailureReason"] == job.failure_reason
+
+
+def test_seed_003_request_runs_and_says_why_the_model_cannot_learn(tmp_path, train_csv, capsys):
+    """Seed 003 as written: a plain text/csv channel, learning rate 1e-6 with 10 warm-up steps
+    and batch 32 on a small set. It runs, and the CLI, the candidate's training job (log and
+    describe) and the AutoML describe say the schedule never leaves the warm-up."""
+    request = make_request(
+        train_csv, name="seed3",
+        TextGenerationHyperParameters={"epochCount": "1", "learningRate": "0.000001",
+                                       "learningRateWarmupSteps": "10", "batchSize": "32"},
+        CompletionCriteria={"MaxCandidates": 1},
+    )
+    request["AutoMLJobInputDataConfig"][0]["ContentType"] = "text/csv"
+    path = tmp_path / "request.yaml"
+    path.write_text(yaml.safe_dump(request))
+    assert main(["automl", "create", "--request", str(path), "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: seed3-candidate-001: the warm-up (10 steps) is not shorter than the run" in out
+    assert "the model cannot learn" in out
+    candidate = describe_auto_ml_job_v2("seed3")["BestCandidate"]
+    assert any("never leaves the warm-up" in w for w in candidate["Warnings"])
+    training = jobs.JobStore().get("seed3-candidate-001")
+    assert any("the model cannot learn" in w for w in training.describe()["Warnings"])
+    assert "never leaves the warm-up" in training.log_path.read_text()
+    assert any("never leaves the warm-up" in w for w in jobs.JobStore().get("seed3").describe()["Warnings"])

@@ -72,6 +72,11 @@ def test_content_type_compression_and_data_type(train_csv):
     request["AutoMLJobInputDataConfig"] = [channel(train_csv, content_type="application/jsonlines")]
     assert ("at 'autoMLJobInputDataConfig.1.member.contentType' failed to satisfy constraint: Member must satisfy "
             "enum value set: [text/csv;header=present, x-application/vnd.amazon+parquet]") in error_of(request)
+    # Seed 003's channel says plain text/csv: read with its header row, as text/csv;header=present.
+    request["AutoMLJobInputDataConfig"] = [channel(train_csv, content_type="text/csv")]
+    assert plan_of(request, False).validation_fraction == 0.2
+    request["AutoMLJobInputDataConfig"] = [channel(train_csv, content_type="text/csv;header=absent")]
+    assert "the header row names the input and output columns" in error_of(request)
     request["AutoMLJobInputDataConfig"] = [channel(train_csv, compression="Zip")]
     assert "at 'autoMLJobInputDataConfig.1.member.compressionType'" in error_of(request)
     request["AutoMLJobInputDataConfig"] = [

@@ -43,3 +43,12 @@ def test_automlv2_builds_the_aws_request(train_csv):
     parse_request(generated)
     with pytest.raises(NotFoundError, match="call fit"):
         AutoMLV2().describe()
+
+
+def test_automlv2_refuses_misspelled_keywords():
+    from springboard.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="'job_objetive' \\(did you mean 'job_objective'\\?\\)") as err:
+        AutoMLV2(job_objetive={"MetricName": "Perplexity"})
+    assert "valid: auto_generate_endpoint_name" in str(err.value)
+    AutoMLV2(role="arn:aws:iam::1:role/x", tags=[], vpc_config=None, sagemaker_session=None)  # infrastructure

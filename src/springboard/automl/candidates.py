@@ -79,8 +79,14 @@ def run_candidate(
             model=proposal.base_model, train=train_file, validation=validation_file,
             hyperparameters=candidate.training_hyperparameters, accept_eula=plan.accept_eula,
         )
-        submit_training(config, name=name)
+        job = submit_training(config, name=name)
         log.info("candidate %s: training %s with %s", name, proposal.base_model, candidate.hyperparameters)
+        # The training room's schedule check, found when the job was submitted.
+        candidate.warnings = list(job.config.get("warnings", []))
+        for warning in candidate.warnings:
+            ctx.warn(f"candidate {name}: {warning}")
+        if candidate.warnings:
+            save(candidate)
     else:
         job = jobs.refresh(name, store)
         if job.status in ("Stopped", "Failed") and candidate.stop_reason in (None, "Stopped"):

@@ -63,6 +63,7 @@ def watch(name: str, poll: float = 2.0):
 
     shown_status = [""]
     shown: dict[str, str] = {}
+    warned: set[tuple[str, str]] = set()
 
     def progress(job) -> None:
         if job.secondary_status != shown_status[0]:
@@ -73,6 +74,10 @@ def watch(name: str, poll: float = 2.0):
             if shown.get(c.name) != line:
                 shown[c.name] = line
                 print(f"  {c.name} ({c.base_model_name} {c.hyperparameters}): {line}", flush=True)
+            for warning in c.warnings:
+                if (c.name, warning) not in warned:
+                    warned.add((c.name, warning))
+                    print(f"  warning: {c.name}: {warning}", flush=True)
 
     job = jobs.wait_for(name, poll=poll, on_poll=progress)
     progress(job)

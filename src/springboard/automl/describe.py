@@ -48,6 +48,7 @@ def candidate_shape(candidate: Candidate, plan: Plan, state: AutoMLState) -> dic
         # Springboard additions: what the candidate is.
         "BaseModelName": candidate.base_model_name,
         "HyperParameters": candidate.hyperparameters,
+        "Warnings": list(candidate.warnings),
     }
     if candidate.end_time is not None:
         out["EndTime"] = candidate.end_time

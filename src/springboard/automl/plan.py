@@ -277,7 +277,9 @@ def _check_channels(request: CreateAutoMLJobV2Request, bad, errors: list[str]) -
             bad((*loc, "DataSource", "S3DataSource", "S3DataType"), channel.DataSource.S3DataSource.S3DataType,
                 "Member must satisfy enum value set: [S3Prefix] for the TextGeneration problem type")
         if channel.ContentType is not None and normalize_content_type(channel.ContentType) is None:
-            bad((*loc, "ContentType"), channel.ContentType, f"Member must satisfy enum value set: [{CSV}, {PARQUET}]")
+            bad((*loc, "ContentType"), channel.ContentType,
+                f"Member must satisfy enum value set: [{CSV}, {PARQUET}] (text/csv is read as {CSV}: "
+                "the header row names the input and output columns)")
         if not channel.uri.strip():
             bad((*loc, "DataSource", "S3DataSource", "S3Uri"), channel.uri, "Member must not be empty")
     types_given = {normalize_content_type(c.ContentType) for c in channels if c.ContentType}
@@ -290,8 +292,9 @@ def normalize_content_type(value: str | None) -> str | None:
         return None
     text = value.replace(" ", "").lower()
     if text in (CSV, "text/csv"):
-        # Autopilot needs the header row, which holds the column names `input` and `output`.
-        return CSV if text == CSV else None
+        # Plain text/csv (as seed 003's request says) is read the same way: the header row is
+        # required anyway, since it names the `input` and `output` columns.
+        return CSV
     return PARQUET if text == PARQUET else None
 
 

@@ -77,9 +77,17 @@ class AutoMLDataChannel:
         return out
 
 
+# SageMaker AutoMLV2 arguments about AWS infrastructure: meaningless on one machine.
+AUTOML_INFRASTRUCTURE_ARGS = frozenset({
+    "role", "sagemaker_session", "volume_kms_key", "output_kms_key", "encrypt_inter_container_traffic",
+    "vpc_config", "tags",
+})
+
+
 class AutoMLV2:
     """An AutoML text-generation job: configure, `fit`, then inspect and deploy its best candidate.
-    `role`, `sagemaker_session`, KMS, VPC and tag arguments are accepted and ignored."""
+    SageMaker's infrastructure arguments (`role`, `sagemaker_session`, KMS keys, VPC, tags) are
+    accepted and have no effect on one machine; any other unknown keyword is refused."""
 
     def __init__(
         self,
@@ -90,8 +98,16 @@ class AutoMLV2:
         validation_fraction: float | None = None,
         auto_generate_endpoint_name: bool | None = None,
         endpoint_name: str | None = None,
-        **_ignored: Any,
+        **sagemaker_args: Any,
     ) -> None:
+        from springboard.train.sdk import refuse_unknown_kwargs
+
+        refuse_unknown_kwargs(
+            "AutoMLV2", sagemaker_args,
+            ["problem_config", "base_job_name", "output_path", "job_objective", "validation_fraction",
+             "auto_generate_endpoint_name", "endpoint_name"],
+            AUTOML_INFRASTRUCTURE_ARGS,
+        )
         self.problem_config = problem_config or AutoMLTextGenerationConfig()
         self.base_job_name = base_job_name
         self.output_path = output_path
@@ -196,12 +212,19 @@ class AutoMLV2:
 
     def list_candidates(self, job_name: str | None = None, status_equals: str | None = None,
                         candidate_name: str | None = None, sort_order: str | None = None,
-                        sort_by: str | None = None, max_results: int | None = None, **_ignored: Any) -> list[dict[str, Any]]:
+                        sort_by: str | None = None, max_results: int | None = None,
+                        candidate_arn: str | None = None) -> list[dict[str, Any]]:
+        """SageMaker's arguments; `candidate_arn` filters like `candidate_name` (an ARN ends in
+        the lowercased name)."""
         from springboard.automl.describe import list_candidates_for_auto_ml_job
 
-        return list_candidates_for_auto_ml_job(
+        found = list_candidates_for_auto_ml_job(
             self._name(job_name), status_equals, candidate_name, sort_by, sort_order, max_results  # type: ignore[arg-type]
         )["Candidates"]
+        if candidate_arn:
+            wanted = candidate_arn.rsplit("/", 1)[-1].lower()
+            found = [c for c in found if c["CandidateName"].lower() == wanted]
+        return found
 
     def stop(self, job_name: str | None = None) -> None:
         from springboard.automl.job import stop_auto_ml_job

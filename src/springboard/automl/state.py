@@ -46,6 +46,8 @@ class Candidate(BaseModel):
     artifact: str | None = None  # local model directory
     model_data_url: str | None = None  # where the model is for users: the copy under S3OutputPath, else local
     predictions_file: str | None = None
+    # Why the candidate's schedule cannot teach the model, if it cannot (train/schedule.py).
+    warnings: list[str] = Field(default_factory=list)
     creation_time: float
     end_time: float | None = None
     last_modified_time: float | None = None
