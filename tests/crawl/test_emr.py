@@ -129,6 +129,6 @@ def test_preflight_errors(emr, tmp_path, capsys):
     ]
     for argv, message in cases:
         assert main(argv) != 0
-        err = capsys.readouterr().err
-        assert message in err and "Traceback" not in err, (argv, err)
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("error: ") and message in last, (argv, last)
     assert JobStore().list() == []
