@@ -81,6 +81,10 @@ def test_automl_job_through_boto3_and_deploy_best(sm, runtime, wait, tiny_hub_mo
     assert [c["CandidateName"] for c in candidates["Candidates"]] == ["numbers-candidate-001"]
     assert [j["AutoMLJobName"] for j in sm.list_auto_ml_jobs()["AutoMLJobSummaries"]] == ["numbers"]
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "seed", "Value": "003"}]
+    # the same job through Springboard's own SDK
+    from springboard import AutoMLV2
+
+    assert AutoMLV2.attach("numbers").best_candidate()["CandidateName"] == "numbers-candidate-001"
     # the candidate is a training job like any other
     assert sm.describe_training_job(TrainingJobName="numbers-candidate-001")["TrainingJobStatus"] == "Completed"
 
