@@ -22,21 +22,11 @@ log = logging.getLogger("springboard.crawl")
 
 
 def get_session(master: str = "local[*]", app_name: str = "springboard-crawl"):
-    """The active SparkSession (e.g. under spark-submit), else a new one on `master`."""
-    import os
+    """The active SparkSession (e.g. under spark-submit), else a new one on `master`: the one
+    session helper of `springboard.executors`."""
+    from springboard.executors.spark import get_session as session
 
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    # workers must run the driver's interpreter, which has springboard installed
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    return (SparkSession.builder.master(master).appName(app_name)
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate())
+    return session(master, app_name)
 
 
 def _ship_by_value(job: CrawlJob) -> None:
