@@ -1,6 +1,7 @@
 """A killed crawl run resumes: kill -9 half way, no worker outlives it, export refuses the
 half-written output, and the rerun does only the missing files: every record exactly once."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -127,3 +128,30 @@ def test_global_phase_streams_with_one_writer(six_warcs, tmp_path, monkeypatch):
         assert len(list(out.glob("part-*"))) == (n or 6)
     assert local._PartWriter.peak_open_writers == 1
     assert local._PartWriter.peak_batch_rows == 7
+
+
+def test_crawl_job_killed_then_jobs_resume(six_warcs, tmp_path):
+    """The same through the job system: kill -9 the job's worker, `jobs resume` finishes it."""
+    from springboard.cli import main
+    from springboard.jobs import JobStore, refresh, resume, wait_for
+
+    warcs, urls = six_warcs
+    out = tmp_path / "out"
+    assert main(["crawl", "run", *map(str, warcs), "--job",
+                 f"{HERE / 'jobs_for_tests.py'}:SlowJob", "--extract", "none", "--out", str(out),
+                 "--processes", "2", "--overwrite", "--name", "crawl-killed"]) == 0
+    deadline = time.monotonic() + 120
+    while len(list((out / "_tasks").glob("*.json")) if (out / "_tasks").exists() else []) < 2:
+        assert refresh("crawl-killed").status == "InProgress"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pid = JobStore().get("crawl-killed").pid
+    workers = psutil.Process(pid).children(recursive=True)
+    os.kill(pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+    assert refresh("crawl-killed").status == "Failed"
+    resume("crawl-killed")
+    job = wait_for("crawl-killed", timeout=300)
+    assert job.status == "Completed", job.failure_reason
+    assert Counter(pq.read_table(out).column("url").to_pylist()) == Counter(urls)
