@@ -21,7 +21,7 @@ from typing import Any
 from springboard.errors import ConflictError, NotFoundError, SpringboardError
 from springboard.generate import Engine, GenerationRequest, GenerationResult, TextStream
 from springboard.serve.batching import Batcher
-from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry, endpoint_name
+from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry
 
 log = logging.getLogger("springboard.serve")
 
@@ -202,7 +202,7 @@ class EndpointManager:
             asyncio.run_coroutine_threadsafe(_retire(old), loop)
 
     def get(self, name: str) -> Endpoint:
-        endpoint = self.endpoints.get(endpoint_name(name))
+        endpoint = self.endpoints.get(name)  # a lookup, not a path: any string is just not found
         if endpoint is None:
             raise NotFoundError(f"Endpoint {name} not found.")
         return endpoint

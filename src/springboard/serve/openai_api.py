@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import pydantic
 from fastapi import APIRouter, Request
@@ -27,6 +27,8 @@ from springboard.generate import GenerationParams, GenerationRequest, Generation
 from springboard.generate.logprobs import TokenLogprob
 from springboard.generate.params import params_error
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.bodies import decode_json
+from springboard.serve.schema import request_body
 
 router = APIRouter(prefix="/v1")
 
@@ -34,8 +36,13 @@ router = APIRouter(prefix="/v1")
 _OPENAI_NAMES = {"num_return_sequences": "n", "max_new_tokens": "max_tokens", "inputs": "prompt"}
 
 
+# Strict types at the boundary: "8" and true are not token counts, Infinity/NaN not numbers.
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+_TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+
+
 class _Common(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     model: str
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -72,7 +79,7 @@ class _Common(BaseModel):
 
 
 class CompletionRequest(_Common):
-    prompt: Union[str, list[str], list[int], list[list[int]]]
+    prompt: Union[str, list[str], _TokenIds, list[_TokenIds]]
     # OpenAI's default for completions; 0 generates nothing (with echo: score the prompt).
     max_tokens: int | None = Field(default=16, ge=0)
     echo: bool = False
@@ -88,11 +95,13 @@ class CompletionRequest(_Common):
 
 
 class ContentPart(BaseModel):
+    model_config = _STRICT
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
+    model_config = _STRICT
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: Union[str, list[ContentPart], None] = None
     name: str | None = None
@@ -150,12 +159,7 @@ def _endpoint(request: Request, model: str) -> Endpoint:
 
 
 async def _parse(request: Request, model: type[pydantic.BaseModel]) -> Any:
-    try:
-        return model.model_validate(json.loads(await request.body()))
-    except ValueError as exc:
-        if isinstance(exc, pydantic.ValidationError):
-            raise
-        raise DataError(f"malformed JSON: {exc}", field="body") from None
+    return model.model_validate(decode_json(await request.body(), field="body"))
 
 
 @router.get("/models")
@@ -180,7 +184,7 @@ async def retrieve_model(model: str, request: Request) -> Response:
                          "owned_by": "springboard", "root": record.model})
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=request_body(CompletionRequest))
 async def completions(request: Request) -> Response:
     try:
         req: CompletionRequest = await _parse(request, CompletionRequest)
@@ -260,7 +264,7 @@ def _chat_logprobs(tokens: list[TokenLogprob]) -> dict[str, Any]:
     return {"content": content, "refusal": None}
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=request_body(ChatRequest))
 async def chat_completions(request: Request) -> Response:
     try:
         req: ChatRequest = await _parse(request, ChatRequest)
@@ -366,5 +370,7 @@ def _stream_usage(stream: TextStream) -> dict[str, int]:
 # here. The path names the endpoint; the body's `model` is informational.
 endpoint_router = APIRouter(prefix="/endpoints/{name}/v1")
 endpoint_router.add_api_route("/models", list_models, methods=["GET"])
-endpoint_router.add_api_route("/completions", completions, methods=["POST"])
-endpoint_router.add_api_route("/chat/completions", chat_completions, methods=["POST"])
+endpoint_router.add_api_route("/completions", completions, methods=["POST"],
+                              openapi_extra=request_body(CompletionRequest))
+endpoint_router.add_api_route("/chat/completions", chat_completions, methods=["POST"],
+                              openapi_extra=request_body(ChatRequest))

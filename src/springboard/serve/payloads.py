@@ -11,7 +11,6 @@ Each maps onto one GenerationParams; errors are DataErrors naming the payload fi
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from springboard.errors import DataError
 from springboard.generate import GenerationParams, GenerationResult
 from springboard.generate.params import params_error, text2text_params
+from springboard.serve.bodies import decode_json
 from springboard.serve import tgi_format
 from springboard.serve.tgi_format import TgiOptions
 
@@ -36,13 +36,13 @@ class ChatMessage(BaseModel):
 
 
 class Text2TextRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")  # the extras are generation params, checked below
+    model_config = ConfigDict(extra="allow", strict=True)  # the extras are generation params, checked below
     text_inputs: Union[StrictStr, list[StrictStr]]
     batch_size: int | None = pydantic.Field(default=None, ge=1)
 
 
 class TextGenerationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     inputs: Union[StrictStr, list[StrictStr], list[list[ChatMessage]]]
     parameters: dict[str, Any] = pydantic.Field(default_factory=dict)
     stream: StrictBool = False
@@ -78,10 +78,7 @@ def parse_invocation(body: bytes, content_type: str | None, accept: str | None) 
             f"unsupported content type {content_type!r}; use application/json or application/x-text",
             field="ContentType",
         )
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"malformed JSON: {exc}", field="Body") from None
+    payload = decode_json(body)
     if not isinstance(payload, dict):
         raise DataError("the JSON body must be an object", field="Body")
     if "text_inputs" in payload:

@@ -30,6 +30,7 @@ from springboard.serve.payloads import (
 )
 from springboard.serve.tgi_format import stream_events
 from springboard.serve.registry import EndpointConfig
+from springboard.serve.schema import request_body, runtime_body
 
 log = logging.getLogger("springboard.serve")
 
@@ -55,7 +56,7 @@ router = APIRouter()
 # -- SageMaker runtime ------------------------------------------------------------------------
 
 
-@router.post("/endpoints/{name}/invocations")
+@router.post("/endpoints/{name}/invocations", openapi_extra=runtime_body())
 async def invoke_endpoint(name: str, request: Request) -> Response:
     try:
         endpoint = _runtime_endpoint(manager_of(request), name)
@@ -64,7 +65,7 @@ async def invoke_endpoint(name: str, request: Request) -> Response:
         return _runtime_error(exc)
 
 
-@router.post("/endpoints/{name}/invocations-response-stream")
+@router.post("/endpoints/{name}/invocations-response-stream", openapi_extra=runtime_body())
 async def invoke_endpoint_stream(name: str, request: Request) -> Response:
     try:
         endpoint = _runtime_endpoint(manager_of(request), name)
@@ -83,7 +84,7 @@ async def ping(request: Request) -> Response:
     return Response(status_code=200 if healthy else 503)
 
 
-@router.post("/invocations")
+@router.post("/invocations", openapi_extra=runtime_body())
 async def invocations(request: Request) -> Response:
     try:
         try:
@@ -103,7 +104,7 @@ async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "pid": os.getpid(), "endpoints": len(manager_of(request).endpoints)}
 
 
-@router.post("/springboard/endpoints", status_code=201)
+@router.post("/springboard/endpoints", status_code=201, openapi_extra=request_body(EndpointConfig))
 async def create_endpoint(request: Request) -> Response:
     try:
         config = EndpointConfig.model_validate(decode_json(await request.body()))
@@ -140,8 +141,6 @@ def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
         endpoint = manager.get(name)
     except NotFoundError:
         raise InvocationFailed("ValidationError", f"Endpoint {name} not found.", 400) from None
-    except ValidationError as exc:  # not a valid endpoint name
-        raise InvocationFailed("ValidationError", str(exc), 400) from None
     if endpoint.record.status == "Creating":
         raise InvocationFailed("ModelNotReadyException", f"Endpoint {name} is still Creating; retry later.", 429)
     if endpoint.record.status != "InService":

@@ -14,7 +14,6 @@ not ready 503), which the clients turn into typed exceptions."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,6 +26,8 @@ from springboard.errors import NotFoundError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.generate.params import MAX_STOP_SEQUENCES, params_error
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.bodies import decode_json
+from springboard.serve.schema import request_body
 from springboard.serve.tgi_format import MAX_BEST_OF, MAX_TOP_N_TOKENS, answer, error_body, parse_parameters, stream_events
 
 log = logging.getLogger("springboard.serve")
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/endpoints/{name}")
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     inputs: StrictStr
     parameters: dict[str, Any] = pydantic.Field(default_factory=dict)
     stream: StrictBool = False
@@ -67,11 +68,11 @@ def _endpoint(request: Request, name: str) -> Endpoint:
 
 async def _request(request: Request) -> GenerateRequest:
     try:
-        return GenerateRequest.model_validate(json.loads(await request.body()))
+        return GenerateRequest.model_validate(decode_json(await request.body(), field="body"))
     except pydantic.ValidationError as exc:
         raise TgiFailure(str(params_error(exc)), "validation", 422) from None
-    except (ValueError, RecursionError) as exc:
-        raise TgiFailure(f"field 'body': malformed JSON: {exc}", "validation", 422) from None
+    except ValidationError as exc:  # malformed JSON, too deep, lone surrogates (serve.bodies)
+        raise TgiFailure(str(exc), "validation", 422) from None
 
 
 async def _generate(request: Request, name: str, stream: bool | None) -> Response:
@@ -102,17 +103,17 @@ async def _generate(request: Request, name: str, stream: bool | None) -> Respons
     return JSONResponse([out] if stream is None else out)
 
 
-@router.post("")
+@router.post("", openapi_extra=request_body(GenerateRequest))
 async def compat_generate(name: str, request: Request) -> Response:
     return await _generate(request, name, None)
 
 
-@router.post("/generate")
+@router.post("/generate", openapi_extra=request_body(GenerateRequest))
 async def generate(name: str, request: Request) -> Response:
     return await _generate(request, name, False)
 
 
-@router.post("/generate_stream")
+@router.post("/generate_stream", openapi_extra=request_body(GenerateRequest))
 async def generate_stream(name: str, request: Request) -> Response:
     return await _generate(request, name, True)
 
