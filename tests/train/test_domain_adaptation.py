@@ -1,4 +1,5 @@
 import json
+import pytest
 from pathlib import Path
 
 from springboard import jobs
@@ -37,13 +38,13 @@ def test_domain_adaptation_channel_rule(tiny_causal_dir, tmp_path):
     corpus.mkdir()
     (corpus / "a.txt").write_text("one")
     (corpus / "b.csv").write_text("text\ntwo\n")
-    job = submit_training(
-        TrainingJobConfig(model=str(tiny_causal_dir), train=str(corpus), hyperparameters={}),
-        name="two-files",
-        wait=True,
-    )
-    assert job.status == "Failed"
-    assert "a.txt" in job.failure_reason and "b.csv" in job.failure_reason
+    # Refused before any job starts.
+    with pytest.raises(DataError) as err:
+        submit_training(
+            TrainingJobConfig(model=str(tiny_causal_dir), train=str(corpus), hyperparameters={}), name="two-files"
+        )
+    assert "a.txt" in str(err.value) and "b.csv" in str(err.value)
+    assert not jobs.JobStore().exists("two-files")
 
 
 def test_chat_dataset_trains(tiny_causal_dir, tmp_path):

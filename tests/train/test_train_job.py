@@ -9,6 +9,7 @@ import torch
 
 from springboard import jobs
 from springboard.cli import main
+from springboard.errors import DataError
 from springboard.train.job import TrainingJobConfig, submit_training
 from springboard.train.sdk import Estimator, TrainingJobAnalytics
 
@@ -104,6 +105,8 @@ def test_seq2seq_lora(tiny_t5_dir, tmp_path):
 
 
 def test_killed_job_resumes_from_checkpoint(tiny_causal_dir, numbers):
+    """kill -9 mid-run, then resume: every metric step is recorded exactly once, the steps up
+    to the checkpoint are not redone, and the artifact is complete and loads."""
     hp = {"instruction_tuned": "True", "epoch": "40", "save_steps": "5", "per_device_train_batch_size": "2", "logging_steps": "1"}
     job = submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp), name="resumable")
     ckpts = Path(job.job_dir) / "checkpoints"
@@ -112,19 +115,35 @@ def test_killed_job_resumes_from_checkpoint(tiny_causal_dir, numbers):
         time.sleep(0.2)
     assert list(ckpts.glob("step-*")), "no checkpoint written"
     os.killpg(jobs.JobStore().get("resumable").pid, signal.SIGKILL)
+    killed_at = time.time()
     job = jobs.wait_for("resumable", poll=0.2, timeout=30)
     assert job.status == "Failed" and "exited unexpectedly" in job.failure_reason
-    steps_before = [m.step for m in jobs.JobStore().metrics("resumable", "train_loss")]
+    assert not Path(job.output_dir).exists()
     kept = sorted(ckpts.glob("step-*"))[-1]
     resumed_from = json.loads((kept / "meta.json").read_text())["global_step"]
     job = jobs.wait_for(jobs.resume("resumable").name, poll=0.5)
     assert job.status == "Completed", job.failure_reason
     assert job.attempts == 2
-    steps = [m.step for m in jobs.JobStore().metrics("resumable", "train_loss")]
-    after = steps[len(steps_before):]
-    assert after[0] == resumed_from + 1  # continued, not restarted
-    assert steps[-1] == 40 * 16  # 32 train examples / batch 2 = 16 steps per epoch
-    assert "resumed from step-" in job.log_path.read_text()
+    total = 40 * 16  # 32 train examples / batch 2 = 16 steps per epoch
+    rows = jobs.JobStore().metrics("resumable", "train_loss")
+    assert [m.step for m in rows] == list(range(1, total + 1))  # each step exactly once
+    for name in ("val_loss", "learning_rate", "perplexity"):
+        steps = [m.step for m in jobs.JobStore().metrics("resumable", name)]
+        assert len(steps) == len(set(steps)), name
+    # Continued from the checkpoint, not restarted: steps up to it come from the first attempt.
+    assert all(m.timestamp < killed_at for m in rows[:resumed_from])
+    assert all(m.timestamp > killed_at for m in rows[resumed_from:] if m.step > resumed_from + 5)
+    assert f"resumed from {kept.name}" in job.log_path.read_text()
+    # The artifact is whole: merged weights, adapter, record of the full run; it loads and generates.
+    out = Path(job.output_dir)
+    assert (out / "model.safetensors").exists() and (out / "adapter" / "adapter_model.safetensors").exists()
+    record = json.loads((out / "springboard.json").read_text())
+    assert record["metrics"]["global_step"] == total
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    ids = tok("Say the number 3:", return_tensors="pt").input_ids
+    assert AutoModelForCausalLM.from_pretrained(out).generate(ids, max_new_tokens=2, do_sample=False).shape[1] > ids.shape[1]
 
 
 def test_stop_saves_checkpoint_and_resume_finishes(tiny_causal_dir, numbers):
@@ -211,13 +230,150 @@ def test_cli_errors_without_traceback(tiny_causal_dir, numbers, capsys):
     assert jobs.JobStore().list() == []  # nothing submitted for bad input
 
 
-def test_cli_train_wait_reports_data_error(tiny_causal_dir, tmp_path, capsys):
+def test_cli_train_checks_data_before_the_job_starts(tiny_causal_dir, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"\n')
     code = main(["train", "--model", str(tiny_causal_dir), "--train", str(bad), "--hp", "instruction_tuned=True", "--name", "bad-data", "--wait"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 1
-    assert "bad.jsonl:2" in out
+    assert "started" not in captured.out
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "bad.jsonl:2: bad JSON" in lines[0], captured.err
+    assert not jobs.JobStore().exists("bad-data")
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    assert main(["train", "--model", str(tiny_causal_dir), "--train", str(missing), "--hp", "instruction_tuned=True"]) == 1
+    assert "missing.jsonl:2: field 'completion'" in capsys.readouterr().err
+    assert jobs.JobStore().list() == []
+
+
+def test_cli_refuses_bad_lora_target_modules_up_front(tiny_causal_dir, numbers, capsys):
+    code = main(["train", "--model", str(tiny_causal_dir), "--train", str(numbers), "--hp", "instruction_tuned=True",
+                 "--hp", "lora_target_modules=q_proj,not_a_layer"])
+    err = capsys.readouterr().err
+    assert code == 1 and "lora_target_modules" in err and "q_proj" in err and "Traceback" not in err
+    assert jobs.JobStore().list() == []
+    # A valid list starts the job.
+    assert main(["train", "--model", str(tiny_causal_dir), "--train", str(numbers), "--hp", "instruction_tuned=True",
+                 "--hp", "lora_target_modules=q_proj,v_proj", "--hp", "max_steps=1", "--name", "ok-targets"]) == 0
+    assert jobs.wait_for("ok-targets", poll=0.2).status == "Completed"
+
+
+def test_huge_warmup_refused_with_its_range(tiny_causal_dir, numbers, capsys):
+    code = main(["train", "--model", str(tiny_causal_dir), "--train", str(numbers), "--hp", "warmup_steps=100000000000000000000"])
+    err = capsys.readouterr().err
+    assert code == 1 and "'warmup_steps': must be an integer >= 0 and <= 10000000" in err
+
+
+def test_job_named_like_a_hub_alias_is_refused(tiny_causal_dir, numbers):
+    from springboard.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="taken by the hub model huggingface-llm-mistral-7b"):
+        run_job(tiny_causal_dir, numbers, "mistral-7b", epoch=1)
+    assert not jobs.JobStore().exists("mistral-7b")
+
+
+def test_schedule_that_cannot_learn_is_reported_in_cli_log_and_describe(tiny_causal_dir, numbers, capsys):
+    # Seed 003's numbers: learning rate 1e-6, 10 warm-up steps, batch 32 on 32 training examples.
+    code = main(["train", "--model", str(tiny_causal_dir), "--train", str(numbers), "--name", "no-learning",
+                 "--hp", "instruction_tuned=True", "--hp", "learning_rate=0.000001", "--hp", "warmup_steps=10",
+                 "--hp", "per_device_train_batch_size=32", "--wait"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "warning: the warm-up (10 steps) is not shorter than the run (1 optimizer step(s)" in captured.err
+    assert "warning: the model cannot learn" in captured.err
+    job = jobs.JobStore().get("no-learning")
+    warnings = job.describe()["Warnings"]
+    assert len(warnings) == 2 and "never leaves the warm-up" in warnings[0]
+    assert "the model cannot learn" in job.log_path.read_text()
+    main(["jobs", "describe", "no-learning"])
+    assert '"Warnings": [' in capsys.readouterr().out
+    # A schedule that learns has no warnings.
+    fine = run_job(tiny_causal_dir, numbers, "learns", epoch=1, learning_rate=0.01)
+    assert fine.describe()["Warnings"] == []
+
+
+def test_same_configuration_and_seed_give_the_same_losses(tiny_causal_dir, numbers):
+    losses = []
+    for name in ("repro-a", "repro-b"):
+        job = run_job(tiny_causal_dir, numbers, name, epoch=1, logging_steps=1, learning_rate=0.01, seed=7)
+        assert job.status == "Completed", job.failure_reason
+        losses.append([m.value for m in jobs.JobStore().metrics(name, "train_loss")])
+    assert len(losses[0]) == 8 and losses[0] == losses[1]
+
+
+def test_lora_initialisation_follows_the_seed(tiny_causal_dir):
+    """In one process, after other random work: the LoRA weights depend on the seed only."""
+    from springboard.train import hyperparameters as hps
+    from springboard.train.loop import load_model
+
+    def lora_weights(seed):
+        torch.rand(7)  # unrelated use of the global generator
+        model, _, _ = load_model(tiny_causal_dir, hps.parse("causal-lm", {"seed": seed}), torch.device("cpu"))
+        return torch.cat([p.detach().flatten() for n, p in model.named_parameters() if "lora_A" in n])
+
+    assert torch.equal(lora_weights(3), lora_weights(3))
+    assert not torch.equal(lora_weights(3), lora_weights(4))
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    """Checkpoints load with weights_only=True: a state.pt carrying an arbitrary object is
+    refused and its code never runs."""
+    import pickle
+
+    from springboard.train import checkpoint
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "pwned"))
+
+    ck = tmp_path / "ck" / "step-00000001-e0-b1"
+    ck.mkdir(parents=True)
+    torch.save({"trainable": {}, "optimizer": Evil(), "scheduler": {}, "rng": {}}, ck / "state.pt")
+    (ck / "meta.json").write_text(json.dumps({"epoch": 0, "batch": 1, "global_step": 1, "tokens_seen": 0}))
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(pickle.UnpicklingError):
+        checkpoint.load(ck, model, torch.optim.AdamW(model.parameters()), None)
+    assert not marker.exists()
+
+
+def test_int8_and_unmerged_artifacts_are_refused_up_front(tiny_causal_dir, numbers):
+    from springboard.errors import HyperparameterError
+
+    with pytest.raises(HyperparameterError, match="'int8_quantization': must be False"):
+        run_job(tiny_causal_dir, numbers, "int8", int8_quantization="True")
+    with pytest.raises(HyperparameterError, match="'merge_weights': must be True"):
+        run_job(tiny_causal_dir, numbers, "unmerged", merge_weights="False")
+    assert jobs.JobStore().list() == []
+
+
+def test_estimator_test_channel_is_evaluated(tiny_causal_dir, numbers, tmp_path):
+    test = write_jsonl(tmp_path / "test" / "test.jsonl",
+                       [{"prompt": f"Say the number {i}:", "completion": f"{i} is the number"} for i in range(40, 46)])
+    est = Estimator(model_id=str(tiny_causal_dir), hyperparameters={"epoch": 1, "instruction_tuned": True})
+    handle = est.fit({"training": str(numbers), "test": str(test)}, logs=False)
+    rows = jobs.JobStore().metrics(handle.name, "test_loss")
+    assert len(rows) == 1 and rows[0].value > 0
+    record = json.loads((Path(est.model_data) / "springboard.json").read_text())
+    assert record["metrics"]["test_loss"] == pytest.approx(rows[0].value)
+    assert any(m["MetricName"] == "test_loss" for m in handle.describe()["FinalMetricDataList"])
+    bad = tmp_path / "bad-test.jsonl"
+    bad.write_text('{"prompt": "a"}\n')
+    with pytest.raises(DataError, match="bad-test.jsonl:1"):
+        est.fit({"training": str(numbers), "test": str(bad)}, logs=False)
+
+
+def test_estimator_refuses_unknown_keyword_arguments(tiny_causal_dir):
+    from springboard.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="hyperparameter") as err:
+        Estimator(model_id=str(tiny_causal_dir), hyperparameter={"epoch": "1"})  # misspelled
+    assert "hyperparameters" in str(err.value)
+    # SageMaker's infrastructure arguments are accepted (they describe AWS resources).
+    Estimator(model_id=str(tiny_causal_dir), role="arn:aws:iam::1:role/x", instance_type="ml.g5.2xlarge",
+              disable_output_compression=True, sagemaker_session=None)
 
 
 @pytest.fixture
@@ -235,7 +391,8 @@ def endpoint_server(sb_home):
 def test_estimator_deploy_returns_predictor(tiny_causal_dir, numbers, endpoint_server):
     est = Estimator(model_id=str(tiny_causal_dir), hyperparameters={"epoch": "1", "instruction_tuned": "True"})
     est.fit({"training": str(numbers)}, logs=False)
-    predictor = est.deploy(endpoint_name="tuned-numbers")
+    predictor = est.deploy()  # named after the training job, as SageMaker does
+    assert predictor.endpoint_name == est.latest_training_job.name
     try:
         out = predictor.predict({"inputs": "Say the number 3:", "parameters": {"max_new_tokens": 4}})
         assert isinstance(out, list) and "generated_text" in out[0]

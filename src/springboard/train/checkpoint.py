@@ -82,7 +82,8 @@ def latest(directory: Path) -> Path | None:
 
 
 def read(path: Path) -> tuple[dict[str, Any], Position]:
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint is data; unpickling arbitrary objects from it could run code.
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     return state, Position(**json.loads((path / META).read_text()))
 
 

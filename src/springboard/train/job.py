@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ class TrainingJobConfig(BaseModel):
     model: str = Field(description="hub model id, training job name (fine-tune again) or local path")
     train: str
     validation: str | None = None
+    test: str | None = Field(None, description="test channel: evaluated after training (test_loss, test_perplexity)")
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     output_path: str | None = None
     accept_eula: bool = False
@@ -84,16 +87,75 @@ def validate_request(config: TrainingJobConfig) -> hps.Hyperparameters:
     from springboard.train.distributed import plan_launch
 
     plan_launch(config.processes, bool(getattr(hp, "enable_fsdp", False)))  # refuses more processes than GPUs
-    for channel, path in (("training", config.train), ("validation", config.validation)):
+    for channel, path in (("training", config.train), ("validation", config.validation), ("test", config.test)):
         if path and "://" not in path and not Path(path).exists():
             raise ValidationError(f"{channel} channel: no such file or directory: {path}")
     return hp
 
 
+@dataclass
+class Preflight:
+    """What a training request was found to be before its job starts."""
+
+    hyperparameters: hps.Hyperparameters
+    train_examples: int
+    validation_examples: int
+    warnings: list[str]
+
+
+def preflight(config: TrainingJobConfig) -> Preflight:
+    """Every check that needs no training, run before the job exists, so bad input is an
+    error in the caller (the CLI exits non-zero with it) and not a failed job: hyperparameters,
+    EULA, LoRA target modules against the model's modules (no weights read), and the data
+    itself, read and tokenized exactly as the job will (file, line and field on error). The
+    warnings say when the schedule cannot teach the model (train/schedule.py)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from springboard import hub
+    from springboard.data import prepare_data
+    from springboard.train.loop import check_lora_targets
+    from springboard.train.schedule import schedule_problems
+
+    hp = validate_request(config)
+    model_dir = Path(hub.resolve_model(config.model))
+    check_lora_targets(model_dir, hp)
+    model_config = AutoConfig.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    seq2seq = bool(getattr(model_config, "is_encoder_decoder", False))
+    options = data_options(hp, seq2seq, _context_length(model_config, tokenizer))
+    data = prepare_data(config.train, tokenizer, options, validation=config.validation)
+    if config.test:
+        _test_examples(config.test, tokenizer, options)
+    warnings = schedule_problems(hp, len(data.train), processes=config.processes)
+    return Preflight(hp, len(data.train), len(data.validation), warnings)
+
+
+def check_job_name(name: str) -> str:
+    """A training job's name must not be a hub model id or alias: model references resolve to
+    the hub model first, so such a job could never be used by its name."""
+    from springboard.hub.catalog import find_spec
+
+    jobs.validate_name(name)
+    spec = find_spec(name)
+    if spec is not None:
+        raise ValidationError(
+            f"training job name {name!r} is taken by the hub model {spec.model_id}: a model reference "
+            "names the hub model first, so the job's artifact could not be used by this name; choose another"
+        )
+    return name
+
+
 def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bool = False) -> jobs.Job:
-    validate_request(config)
+    """Checks the request (`preflight`) and starts the job; the schedule warnings are in the
+    job's config (`describe` shows them as Warnings)."""
+    if name:
+        check_job_name(name)
+    check = preflight(config)
     name = name or default_job_name(config.model.split("/")[-1])
-    return jobs.submit("training", name, ENTRYPOINT, config.model_dump(), wait=wait)
+    stored = config.model_dump()
+    if check.warnings:
+        stored["warnings"] = check.warnings
+    return jobs.submit("training", name, ENTRYPOINT, stored, wait=wait)
 
 
 def run(ctx: jobs.JobContext) -> None:
@@ -119,9 +181,10 @@ def train(ctx: jobs.JobContext, dist) -> None:
     import torch
 
     from springboard import hub
-    from springboard.data import DataOptions, prepare_data
+    from springboard.data import prepare_data
     from springboard.train.artifact import save_artifact
-    from springboard.train.loop import fit, load_model
+    from springboard.train.loop import evaluate, fit, load_model
+    from springboard.train.schedule import schedule_problems
 
     config = TrainingJobConfig(**ctx.config)
     family, arch, defaults, _eula, model_id = model_facts(config.model)
@@ -132,32 +195,12 @@ def train(ctx: jobs.JobContext, dist) -> None:
     device = dist.device
     model, tokenizer, seq2seq = load_model(model_dir, hp, device)
 
-    context = _context_length(model, tokenizer)
-    max_len = hp.max_input_length if hp.max_input_length > 0 else context
-    if max_len > context:
-        log.info("max_input_length %d capped at the model's context %d", max_len, context)
-        max_len = context
-    instruction = getattr(hp, "instruction_tuned", True) if not seq2seq else True
-    chat = getattr(hp, "chat_dataset", False)
-    if seq2seq and (getattr(hp, "instruction_tuned", True) is False):
-        raise HyperparameterError("hyperparameter 'instruction_tuned': domain adaptation needs a causal model")
-    options = DataOptions(
-        architecture="seq2seq" if seq2seq else "causal",
-        instruction_tuned=bool(instruction or chat),
-        chat_dataset=bool(chat),
-        use_chat_template=hp.use_chat_template,
-        max_input_length=max_len,
-        max_output_length=getattr(hp, "max_output_length", 128),
-        validation_split_ratio=hp.validation_split_ratio,
-        split_seed=hp.train_data_split_seed,
-        max_train_samples=hp.max_train_samples,
-        max_val_samples=hp.max_val_samples,
-        packing=getattr(hp, "packing", None),
-        train_on_inputs=hp.train_on_inputs,
-        preprocessing_num_workers=hp.preprocessing_num_workers,
-    )
+    options = data_options(hp, seq2seq, _context_length(model.config, tokenizer))
     data = prepare_data(config.train, tokenizer, options, validation=config.validation)
+    test = _test_examples(config.test, tokenizer, options) if config.test else []
     ctx.update_config(resolved_hyperparameters=hp.model_dump(), data_stats=_plain(data.stats))
+    for problem in schedule_problems(hp, len(data.train), processes=config.processes):
+        ctx.warn(problem)
 
     ctx.set_secondary_status("Training", f"{len(data.train)} training / {len(data.validation)} validation examples")
     started = time.time()
@@ -165,11 +208,20 @@ def train(ctx: jobs.JobContext, dist) -> None:
     result = fit(
         model, tokenizer, data.train, data.validation, hp, ctx, ctx.checkpoint_dir, seq2seq, device, dist
     )
+    test_metrics: dict[str, float] = {}
+    if test:
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        test_loss = evaluate(model, test, hp, seq2seq, pad_id, device, dist)
+        if test_loss is not None:
+            test_metrics = {"test_loss": test_loss, "test_perplexity": math.exp(min(test_loss, 50.0))}
+            ctx.log_metrics(step=result.global_step, values=test_metrics)
+            ctx.log.info("test channel (%d examples): test_loss %.4f", len(test), test_loss)
     model = dist.model_for_saving(model, rebuild=lambda: load_model(model_dir, hp, torch.device("cpu"))[0])
     if model is None:  # not rank 0: rank 0 writes the artifact
         return
 
-    ctx.set_secondary_status("Uploading", "saving the model artifact")
+    # From here a stop request is refused: the job ends Completed with its whole artifact.
+    ctx.enter_final("Uploading", "saving the model artifact")
     out = Path(ctx.output_dir)
     record: dict[str, Any] = {
         "base_model": model_id or config.model,
@@ -190,6 +242,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
             "train_tokens": result.train_tokens,
             "global_step": result.global_step,
             "training_seconds": time.time() - started,
+            **test_metrics,
         },
     }
     save_artifact(model, tokenizer, model_dir, out, merge=hp.merge_weights, record=record)
@@ -198,8 +251,46 @@ def train(ctx: jobs.JobContext, dist) -> None:
     ctx.log.info("artifact written to %s", out)
 
 
-def _context_length(model, tokenizer) -> int:
-    cfg = model.config
+def data_options(hp: hps.Hyperparameters, seq2seq: bool, context: int):
+    """How the job reads its data, from the hyperparameters and the model."""
+    from springboard.data import DataOptions
+
+    max_len = hp.max_input_length if hp.max_input_length > 0 else context
+    if max_len > context:
+        log.info("max_input_length %d capped at the model's context %d", max_len, context)
+        max_len = context
+    instruction = getattr(hp, "instruction_tuned", True) if not seq2seq else True
+    chat = getattr(hp, "chat_dataset", False)
+    if seq2seq and (getattr(hp, "instruction_tuned", True) is False):
+        raise HyperparameterError("hyperparameter 'instruction_tuned': domain adaptation needs a causal model")
+    return DataOptions(
+        architecture="seq2seq" if seq2seq else "causal",
+        instruction_tuned=bool(instruction or chat),
+        chat_dataset=bool(chat),
+        use_chat_template=hp.use_chat_template,
+        max_input_length=max_len,
+        max_output_length=getattr(hp, "max_output_length", 128),
+        validation_split_ratio=hp.validation_split_ratio,
+        split_seed=hp.train_data_split_seed,
+        max_train_samples=hp.max_train_samples,
+        max_val_samples=hp.max_val_samples,
+        packing=getattr(hp, "packing", None),
+        train_on_inputs=hp.train_on_inputs,
+        preprocessing_num_workers=hp.preprocessing_num_workers,
+    )
+
+
+def _test_examples(path: str, tokenizer, options) -> list:
+    """The whole test channel, tokenized as training data (no split, no sampling cap)."""
+    from dataclasses import replace
+
+    from springboard.data import prepare_data
+
+    test_options = replace(options, validation_split_ratio=0.0, max_train_samples=-1, max_val_samples=-1)
+    return prepare_data(path, tokenizer, test_options).train
+
+
+def _context_length(cfg, tokenizer) -> int:
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(cfg, key, None)
         if isinstance(value, int) and value > 0:
@@ -215,10 +306,12 @@ def _plain(stats: Any) -> Any:
 
 
 def _upload(local: Path, target: str, name: str) -> None:
-    """Copies the artifact to the user's output location (any fsspec URI), SageMaker's
-    `<output_path>/<job name>/output/model` layout."""
-    import fsspec
+    """Publishes the artifact at the user's output location, SageMaker's layout: on S3 (any
+    remote store) `<output_path>/<job name>/output/model.tar.gz`, as ModelArtifacts reports it;
+    a local output path gets the directory `<output_path>/<job name>/output/model`."""
+    from springboard import storage
 
-    dest = target.rstrip("/") + f"/{name}/output/model"
-    fs, root = fsspec.core.url_to_fs(dest)
-    fs.put(str(local), root, recursive=True)
+    if storage.is_remote(target):
+        storage.publish_tarball(local, storage.join(target, name, "output", "model.tar.gz"))
+    else:
+        storage.upload_dir(local, storage.join(target, name, "output", "model"))

@@ -74,36 +74,78 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device):
     config = AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if getattr(hp, "int8_quantization", False):
-        raise HyperparameterError(
-            "hyperparameter 'int8_quantization': needs a CUDA GPU with bitsandbytes; not available here"
-        )
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
+    # same configuration and seed give the same run.
+    set_seed(hp.seed)
     model = cls.from_pretrained(model_dir, dtype=dtype)
     model.config.use_cache = False
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if hp.peft_type == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import get_peft_model
 
-        targets: Any = None
-        if hp.lora_target_modules not in ("auto", ""):
-            targets = (
-                "all-linear"
-                if hp.lora_target_modules == "all-linear"
-                else [t.strip() for t in hp.lora_target_modules.split(",") if t.strip()]
-            )
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
-                r=hp.lora_r,
-                lora_alpha=hp.lora_alpha,
-                lora_dropout=hp.lora_dropout,
-                target_modules=targets,
-            ),
-        )
+        model = get_peft_model(model, lora_config(hp, seq2seq))
     model.to(device)
     return model, tokenizer, seq2seq
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python's, NumPy's and torch's generators (transformers.set_seed)."""
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(seed)
+
+
+def lora_config(hp: Hyperparameters, seq2seq: bool):
+    from peft import LoraConfig, TaskType
+
+    targets: Any = None
+    if hp.lora_target_modules not in ("auto", ""):
+        targets = (
+            "all-linear"
+            if hp.lora_target_modules == "all-linear"
+            else [t.strip() for t in hp.lora_target_modules.split(",") if t.strip()]
+        )
+    return LoraConfig(
+        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
+        r=hp.lora_r,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=targets,
+    )
+
+
+def check_lora_targets(model_dir: Path, hp: Hyperparameters) -> None:
+    """Attaches the LoRA configuration to the model built on the meta device (no weights are
+    read): peft's own check of `lora_target_modules`, before any job starts."""
+    if hp.peft_type != "lora":
+        return
+    from peft import get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    config = AutoConfig.from_pretrained(model_dir)
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    with torch.device("meta"):
+        model = cls.from_config(config)
+    leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    lora = lora_config(hp, seq2seq)
+    # peft only fails when no name matches; every name the user lists must match a module.
+    listed = sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list)) else []
+    names = [n for n, _ in model.named_modules()]
+    missing = [t for t in listed if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise HyperparameterError(
+            f"hyperparameter 'lora_target_modules': no module named {', '.join(map(repr, missing))} in this "
+            f"model; its linear layers are: {', '.join(leaves)} (or use 'auto' / 'all-linear')"
+        )
+    try:
+        get_peft_model(model, lora)
+    except ValueError as exc:
+        raise HyperparameterError(
+            f"hyperparameter 'lora_target_modules': {hp.lora_target_modules!r} does not fit this model "
+            f"({str(exc).splitlines()[0]}); its linear layers are: {', '.join(leaves)}"
+        ) from None
 
 
 def _split_head(model: torch.nn.Module):
@@ -195,7 +237,7 @@ def fit(
     dist = dist or single()
     if not train:
         raise HyperparameterError("no training examples after preprocessing")
-    torch.manual_seed(hp.seed)
+    set_seed(hp.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     collate = collate_seq2seq if seq2seq else collate_causal
     split = None if seq2seq or dist.fsdp else _split_head(model)  # FSDP needs the root forward

@@ -16,6 +16,34 @@ from springboard.errors import ValidationError
 from springboard.train import hyperparameters  # noqa: F401  (SDK surface: hyperparameters.retrieve_default)
 from springboard.train.job import TrainingJobConfig, submit_training
 
+# SageMaker arguments that describe AWS infrastructure (IAM, networking, encryption, storage,
+# sessions). They have no meaning on one machine, so they are accepted and documented as such;
+# any other unknown keyword is refused, so a misspelling is never silently ignored.
+SAGEMAKER_INFRASTRUCTURE_ARGS = frozenset({
+    "role", "instance_type", "sagemaker_session", "volume_size", "volume_kms_key", "output_kms_key",
+    "tags", "subnets", "security_group_ids", "enable_network_isolation", "encrypt_inter_container_traffic",
+    "disable_output_compression", "tolerate_vulnerable_model", "tolerate_deprecated_model", "region",
+    "container_log_level", "keep_alive_period_in_seconds", "enable_sagemaker_metrics", "disable_profiler",
+    "metric_definitions",
+})
+
+
+def refuse_unknown_kwargs(what: str, given: dict[str, Any], valid: list[str], infrastructure: frozenset[str]) -> None:
+    """Raises for keywords that are neither parameters nor SageMaker infrastructure arguments,
+    listing the valid ones (with a close match when there is one)."""
+    import difflib
+
+    unknown = sorted(k for k in given if k not in infrastructure)
+    if not unknown:
+        return
+    names = sorted({*valid, *infrastructure})
+    hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, n=1)) else repr(k)
+             for k in unknown]
+    raise ValidationError(
+        f"{what} got unknown keyword argument(s) {', '.join(hints)}; valid: {', '.join(sorted(valid))}; "
+        f"accepted without effect here (AWS infrastructure): {', '.join(sorted(infrastructure))}"
+    )
+
 
 class TrainingJob:
     """Handle on a submitted training job (SageMaker's `estimator.latest_training_job`)."""
@@ -56,8 +84,14 @@ class Estimator:
         base_job_name: str | None = None,
         instance_type: str | None = None,
         instance_count: int = 1,
-        **_ignored: Any,
+        **sagemaker_args: Any,
     ) -> None:
+        refuse_unknown_kwargs(
+            "Estimator", sagemaker_args,
+            ["model_id", "model_version", "hyperparameters", "environment", "output_path", "base_job_name",
+             "instance_type", "instance_count"],
+            SAGEMAKER_INFRASTRUCTURE_ARGS,
+        )
         # instance_type is accepted so SageMaker code runs unchanged; resources are this machine.
         # instance_count is the number of training processes (data-parallel, accelerate launch).
         from springboard.train.distributed import processes_from_instance_count
@@ -81,16 +115,20 @@ class Estimator:
         logs: bool = True,
         job_name: str | None = None,
     ) -> TrainingJob:
+        """Channels: `training` (or `train`), optional `validation` and `test` (evaluated after
+        training: test_loss and test_perplexity in the job's metrics and the artifact)."""
         channels = {"training": inputs} if isinstance(inputs, (str, Path)) else dict(inputs)
         unknown = set(channels) - {"training", "validation", "train", "test"}
         if unknown or not ({"training", "train"} & set(channels)):
             raise ValidationError(
-                f"inputs must have a 'training' channel and optionally 'validation'; got {sorted(channels)}"
+                "inputs must have a 'training' channel and optionally 'validation' and 'test'; "
+                f"got {sorted(channels)}"
             )
         config = TrainingJobConfig(
             model=self.model_id,
             train=str(channels.get("training") or channels.get("train")),
             validation=str(channels["validation"]) if channels.get("validation") else None,
+            test=str(channels["test"]) if channels.get("test") else None,
             hyperparameters=self.hyperparameters,
             output_path=self.output_path,
             accept_eula=str(self.environment.get("accept_eula", "false")).lower() == "true",
@@ -120,13 +158,14 @@ class Estimator:
         return self.latest_training_job.name
 
     def deploy(self, endpoint_name: str | None = None, **kwargs: Any):
-        """Deploys the fine-tuned model behind an endpoint; returns a Predictor."""
+        """Deploys the fine-tuned model behind an endpoint named `endpoint_name`, by default
+        the training job's name (as SageMaker); returns a Predictor."""
         job = jobs.wait_for(self._job_name())
         if job.status != "Completed":
             raise ValidationError(f"training job {job.name} is {job.status}; only a completed job can be deployed")
         from springboard.serve.sdk import Model
 
-        return Model(model_data=job.output_dir).deploy(endpoint_name=endpoint_name, **kwargs)
+        return Model(model_data=job.output_dir).deploy(endpoint_name=endpoint_name or job.name, **kwargs)
 
     @classmethod
     def attach(cls, training_job_name: str) -> Estimator:
