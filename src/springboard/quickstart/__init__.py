@@ -89,8 +89,9 @@ def _run(args: argparse.Namespace) -> int:
 
     console.rule("[bold]2/4 data")
     train_dir, test_file, records = write_dataset(workdir, args.train_examples, args.test_examples)
+    n_train = sum(1 for line in (train_dir / "data.jsonl").read_text(encoding="utf-8").split("\n") if line)
     console.print(
-        f"{args.train_examples} docstring -> summary examples in {train_dir} (instruction JSONL + template.json), "
+        f"{n_train} docstring -> summary examples in {train_dir} (instruction JSONL + template.json), "
         f"{len(records)} held out in {test_file}"
     )
 

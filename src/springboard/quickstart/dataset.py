@@ -64,7 +64,8 @@ def _candidates():
 
 def build(seed: int = 0) -> list[DocExample]:
     """Every docstring whose first paragraph is one sentence (4-25 words) and whose body
-    (the rest) holds 12-90 words, shuffled deterministically."""
+    (the rest) holds 12-90 words, each body and each summary once, shuffled
+    deterministically (the split into training and held-out examples comes after)."""
     out: list[DocExample] = []
     for qualname, obj in _candidates():
         doc = inspect.getdoc(obj)
@@ -79,5 +80,23 @@ def build(seed: int = 0) -> list[DocExample]:
         if summary.lower().startswith(("deprecated", "see ", "alias")) or ">>>" in body:
             continue
         out.append(DocExample(id=qualname, documentation=body, summary=summary))
+    out = deduplicate(out)
     random.Random(seed).shuffle(out)
     return out
+
+
+def deduplicate(examples: list[DocExample]) -> list[DocExample]:
+    """Keeps an example only if neither its body nor its summary was seen before (compared
+    case-insensitively). Inherited and copied docstrings repeat across the standard library;
+    without this the held-out set shares bodies and summaries with training."""
+    bodies: set[str] = set()
+    summaries: set[str] = set()
+    kept = []
+    for e in examples:
+        body, summary = e.documentation.casefold(), e.summary.casefold()
+        if body in bodies or summary in summaries:
+            continue
+        bodies.add(body)
+        summaries.add(summary)
+        kept.append(e)
+    return kept
