@@ -339,13 +339,19 @@ class Distributed:
 
         if not self.fsdp:
             return checkpoint.load(path, model, optimizer, scheduler)
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_state_dict
 
         state, position = checkpoint.read(path)
-        set_state_dict(
-            model, optimizer, model_state_dict=state["trainable"], optim_state_dict=state["optimizer"],
-            options=StateDictOptions(full_state_dict=True, strict=False),
-        )
+        options = StateDictOptions(full_state_dict=True, strict=False)
+        if state["optimizer"].get("state"):
+            set_state_dict(
+                model, optimizer, model_state_dict=state["trainable"], optim_state_dict=state["optimizer"],
+                options=options,
+            )
+        else:
+            # Saved before the first step: loading an empty optimizer state would make torch
+            # initialise it with a zero-gradient step, which counts as an Adam step.
+            set_model_state_dict(model, state["trainable"], options=options)
         scheduler.load_state_dict(state["scheduler"])
         checkpoint.restore_rng(state)
         return position
@@ -409,10 +415,16 @@ def _fully_shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Modul
 
 def _full_state(model, optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Whole trainable weights and optimizer state on rank 0 (collective: every rank calls)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_state_dict
 
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    msd, osd = get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    if optimizer.state:
+        msd, osd = get_state_dict(model, optimizer, options=options)
+    else:
+        # Before the first step torch would fill an empty optimizer state with a zero-gradient
+        # step (an Adam step count of 1); there is nothing to gather yet.
+        msd, osd = get_model_state_dict(model, options=options), optimizer.state_dict()
     return {k: v for k, v in msd.items() if k in names}, osd
 
 
@@ -436,42 +448,35 @@ def init_rank() -> Distributed:
     )
 
 
-class RankContext:
-    """A job context seen from one rank: rank 0 reports to the job store; the others read the
-    same configuration and directories and leave the reporting to rank 0."""
+def rank_context(store: Any, job: Any, dist: Distributed) -> Any:
+    """The job's context seen from one rank: rank 0 reports to the job store as a single
+    worker would; the other ranks read the same configuration and directories and leave the
+    reporting (status, metrics, config, stop requests) to rank 0."""
+    from springboard.jobs.runner import JobContext
 
-    def __init__(self, ctx: Any, dist: Distributed) -> None:
-        self._ctx = ctx
-        self._dist = dist
-        self.name = ctx.name
-        self.job_dir = ctx.job_dir
-        self.output_dir = ctx.output_dir
-        self.checkpoint_dir = ctx.checkpoint_dir
-        self.log = ctx.log
+    class RankContext(JobContext):
+        def set_secondary_status(self, status: str, message: str = "") -> None:
+            if dist.is_main:
+                super().set_secondary_status(status, message)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return self._ctx.config
+        def log_metrics(self, *args: Any, **kwargs: Any) -> None:
+            if dist.is_main:
+                super().log_metrics(*args, **kwargs)
 
-    def set_secondary_status(self, status: str, message: str = "") -> None:
-        if self._dist.is_main:
-            self._ctx.set_secondary_status(status, message)
+        def update_config(self, **values: Any) -> None:
+            if dist.is_main:
+                super().update_config(**values)
+            else:
+                self.config = {**self.config, **values}
 
-    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
-        if self._dist.is_main:
-            self._ctx.log_metrics(*args, **kwargs)
+        def should_stop(self) -> bool:
+            return super().should_stop() if dist.is_main else False
 
-    def update_config(self, **values: Any) -> None:
-        if self._dist.is_main:
-            self._ctx.update_config(**values)
-
-    def should_stop(self) -> bool:
-        return self._ctx.should_stop() if self._dist.is_main else False
+    return RankContext(store, job)
 
 
 def rank_main(name: str) -> int:
     """Body of one rank: `python -m springboard.train.distributed JOB` (under accelerate launch)."""
-    from springboard.jobs.runner import JobContext
     from springboard.jobs.store import JobStore
     from springboard.train.job import train
 
@@ -481,7 +486,7 @@ def rank_main(name: str) -> int:
     job = store.get(name)
     ranks = rank_dir(job.job_dir)
     (ranks / f"{dist.rank}.pid").write_text(str(os.getpid()))
-    ctx = RankContext(JobContext(store, job), dist)
+    ctx = rank_context(store, job, dist)
     try:
         train(ctx, dist)
     except JobStopped:
