@@ -72,3 +72,16 @@ def test_endpoints_are_listed_from_the_registry_without_a_server(capsys):
     assert "no endpoints" in capsys.readouterr().out
     assert main(["invoke", "x", "--json", "{}"]) == 1
     assert "springboard serve" in capsys.readouterr().err
+
+
+def test_sdk_refuses_misspelled_keywords(tiny_t5_dir):
+    from springboard.errors import ValidationError
+    from springboard.serve.sdk import Model, Predictor
+
+    with pytest.raises(ValidationError, match="'endpoint_nmae' \\(did you mean 'endpoint_name'\\?\\)"):
+        Model(model_data=tiny_t5_dir).deploy(endpoint_nmae="x")
+    with pytest.raises(ValidationError, match="'model_dta'"):
+        Model(model_id="tiny", model_dta=tiny_t5_dir)
+    with pytest.raises(ValidationError, match="'serializer'"):
+        Predictor("x", serializer=object())
+    Model(model_data=tiny_t5_dir, sagemaker_session=None, vpc_config=None)  # AWS infrastructure: accepted

@@ -13,14 +13,33 @@ from springboard.serve.registry import EndpointConfig, EndpointRecord
 from springboard.serve.server import ServerClient
 
 
+# SageMaker arguments about AWS infrastructure (sessions, IAM, networking, encryption, storage,
+# timeouts of the managed container): meaningless on one machine, accepted without effect. Any
+# other unknown keyword is refused, so a misspelling is never silently ignored.
+INFRASTRUCTURE_ARGS = frozenset({
+    "sagemaker_session", "vpc_config", "enable_network_isolation", "tags", "kms_key", "volume_size",
+    "model_data_download_timeout", "container_startup_health_check_timeout", "endpoint_logging",
+    "tolerate_vulnerable_model", "tolerate_deprecated_model", "region",
+})
+
+
+def _refuse_unknown(what: str, given: dict[str, Any], valid: list[str]) -> None:
+    # The training SDK's check (one message format for every SDK class).
+    from springboard.train.sdk import refuse_unknown_kwargs
+
+    refuse_unknown_kwargs(what, given, valid, INFRASTRUCTURE_ARGS)
+
+
 class Model:
     """A deployable model: a hub `model_id`, or `model_data` (an artifact directory or a
-    training job's name). Instance and role arguments are accepted for SageMaker-code
-    compatibility and ignored: endpoints run on this machine's endpoint server."""
+    training job's name). Instance, role and other AWS infrastructure arguments are accepted for
+    SageMaker-code compatibility and have no effect: endpoints run on this machine's endpoint
+    server. Other unknown keywords are refused."""
 
     def __init__(self, model_id: str | None = None, model_data: str | Path | None = None, *,
                  name: str | None = None, role: str | None = None, instance_type: str | None = None,
-                 **_ignored: Any) -> None:
+                 **sagemaker_args: Any) -> None:
+        _refuse_unknown("Model", sagemaker_args, ["model_id", "model_data", "name", "role", "instance_type"])
         if (model_id is None) == (model_data is None):
             raise ValidationError("Model needs exactly one of model_id or model_data")
         self.model_id = model_id
@@ -34,9 +53,12 @@ class Model:
     def deploy(self, endpoint_name: str | None = None, initial_instance_count: int | None = None,
                instance_type: str | None = None, *, accept_eula: bool = False, wait: bool = True,
                batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 10.0,
-               device: str | None = None, dtype: str | None = None, **_ignored: Any) -> Predictor:
+               device: str | None = None, dtype: str | None = None, **sagemaker_args: Any) -> Predictor:
         """Creates the endpoint (starting the server in the background if none runs) and,
         with wait=True, waits until it is InService; a Failed endpoint raises its reason."""
+        _refuse_unknown("Model.deploy", sagemaker_args, [
+            "endpoint_name", "initial_instance_count", "instance_type", "accept_eula", "wait", "batching",
+            "max_batch_size", "max_wait_ms", "device", "dtype"])
         name = endpoint_name or _default_name(self.name or self.ref)
         config = EndpointConfig(name=name, model=self.ref, batching=batching, max_batch_size=max_batch_size,
                                 max_wait_ms=max_wait_ms, device=device, dtype=dtype, accept_eula=accept_eula)
@@ -60,7 +82,8 @@ class Model:
 class Predictor:
     """Invokes one endpoint through the SageMaker runtime path (JSON in, JSON out)."""
 
-    def __init__(self, endpoint_name: str, *, client: ServerClient | None = None, **_ignored: Any) -> None:
+    def __init__(self, endpoint_name: str, *, client: ServerClient | None = None, **sagemaker_args: Any) -> None:
+        _refuse_unknown("Predictor", sagemaker_args, ["endpoint_name", "client"])
         self.endpoint_name = endpoint_name
         self._client = client
 
