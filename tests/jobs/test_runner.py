@@ -206,3 +206,19 @@ def test_stop_never_signals_a_reused_pid():
     finally:
         other.kill()
         other.wait()
+
+
+def test_job_whose_worker_never_started_is_failed_then_resumable():
+    """The submitter died between recording the job and starting its worker."""
+    import sqlite3
+
+    from springboard.jobs.runner import LAUNCH_GRACE_S
+
+    store = JobStore()
+    store.create("orphan", "test", "jobfuncs:count", {"n": 2})
+    assert refresh("orphan").status == "InProgress"  # just recorded: its launch may be under way
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET updated = updated - ? WHERE name = 'orphan'", (LAUNCH_GRACE_S + 1,))
+    job = refresh("orphan")
+    assert job.status == "Failed" and "never started" in job.failure_reason
+    assert wait_for(resume("orphan").name, poll=0.2, timeout=60).status == "Completed"

@@ -19,6 +19,10 @@ from springboard.jobs.store import Job, JobStore, Metric
 
 log = logging.getLogger("springboard.jobs")
 
+# A job is recorded, then its worker started within milliseconds; one still without a worker
+# after this long lost its submitter in between and never will have one.
+LAUNCH_GRACE_S = 120.0
+
 
 class JobContext:
     """What a job's code sees: its configuration and directories, and the calls that report
@@ -194,6 +198,12 @@ def refresh(name: str, store: JobStore | None = None) -> Job:
                 f"`springboard jobs resume {name}` continues from the last checkpoint",
             )
         job = store.get(name)
+    elif job.status == "InProgress" and job.pid is None:
+        if store.fail_unlaunched(
+            name, LAUNCH_GRACE_S,
+            f"the job's worker never started (its submitter exited first); `springboard jobs resume {name}` starts it",
+        ):
+            job = store.get(name)
     return job
 
 

@@ -329,6 +329,19 @@ class JobStore:
             self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, now, message))
         return bool(changed)
 
+    def fail_unlaunched(self, name: str, older_than: float, reason: str) -> bool:
+        """Fails an InProgress job that never got a worker (its submitter died between
+        recording it and starting the process) once it has been so for `older_than` seconds."""
+        now = time.time()
+        changed = self._changed(
+            "UPDATE jobs SET status='Failed', secondary_status='Failed', failure_reason=?, ended=?, updated=?"
+            " WHERE name=? AND status='InProgress' AND pid IS NULL AND updated < ?",
+            (reason, now, now, name, now - older_than),
+        )
+        if changed:
+            self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, "Failed", now, "worker never started"))
+        return bool(changed)
+
     def end_if_running(
         self, name: str, pid: int, status: str, secondary: str, message: str, failure_reason: str | None = None
     ) -> bool:
