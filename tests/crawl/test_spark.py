@@ -73,9 +73,14 @@ def test_spark_main_entry_point(spark, review_warc, tmp_path):
 
     from springboard.crawl import spark_main
 
+    import logging
+
     here = Path(__file__).parent
+    handlers = list(logging.getLogger().handlers)  # spark_main configures logging for its run
     rc = spark_main.main([str(review_warc), str(review_warc), "--job",
                           f"{here / 'jobs_for_tests.py'}:ReviewJob", "--dedup", "exact",
                           "--out", str(tmp_path / "out"), "--num-output-partitions", "1"])
+    for h in set(logging.getLogger().handlers) - set(handlers):
+        logging.getLogger().removeHandler(h)
     assert rc == 0
     assert len(_sorted_rows(tmp_path / "out")) == 11
