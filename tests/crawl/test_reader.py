@@ -126,3 +126,10 @@ def test_warcio_record_api(cc_sample):
     assert "WARC-Type" in resp.rec_headers and resp.rec_headers["warc-type"] == "response"
     assert resp.headers.get("WARC-Type") == "response"  # and still a mapping
     assert resp.http_headers.protocol == "HTTP/1.1"
+
+
+def test_whole_file_gzip_is_not_reported_truncated(cc_sample, tmp_path):
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(gzip.decompress(cc_sample.read_bytes())))
+    rows, counters = _read(whole)
+    assert len(rows) == 16 and not [k for k in counters if k.startswith("errors.")]

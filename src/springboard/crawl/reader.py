@@ -146,6 +146,11 @@ def _complete(f: IO[bytes], pos: int, magic: bytes, chunk: int = 1 << 16) -> boo
     block holds `Content-Length` bytes."""
     f.seek(pos)
     if magic == GZIP_MAGIC:
+        if f.read(3) != GZIP_MAGIC:
+            # one gzip member for many records (not Common Crawl's way): records are not
+            # addressable by offset and a cut cannot be told from here
+            return True
+        f.seek(pos)
         d = zlib.decompressobj(31)
         while not d.eof:
             data = f.read(chunk)
