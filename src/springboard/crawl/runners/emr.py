@@ -36,7 +36,11 @@ TERMINAL = ("SUCCESS", "FAILED", "CANCELLED")
 
 
 def client():
-    import boto3
+    try:
+        import boto3
+    except ImportError:
+        raise ValidationError("--runner emr-serverless needs boto3: pip install "
+                              "'springboard[spark]'") from None
     from botocore.exceptions import NoRegionError
 
     try:
