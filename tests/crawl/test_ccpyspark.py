@@ -97,3 +97,14 @@ def test_cli_word_count_and_export_column_case_insensitive(wet_files, tmp_path, 
                  "--out-dir", str(tmp_path / "train")]) == 0
     words = (tmp_path / "train" / "train.txt").read_text().split()
     assert len(words) == counters["rows_written"] and "the" in words
+
+
+def test_job_whose_every_record_raised_ends_failed(cc_sample, tmp_path):
+    from springboard.cli import main
+    from springboard.jobs import JobStore
+
+    rc = main(["crawl", "run", str(cc_sample), "--job", f"{HERE / 'ccpyspark_jobs.py'}:AlwaysFails",
+               "--out", str(tmp_path / "out"), "--name", "all-fail", "--wait"])
+    job = JobStore().get("all-fail")
+    assert rc != 0 and job.status == "Failed"
+    assert "raised on every record" in job.failure_reason and "AttributeError" in job.failure_reason
