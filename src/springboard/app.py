@@ -221,8 +221,10 @@ async def _refuse(send: Send, exc: Refused) -> None:
         "__type": exc.code, "message": exc.message, "Message": exc.message,
         "error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code},
     }).encode()
+    # No "Connection: close": uvicorn discards the rest of a refused body as it arrives (memory
+    # stays flat), so a client still sending it can finish and read this answer.
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-amzn-errortype", exc.code.encode()), (b"connection", b"close")]
+               (b"x-amzn-errortype", exc.code.encode())]
     if exc.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="springboard"'))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
