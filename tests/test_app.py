@@ -178,3 +178,21 @@ def test_loopback_without_a_key_stays_open(tmp_path):
     for url in _serve(app):
         assert httpx.get(f"{url}/springboard/health").status_code == 200
         assert openai.OpenAI(base_url=f"{url}/v1", api_key="anything").models.list().data == []
+
+
+def test_serve_command_wires_the_key_into_the_server(monkeypatch):
+    """`springboard serve --api-key K` (no network: uvicorn.run is replaced by a recorder)."""
+    from fastapi.testclient import TestClient
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.delenv("SPRINGBOARD_API_KEY", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "18080", "--api-key", KEY]) == 0
+    assert served["host"] == "0.0.0.0" and served["port"] == 18080
+    with TestClient(served["app"]) as client:
+        assert client.get("/springboard/health").status_code == 401
+        assert client.get("/springboard/health", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    monkeypatch.setenv("SPRINGBOARD_API_KEY", KEY)  # the environment works as the flag does
+    assert main(["serve", "--host", "0.0.0.0", "--port", "18080"]) == 0
+    with TestClient(served["app"]) as client:
+        assert client.get("/springboard/health").status_code == 401
