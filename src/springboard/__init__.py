@@ -4,9 +4,18 @@ lives in the room that owns it."""
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Torch's OpenMP threads busy-wait (spin) between parallel regions by default. On a machine busier
+# than its cores a spinning thread burns the time slice its lagging team mate needs, so every
+# parallel region waits a scheduler tick: decoding SmolLM2 ran ~10x slower (74 s instead of 5-6 s
+# for 32 tokens at load 10 on 2 cores), on whichever request path's thread owned that spinning
+# team (the cause of non-streamed invocations running 4-6x slower than streamed ones). Passive
+# waiting sleeps instead. It must be set before torch loads OpenMP; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS = {
     # errors

@@ -134,3 +134,20 @@ def test_a_causal_max_length_within_the_prompt_is_an_error_not_an_empty_answer(c
     assert err.value.field == "max_length" and f"{n} tokens" in str(err.value)
     with pytest.raises(DataError):
         causal.stream(PROMPT, GenerationParams(max_length=n))
+
+
+def test_importing_springboard_makes_openmp_threads_wait_passively():
+    """OpenMP's default spin-wait made decoding ~10x slower on a busy machine (see
+    springboard/__init__.py); the policy must be in the environment before torch loads, and a
+    user's own choice is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, springboard, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    mine = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                          capture_output=True, text=True, check=True)
+    assert mine.stdout.strip() == "ACTIVE"
