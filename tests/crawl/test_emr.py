@@ -132,3 +132,26 @@ def test_preflight_errors(emr, tmp_path, capsys):
         last = capsys.readouterr().err.strip().splitlines()[-1]
         assert last.startswith("error: ") and message in last, (argv, last)
     assert JobStore().list() == []
+
+
+def test_package_ships_the_jobs_local_imports(emr, tmp_path):
+    from springboard.crawl.config import CrawlRunConfig
+    from springboard.crawl.runners.emr import package
+
+    client, app_id, bucket = emr
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "text.py").write_text("def squash(s):\n    return ' '.join(s.split())\n")
+    (tmp_path / "myjob.py").write_text(
+        "from helpers.text import squash\nfrom springboard.crawl import CrawlJob\n"
+        "import json\n\nclass MyJob(CrawlJob):\n    pass\n")
+    (tmp_path / "extra.py").write_text("X = 1\n")
+    config = CrawlRunConfig(inputs=[f"{bucket}/in/x.warc.gz"], output=f"{bucket}/o",
+                            job=f"{tmp_path / 'myjob.py'}:MyJob", runner="emr-serverless",
+                            application_id=app_id, execution_role=ROLE,
+                            py_files=[str(tmp_path / "extra.py")])
+    sub = package(config, "pkg-test")
+    names = set(zipfile.ZipFile(io.BytesIO(storage.read_bytes(f"{bucket}/o.emr/pkg-test/springboard.zip"))).namelist())
+    assert {"myjob.py", "helpers/__init__.py", "helpers/text.py", "extra.py"} <= names
+    assert not [n for n in names if n.startswith("json")]  # the standard library stays home
+    assert "--job" in sub.arguments and "myjob:MyJob" in sub.arguments

@@ -125,6 +125,26 @@ def _job_module(job: str | None) -> tuple[str | None, Path | None, str]:
     return job, ship, f"{top}.py"
 
 
+def local_imports(script: Path) -> dict[str, Path]:
+    """The modules a job script imports from its own directory tree (its helpers), by
+    dotted name: they travel with it. Installed libraries come from the venv archive/image."""
+    from modulefinder import ModuleFinder
+
+    root = script.resolve().parent
+    # searching only the script's tree: everything else is the venv's or the standard library's
+    finder = ModuleFinder(path=[str(root)])
+    try:
+        finder.run_script(str(script))
+    except SyntaxError as exc:
+        raise ValidationError(f"--job {script}: {exc}") from None
+    found = {}
+    for name, module in finder.modules.items():
+        file = Path(module.__file__).resolve() if module.__file__ else None
+        if name != "__main__" and file is not None and root in file.parents:
+            found[name] = file
+    return found
+
+
 def package(config: CrawlRunConfig, job_name: str) -> Submission:
     """Uploads what the run needs next to the output and returns the StartJobRun pieces."""
     import springboard
@@ -137,6 +157,12 @@ def package(config: CrawlRunConfig, job_name: str) -> Submission:
             _add_path(zf, Path(springboard.__file__).parent, "springboard")
             if ship is not None:
                 _add_path(zf, ship, arcname)
+                if ship.suffix == ".py":
+                    for name, file in local_imports(ship).items():
+                        arc = name.replace(".", "/") + ("/__init__.py" if file.name == "__init__.py"
+                                                        else ".py")
+                        if arc not in zf.namelist():
+                            zf.write(file, arc)
             for extra in config.py_files:
                 p = Path(extra)
                 _add_path(zf, p, p.name)
