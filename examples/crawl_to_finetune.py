@@ -32,7 +32,8 @@ from pathlib import Path
 
 from springboard.crawl.config import CrawlRunConfig, execute
 from springboard.crawl.export import export
-from springboard.crawl.index import build_index, query, write_result
+from springboard.crawl.index import query, write_result
+from springboard.crawl.index_build import build_index
 from springboard.crawl.synth import docs_pages, write_warc
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/commoncrawl/CC-MAIN-2020-34-sample.warc.gz"

@@ -103,7 +103,7 @@ def test_is_retryable_classification():
 
 
 def test_fetch_records_merges_nearby_ranges(cc_sample, flaky):
-    from springboard.crawl.index import index_rows
+    from springboard.crawl.index_build import index_rows
 
     rows = list(index_rows(str(cc_sample), detect_languages=False))
     refs = [RecordRef("/cc/sample.warc.gz", r["warc_record_offset"], r["warc_record_length"])
@@ -116,7 +116,7 @@ def test_fetch_records_merges_nearby_ranges(cc_sample, flaky):
 
 def test_merged_requests_are_capped(cc_sample, flaky):
     """Memory holds one request: merging stops at `max_bytes`, whatever the record list."""
-    from springboard.crawl.index import index_rows
+    from springboard.crawl.index_build import index_rows
 
     rows = list(index_rows(str(cc_sample), detect_languages=False))
     refs = [RecordRef("/cc/sample.warc.gz", r["warc_record_offset"], r["warc_record_length"])

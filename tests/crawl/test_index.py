@@ -4,7 +4,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from springboard.crawl.index import build_index, query, surt, table_source, write_result
+from springboard.crawl.index import query, table_source, write_result
+from springboard.crawl.index_build import build_index, surt
 from springboard.errors import NotFoundError, ValidationError
 
 

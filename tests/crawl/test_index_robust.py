@@ -6,7 +6,8 @@ import gzip
 import pytest
 
 from springboard.crawl.fetch import fetch_record
-from springboard.crawl.index import LANGUAGE_WINDOW, FileReport, build_index, index_rows, query
+from springboard.crawl.index import query
+from springboard.crawl.index_build import LANGUAGE_WINDOW, FileReport, build_index, index_rows
 from springboard.crawl.synth import docs_pages, write_warc
 from springboard.errors import ConflictError
 
@@ -68,7 +69,7 @@ def test_cli_reports_unreadable_records_and_exits_zero(damaged, tmp_path, capsys
 
 
 def test_no_partial_index_when_interrupted(damaged, tmp_path, monkeypatch):
-    import springboard.crawl.index as index
+    import springboard.crawl.index_build as index
 
     real = index.index_rows
     calls = []

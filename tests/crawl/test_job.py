@@ -80,7 +80,8 @@ def test_default_pipeline_extract_filter_dedup_export(docs_warcs, tmp_path):
 
 
 def test_records_list_input_fetches_byte_ranges(tmp_path, cc_sample):
-    from springboard.crawl.index import build_index, query, write_result
+    from springboard.crawl.index import query, write_result
+    from springboard.crawl.index_build import build_index
 
     build_index([str(cc_sample)], tmp_path / "idx", detect_languages=False)
     t = query(str(tmp_path / "idx"), "SELECT * FROM ccindex WHERE url_host_tld IN ('ru', 'ch')")

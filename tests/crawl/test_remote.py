@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 
 from springboard import storage
 from springboard.crawl.config import CrawlRunConfig, execute
-from springboard.crawl.index import build_index, query, write_result
+from springboard.crawl.index import query, write_result
+from springboard.crawl.index_build import build_index
 from springboard.crawl.synth import docs_pages, write_warc
 
 

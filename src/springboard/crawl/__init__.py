@@ -20,7 +20,7 @@ _EXPORTS = {
     "fetch_range": "springboard.crawl.fetch",
     "RetryPolicy": "springboard.crawl.fetch",
     "RecordRef": "springboard.crawl.fetch",
-    "build_index": "springboard.crawl.index",
+    "build_index": "springboard.crawl.index_build",
     "query": "springboard.crawl.index",
     "HtmlToText": "springboard.crawl.extract",
     "CssSelect": "springboard.crawl.extract",

@@ -111,7 +111,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from springboard.crawl.index import build_index
+    from springboard.crawl.index_build import build_index
 
     result = build_index(args.warcs, args.out, crawl=args.crawl,
                          detect_languages=not args.no_detect_languages, overwrite=args.overwrite)
