@@ -21,6 +21,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from fastapi import WebSocket
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from springboard.app import ROUTERS, create_app, run
 from springboard.cli import main
@@ -182,8 +185,6 @@ def test_loopback_without_a_key_stays_open(tmp_path):
 
 def test_serve_command_wires_the_key_into_the_server(monkeypatch):
     """`springboard serve --api-key K` (no network: uvicorn.run is replaced by a recorder)."""
-    from fastapi.testclient import TestClient
-
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
     monkeypatch.delenv("SPRINGBOARD_API_KEY", raising=False)
@@ -196,3 +197,20 @@ def test_serve_command_wires_the_key_into_the_server(monkeypatch):
     assert main(["serve", "--host", "0.0.0.0", "--port", "18080"]) == 0
     with TestClient(served["app"]) as client:
         assert client.get("/springboard/health").status_code == 401
+
+
+def test_a_websocket_route_added_later_is_behind_the_key_too(tmp_path):
+    app = create_app(EndpointManager(EndpointRegistry(tmp_path / "endpoints")), restore=False, api_key=KEY)
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    app.add_api_websocket_route("/ws", echo)
+    with TestClient(app) as client:
+        with pytest.raises(WebSocketDisconnect) as err, client.websocket_connect("/ws") as ws:
+            ws.receive_text()
+        assert err.value.code == 1008
+        with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {KEY}"}) as ws:
+            assert ws.receive_text() == "hello"

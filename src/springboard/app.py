@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from springboard import controlplane, settings
+from springboard import controlplane, settings, studio
 from springboard.errors import ValidationError
 from springboard.serve import openai_api, tgi_api
 from springboard.serve import routes as serve_routes
@@ -41,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     tgi_api.router,  # TGI per endpoint: /endpoints/{name}[/generate|/generate_stream|/info|/health]
     openai_api.endpoint_router,  # /endpoints/{name}/v1/...: OpenAI routes under an endpoint's base URL
     controlplane.router,  # SageMaker control plane: POST / with X-Amz-Target: SageMaker.<Operation>
+    studio.router,  # the web UI: /studio/ (static pages; GET / redirects there) and /studio/api/ views
 ]
 
 
@@ -143,6 +144,12 @@ class Guard:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.api_key:
+            # No route takes a WebSocket today; one added later is still behind the key.
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not hmac.compare_digest(auth.encode(), f"Bearer {self.api_key}".encode()):
+                await send({"type": "websocket.close", "code": 1008})
+                return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -150,7 +157,7 @@ class Guard:
         aws = _aws_style(scope, headers)
         try:
             body = await self._read(headers, receive, aws)
-            if self.api_key:
+            if self.api_key and not _public(scope):
                 self._authenticate(scope, headers, body, aws)
         except Refused as exc:
             await _refuse(send, exc)
@@ -208,10 +215,20 @@ class Guard:
                       "this server requires an API key: send 'Authorization: Bearer <key>'")
 
 
+_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/(invocations|invocations-response-stream|async-invocations)$")
+
+
+def _public(scope: Scope) -> bool:
+    """The Studio's static pages (no data: they ask for the key and send it on every API call)."""
+    path = scope["path"]
+    return scope["method"] in ("GET", "HEAD") and (
+        path in ("/", "/studio") or (path.startswith("/studio/") and not path.startswith("/studio/api/")))
+
+
 def _aws_style(scope: Scope, headers: dict[str, str]) -> bool:
     """Whether the caller speaks AWS (boto3): its errors then follow the AWS shapes and codes."""
     return (headers.get("authorization", "").startswith("AWS4-")
-            or "x-amz-target" in headers or scope["path"].startswith("/endpoints/"))
+            or "x-amz-target" in headers or bool(_RUNTIME_PATH.match(scope["path"])))
 
 
 async def _refuse(send: Send, exc: Refused) -> None:
