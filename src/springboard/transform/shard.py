@@ -190,6 +190,7 @@ class ShardRunner:
                     f"{shard.rel}: found {done} of the {shard.records} records planned for records "
                     f"{shard.start}-{shard.end - 1}; the input changed while the job ran"
                 )
+            f.close()  # complete on disk before the state says so (another process publishes it)
             state.done = True
             state.save(state_path)
             return state
