@@ -47,7 +47,7 @@ ROUTERS: list[APIRouter] = [
 
 def create_app(manager: EndpointManager | None = None, restore: bool = True, api_key: str | None = None,
                api_secret: str | None = None) -> FastAPI:
-    """The server. With `api_key`, every request must carry it (see `springboard.guard`)."""
+    """The server. With `api_key`, every request must carry it (see `Guard` below)."""
     manager = manager or EndpointManager()
 
     @asynccontextmanager
