@@ -122,6 +122,9 @@ def test_training_validation_errors(sm, tiny_causal_dir, tmp_path):
         channel("training", str(data)), channel("model", str(tiny_causal_dir)), channel("images", str(data))]})
     assert "channel 'images'" in message
     # name rule from botocore's model
+    code, message = error_of(sm.create_training_job, **{**good, "ResourceConfig": {
+        "InstanceType": "ml.m5.xlarge", "InstanceCount": 65, "VolumeSizeInGB": 1}})
+    assert "ResourceConfig.InstanceCount: must be between 1 and 64" in message
     code, message = error_of(sm.create_training_job, **{**good, "TrainingJobName": "-bad"})
     assert "at 'trainingJobName' failed to satisfy constraint" in message
     # missing jobs: ValidationException, as the waiter expects
@@ -145,12 +148,13 @@ def test_a_job_started_by_the_sdk_is_described_through_boto3(sm, tiny_causal_dir
 
     data = write_data(tmp_path / "data")
     est = Estimator(model_id=str(tiny_causal_dir), hyperparameters={"epoch": "1", "instruction_tuned": "True"})
-    est.fit({"training": str(data)}, wait=True, logs=False, job_name="from-sdk")
+    est.fit({"training": str(data), "test": str(data)}, wait=True, logs=False, job_name="from-sdk")
     job = sm.describe_training_job(TrainingJobName="from-sdk")
     assert job["TrainingJobStatus"] == "Completed"
     assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == str(data)
+    assert [c["ChannelName"] for c in job["InputDataConfig"]] == ["training", "test"]
     assert Path(job["ModelArtifacts"]["S3ModelArtifacts"], "config.json").exists()
-    assert {m["MetricName"] for m in job["FinalMetricDataList"]} >= {"train_loss", "val_loss"}
+    assert {m["MetricName"] for m in job["FinalMetricDataList"]} >= {"train_loss", "val_loss", "test_loss"}
     # a training job is not a transform job
     with pytest.raises(ClientError, match="Could not find"):
         sm.describe_transform_job(TransformJobName="from-sdk")

@@ -2,7 +2,7 @@
 store, one runner); Describe/List/Stop read and drive that job.
 
 Mapping:
-- channels: `training` (or `train`) and `validation` (or `test`) are the data; `model` is the base
+- channels: `training` (or `train`), `validation` and `test` (evaluated after training) are the data; `model` is the base
   model (resolve.py); no `model` channel: the JumpStart tag names the catalog model. `code` (the
   SDK's training script, which every JumpStartEstimator sends) is recorded and not run:
   Springboard's own training loop does the work the script would.
@@ -37,7 +37,7 @@ from springboard.controlplane.protocol import AwsError, arn, not_found, validati
 from springboard.errors import NotFoundError
 
 KIND = "training"
-DATA_CHANNELS = {"training": "train", "train": "train", "validation": "validation", "test": "validation"}
+DATA_CHANNELS = {"training": "train", "train": "train", "validation": "validation", "test": "test"}
 
 
 def output_locations(job: jobs.Job) -> list[str]:
@@ -122,23 +122,19 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     resources = params["ResourceConfig"]
     if resources.get("InstanceGroups"):
         raise validation("ResourceConfig.InstanceGroups: Springboard takes InstanceType and InstanceCount")
-    count = resources.get("InstanceCount", 1)
-    fields = TrainingJobConfig.model_fields
-    extra: dict[str, Any] = {}
-    if "processes" in fields:
-        extra["processes"] = count
-    elif count != 1:
-        raise AwsError("ResourceLimitExceeded", f"ResourceConfig.InstanceCount {count}: this Springboard trains "
-                       "in one process (InstanceCount must be 1)")
+    from springboard.train.distributed import processes_from_instance_count
+
+    processes = processes_from_instance_count(resources.get("InstanceCount", 1), "ResourceConfig.InstanceCount")
     env = params.get("Environment") or {}
     config = TrainingJobConfig(
         model=model,
         train=data["train"],
         validation=data.get("validation"),
+        test=data.get("test"),
         hyperparameters=hyperparameters,
         output_path=params["OutputDataConfig"]["S3OutputPath"],
         accept_eula=str(env.get("accept_eula", "")).lower() == "true",
-        **extra,
+        processes=processes,
     )
     ctx.records.put("training-job", name, {"request": {k: v for k, v in params.items() if k != "Tags"}})
     try:
@@ -167,9 +163,10 @@ def _request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
         return found.data["request"]
     config = job.config
     channels = [{"ChannelName": "training", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": config["train"]}}}]
-    if config.get("validation"):
-        channels.append({"ChannelName": "validation",
-                         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": config["validation"]}}})
+    for name in ("validation", "test"):
+        if config.get(name):
+            channels.append({"ChannelName": name,
+                             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": config[name]}}})
     return {
         "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": f"springboard:{config['model']}"},
         "HyperParameters": config.get("hyperparameters") or {},
