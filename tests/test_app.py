@@ -214,3 +214,14 @@ def test_a_websocket_route_added_later_is_behind_the_key_too(tmp_path):
         assert err.value.code == 1008
         with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {KEY}"}) as ws:
             assert ws.receive_text() == "hello"
+
+
+def test_a_caller_without_the_key_is_refused_before_its_body_is_read(keyed):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(keyed)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        # 5 MB declared (under the limit) and never sent: only the headers decide
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 5000000\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 401")

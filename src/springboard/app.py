@@ -52,6 +52,9 @@ def create_app(manager: EndpointManager | None = None, restore: bool = True, api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from springboard.hub.jumpstart import export_to_home
+
+        export_to_home()  # the catalog as JumpStart metadata, for the sagemaker SDK (README)
         if restore:
             manager.restore()
         yield
@@ -156,9 +159,10 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         aws = _aws_style(scope, headers)
         try:
+            sigv4 = bool(self.api_key) and not _public(scope) and self._authenticate(headers, aws)
             body = await self._read(headers, receive, aws)
-            if self.api_key and not _public(scope):
-                self._authenticate(scope, headers, body, aws)
+            if sigv4:  # the signature covers the body: checked once it is read (within the limit)
+                verify_sigv4(scope, headers, body, self.api_key, self.api_secret)
         except Refused as exc:
             await _refuse(send, exc)
             return
@@ -197,17 +201,18 @@ class Guard:
         # SageMaker answers an oversized InvokeEndpoint with 400 ValidationError; HTTP says 413.
         return Refused(400 if aws else 413, "ValidationError", message)
 
-    def _authenticate(self, scope: Scope, headers: dict[str, str], body: bytes, aws: bool) -> None:
+    def _authenticate(self, headers: dict[str, str], aws: bool) -> bool:
+        """Checks a Bearer key before any of the body is read (a caller without the key never
+        makes the server buffer anything); True when a SigV4 signature remains to be checked."""
         assert self.api_key is not None and self.api_secret is not None
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer":
             if not hmac.compare_digest(value.strip().encode(), self.api_key.encode()):
                 raise Refused(401, "InvalidApiKey", "the API key in 'Authorization: Bearer' is not valid")
-            return
+            return False
         if scheme == "AWS4-HMAC-SHA256":
-            verify_sigv4(scope, headers, body, self.api_key, self.api_secret)
-            return
+            return True
         if aws:
             raise Refused(403, "MissingAuthenticationTokenException",
                           "this server requires a SigV4 signature whose access key id is its API key")
