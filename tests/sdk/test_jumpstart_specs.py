@@ -133,3 +133,13 @@ def test_cli_specs_into_a_file_is_an_error(tmp_path, capsys):
     target.write_text("x")
     assert main(["jumpstart", "specs", str(target)]) != 0
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_server_start_exports_the_catalog_into_springboard_home(sb_home):
+    from fastapi.testclient import TestClient
+
+    from springboard.app import create_app
+
+    with TestClient(create_app(restore=False)):
+        manifest = json.loads((sb_home / "jumpstart" / MANIFEST_FILE).read_text())
+    assert "smollm2-135m-instruct" in {h["model_id"] for h in manifest}
