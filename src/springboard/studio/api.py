@@ -1,0 +1,418 @@
+"""Studio's own JSON routes (`/studio/api/...`): thin views over the rooms' functions for what the
+SageMaker control plane has no operation for. Actions (create/stop jobs, deploy, invoke) are not
+here: the browser sends those to the control plane and the runtime like boto3 does.
+
+Errors are the SpringboardError family: 400 (bad input) / 404 (not found), body `{"message"}`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from springboard import settings
+from springboard.errors import NotFoundError, SpringboardError, ValidationError
+
+router = APIRouter(prefix="/studio/api")
+
+FACETS = ("task", "framework", "architecture", "training_supported", "requires_eula", "license")
+PREVIEW_MAX = 20
+
+
+def _error(exc: SpringboardError) -> JSONResponse:
+    status = 404 if isinstance(exc, NotFoundError) else 400
+    return JSONResponse({"message": str(exc), "error": {"message": str(exc), "type": type(exc).__name__}},
+                        status_code=status)
+
+
+async def _call(func, *args, **kwargs) -> Any:
+    try:
+        return await run_in_threadpool(func, *args, **kwargs)
+    except SpringboardError as exc:
+        return _error(exc)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+
+def _weights(spec) -> dict[str, Any]:
+    from springboard.hub import local_weights
+    from springboard.hub.resolve import _how_to_provide, gguf_available
+
+    if local_weights(spec) is not None:
+        return {"present": True, "state": "present", "how": ""}
+    if spec.source.type == "gguf_package" and gguf_available(spec):
+        return {"present": True, "state": "converted on first use (packaged GGUF)", "how": ""}
+    return {"present": False, "state": "missing",
+            "how": _how_to_provide(spec.model_id, spec.source.repo_id or spec.model_id)}
+
+
+def _summary(spec) -> dict[str, Any]:
+    data = spec.model_dump(mode="json")
+    return {k: data[k] for k in ("model_id", "version", "display_name", "description", "task", "framework",
+                                 "architecture", "training_supported", "requires_eula", "license",
+                                 "parameters", "aliases")}
+
+
+def _models(filters: list[str]) -> dict[str, Any]:
+    from springboard.hub import And, list_specs
+
+    expression = None
+    filters = [f.strip() for f in filters if f.strip()]
+    if filters:
+        expression = filters[0] if len(filters) == 1 else And(*filters)
+    every = list_specs(None)
+    chosen = list_specs(expression)
+    facets: dict[str, dict[str, int]] = {}
+    for key in FACETS:
+        counts = Counter(str(getattr(s, key)).lower() if isinstance(getattr(s, key), bool) else str(getattr(s, key))
+                         for s in chosen)
+        values = sorted({str(getattr(s, key)).lower() if isinstance(getattr(s, key), bool) else str(getattr(s, key))
+                         for s in every})
+        facets[key] = {v: counts.get(v, 0) for v in values}
+    return {"models": [_summary(s) | {"weights": _weights(s)} for s in chosen], "facets": facets,
+            "total": len(every)}
+
+
+@router.get("/models")
+async def models(filter: list[str] = Query(default=[])) -> Any:
+    """The catalog filtered with JumpStart's filter language (each `filter` is one
+    'FIELD OPERATOR VALUE'; several are And-ed), with per-field counts for facets."""
+    return await _call(_models, filter)
+
+
+def _schema(family: str) -> dict[str, dict[str, Any]]:
+    from springboard.train.hyperparameters import FAMILIES
+
+    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    out = {}
+    for name, info in FAMILIES[family].model_fields.items():
+        ann = str(info.annotation)
+        kind = ("boolean" if "bool" in ann else "integer" if "int" in ann else "number" if "float" in ann
+                else "choice" if "Literal" in ann else "string")
+        entry: dict[str, Any] = {"type": kind, "default": info.default, "description": info.description or ""}
+        bounds = [f"{symbols[n]} {getattr(m, n)}" for m in info.metadata for n in symbols
+                  if getattr(m, n, None) is not None]
+        if bounds:
+            entry["range"] = " and ".join(bounds)
+        if kind == "choice":
+            entry["choices"] = list(getattr(info.annotation, "__args__", ()))
+        out[name] = entry
+    return out
+
+
+def _card(model_id: str) -> dict[str, Any]:
+    from springboard.hub import get_model_spec
+    from springboard.train.hyperparameters import ALIASES
+
+    spec = get_model_spec(model_id)
+    schema = _schema(spec.hyperparameter_family)
+    hyperparameters = []
+    for key, value in spec.default_hyperparameters.items():
+        canon = ALIASES.get(key, key)
+        hyperparameters.append({"name": key, "default": value, **{k: v for k, v in schema.get(canon, {}).items()
+                                                                    if k != "default"}})
+    resources = {scope: spec.default_resources(scope).model_dump(mode="json") for scope in ("training", "inference")}
+    return {"spec": spec.model_dump(mode="json"), "summary": _summary(spec), "hyperparameters": hyperparameters,
+            "schema": schema, "resources": resources, "weights": _weights(spec)}
+
+
+@router.get("/models/{model_id}")
+async def model_card(model_id: str) -> Any:
+    return await _call(_card, model_id)
+
+
+class HyperparameterCheck(_Body):
+    model: str
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+
+
+def _check_hp(body: HyperparameterCheck) -> dict[str, Any]:
+    from springboard.hub import get_model_spec
+    from springboard.train import hyperparameters
+
+    spec = get_model_spec(body.model)
+    parsed = hyperparameters.parse(spec.hyperparameter_family, body.hyperparameters, spec.default_hyperparameters)
+    return {"ok": True, "values": parsed.model_dump(mode="json")}
+
+
+@router.post("/hyperparameters/validate")
+async def validate_hyperparameters(body: HyperparameterCheck) -> Any:
+    """The CLI's schema and messages: 400 with the same text `springboard train` prints."""
+    return await _call(_check_hp, body)
+
+
+# -- data: template preview and staged datasets ---------------------------------------------------
+
+
+class TemplatePreview(_Body):
+    template: str = Field(description="template.json text")
+    data: str | None = Field(None, description="a data file or folder (path or URI)")
+    records: str | None = Field(None, description="JSON lines text (an upload not yet staged)")
+    count: int = Field(3, ge=1, le=PREVIEW_MAX)
+
+
+def _preview(body: TemplatePreview) -> dict[str, Any]:
+    from springboard.data import io
+    from springboard.data.template import load_template
+
+    try:
+        spec = json.loads(body.template)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"template.json:{exc.lineno}: bad JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(spec, dict):
+        raise ValidationError("template.json: a template must be a JSON object with 'prompt' and 'completion'")
+    template = load_template(spec)
+    rows: list[tuple[str, int, dict[str, Any]]] = []
+    if body.records is not None:
+        for number, line in enumerate(body.records.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"upload:{number}: bad JSON: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise ValidationError(f"upload:{number}: a record must be a JSON object")
+            rows.append(("upload", number, record))
+            if len(rows) >= body.count:
+                break
+    elif body.data:
+        file = io.resolve_channel(body.data, (".jsonl", ".json", ".csv", ".parquet"), "training data")
+        for number, record in io.iter_table(file):
+            rows.append((file, number, record))
+            if len(rows) >= body.count:
+                break
+    else:
+        raise ValidationError("give the training data (a path or an upload) to preview the template with")
+    examples = []
+    for file, number, record in rows:
+        prompt, completion = template.apply(record, file=file, line=number)
+        examples.append({"line": number, "prompt": prompt, "completion": completion})
+    return {"examples": examples}
+
+
+@router.post("/template/preview")
+async def template_preview(body: TemplatePreview) -> Any:
+    """The first records rendered with a template.json, as training will render them."""
+    return await _call(_preview, body)
+
+
+class Dataset(_Body):
+    files: dict[str, str] = Field(default_factory=dict, description="file name -> text (uploads)")
+    source: str | None = Field(None, description="copy this data file or folder instead of uploads")
+    template: str | None = Field(None, description="template.json text to put beside the data")
+
+
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(jsonl|json|csv|txt)$")
+
+
+def datasets_dir() -> Path:
+    return settings.home() / "studio" / "datasets"
+
+
+def _stage(body: Dataset) -> dict[str, Any]:
+    import hashlib
+    import time
+
+    from springboard import storage
+
+    if not body.files and not body.source:
+        raise ValidationError("a dataset needs uploaded files or a source path")
+    if body.files and body.source:
+        raise ValidationError("give uploaded files or a source path, not both")
+    for name in body.files:
+        if not _FILE.match(name) or name == "template.json":
+            raise ValidationError(f"file {name!r}: upload .jsonl, .json, .csv or .txt files with plain names")
+    if body.template is not None:
+        try:
+            if not isinstance(json.loads(body.template), dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            raise ValidationError(f"template.json: not a JSON object ({exc})") from None
+    digest = hashlib.sha256(json.dumps([body.files, body.source, body.template]).encode()).hexdigest()[:10]
+    target = datasets_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
+    target.mkdir(parents=True, exist_ok=True)
+    if body.source:
+        if not storage.exists(body.source):
+            raise NotFoundError(f"{body.source}: no such file or folder")
+        if storage.isdir(body.source):
+            for uri in storage.list_files(body.source, recursive=False):
+                name = uri.rstrip("/").rsplit("/", 1)[-1]
+                if name != "template.json" or body.template is None:
+                    (target / name).write_bytes(storage.read_bytes(uri))
+        else:
+            (target / body.source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(body.source))
+    for name, text in body.files.items():
+        (target / name).write_text(text)
+    if body.template is not None:
+        (target / "template.json").write_text(body.template)
+    return {"path": str(target), "files": sorted(p.name for p in target.iterdir())}
+
+
+@router.post("/datasets", status_code=201)
+async def stage_dataset(body: Dataset) -> Any:
+    """A training channel folder under SPRINGBOARD_HOME/studio/datasets: uploaded files (or a
+    copy of a path) with the edited template.json beside them, as training reads it."""
+    return await _call(_stage, body)
+
+
+@router.get("/config")
+async def config() -> dict[str, Any]:
+    """Defaults the forms start from."""
+    return {"home": str(settings.home()), "output_path": str(settings.home() / "studio" / "artifacts")}
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+
+
+def _job_brief(job) -> dict[str, Any]:
+    return {"name": job.name, "kind": job.kind, "status": job.status, "secondary_status": job.secondary_status,
+            "failure_reason": job.failure_reason, "creation_time": job.creation_time,
+            "start_time": job.start_time, "end_time": job.end_time, "output": job.output_dir}
+
+
+def _jobs(kind: str | None) -> list[dict[str, Any]]:
+    from springboard import jobs
+
+    out = []
+    for job in jobs.JobStore().list(kind=kind or None):
+        if not job.done:
+            job = jobs.refresh(job.name)
+        out.append(_job_brief(job))
+    return sorted(out, key=lambda j: j["creation_time"], reverse=True)
+
+
+@router.get("/jobs")
+async def list_jobs(kind: str | None = None) -> Any:
+    """Every job (training, transform, automl, crawl), newest first."""
+    return await _call(_jobs, kind)
+
+
+def _job(name: str) -> dict[str, Any]:
+    from springboard import jobs
+
+    job = jobs.refresh(name)
+    return _job_brief(job) | {"describe": job.describe()}
+
+
+@router.get("/jobs/{name}")
+async def describe_job(name: str) -> Any:
+    return await _call(_job, name)
+
+
+def _metrics(name: str) -> dict[str, Any]:
+    from springboard import jobs
+
+    store = jobs.JobStore()
+    store.get(name)
+    series: dict[str, list[dict[str, Any]]] = {}
+    for m in store.metrics(name):
+        series.setdefault(m.name, []).append({"step": m.step, "epoch": m.epoch, "value": m.value,
+                                              "timestamp": m.timestamp})
+    return {"series": series}
+
+
+@router.get("/jobs/{name}/metrics")
+async def job_metrics(name: str) -> Any:
+    """A job's metric time series (train_loss, val_loss, perplexity, ...) by name."""
+    return await _call(_metrics, name)
+
+
+LOG_CHUNK = 65536
+
+
+def _log(name: str, offset: int) -> dict[str, Any]:
+    from springboard import jobs
+
+    job = jobs.JobStore().get(name)
+    path = job.log_path
+    if not path.exists():
+        return {"text": "", "offset": 0, "size": 0}
+    size = path.stat().st_size
+    if offset < 0:  # the tail: the last chunk, from a line start
+        offset = max(0, size - LOG_CHUNK)
+    with path.open("rb") as f:
+        f.seek(min(offset, size))
+        data = f.read(LOG_CHUNK)
+    if offset and offset == max(0, size - LOG_CHUNK) and b"\n" in data:
+        cut = data.index(b"\n") + 1
+        data, offset = data[cut:], offset + cut
+    end = data.rfind(b"\n") + 1 if len(data) == LOG_CHUNK else len(data)
+    return {"text": data[:end].decode("utf-8", "replace"), "offset": offset + end, "size": size}
+
+
+@router.get("/jobs/{name}/log")
+async def job_log(name: str, offset: int = -1) -> Any:
+    """The job log from byte `offset` (default: its tail); `offset` in the answer is where the
+    next read starts, so a page follows the log by polling."""
+    return await _call(_log, name, offset)
+
+
+def _resume(name: str) -> dict[str, Any]:
+    from springboard import jobs
+
+    return _job_brief(jobs.resume(name))
+
+
+@router.post("/jobs/{name}/resume")
+async def resume_job(name: str) -> Any:
+    """`springboard jobs resume`: SageMaker has no resume operation."""
+    return await _call(_resume, name)
+
+
+def _files(name: str) -> list[dict[str, Any]]:
+    from springboard import jobs
+
+    job = jobs.JobStore().get(name)
+    root = Path(job.output_dir)
+    if not root.is_dir():
+        return []
+    return [{"name": str(p.relative_to(root)), "size": p.stat().st_size}
+            for p in sorted(root.rglob("*")) if p.is_file()][:500]
+
+
+@router.get("/jobs/{name}/files")
+async def job_files(name: str) -> Any:
+    """The files a job wrote to its local output folder (a transform's .out files, ...)."""
+    return await _call(_files, name)
+
+
+@router.get("/jobs/{name}/files/{file:path}")
+async def job_file(name: str, file: str) -> Any:
+    def find() -> Path:
+        from springboard import jobs
+
+        root = Path(jobs.JobStore().get(name).output_dir).resolve()
+        path = (root / file).resolve()
+        if root not in path.parents or not path.is_file():
+            raise NotFoundError(f"job {name!r} has no output file {file!r}")
+        return path
+
+    found = await _call(find)
+    if isinstance(found, JSONResponse):
+        return found
+    return FileResponse(str(found), filename=found.name, media_type="application/octet-stream")
+
+
+def _stop(name: str) -> dict[str, Any]:
+    from springboard import jobs
+
+    return _job_brief(jobs.stop(name))
+
+
+@router.post("/jobs/{name}/stop")
+async def stop_job(name: str) -> Any:
+    """`springboard jobs stop`, for kinds the control plane has no Stop operation for (crawl)."""
+    return await _call(_stop, name)

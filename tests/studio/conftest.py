@@ -1,0 +1,123 @@
+"""Studio tests: the whole server (springboard.app) on loopback in a thread and Debian's
+Chromium driven by Playwright (python). Screenshots go to docs/studio/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "studio"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str:
+    found = os.environ.get("SPRINGBOARD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("the Studio browser tests need Debian's Chromium: `sudo apt-get install -y chromium` "
+                    "(scripts/setup-env.sh installs it when run as root), or set SPRINGBOARD_CHROMIUM "
+                    "to a Chromium executable")
+    return found
+
+
+@dataclass
+class Live:
+    url: str
+    manager: object
+    api_key: str | None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(api_key: str | None = None) -> tuple[Live, object, threading.Thread]:
+    import uvicorn
+
+    from springboard.app import create_app
+    from springboard.serve.endpoints import EndpointManager
+    from springboard.serve.server import server_file
+
+    manager = EndpointManager()
+    port = _free_port()
+    app = create_app(manager, restore=False, api_key=api_key)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": "127.0.0.1", "port": port}))
+    return Live(url, manager, api_key), srv, thread
+
+
+@pytest.fixture
+def live(sb_home) -> Iterator[Live]:
+    server, srv, thread = start_server()
+    yield server
+    srv.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_with_key(sb_home) -> Iterator[Live]:
+    server, srv, thread = start_server(api_key="studio-test-key")
+    yield server
+    srv.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    # First calls import torch and friends in the server thread: slow on a busy 2-core machine.
+    expect.set_options(timeout=60_000)
+    executable = chromium_path()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def _shot(page, name: str) -> Path:
+    DOCS.mkdir(parents=True, exist_ok=True)
+    path = DOCS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture
+def shot():
+    """shot(page, name): a full-page screenshot written to docs/studio/<name>.png."""
+    return _shot
+
+
+def write_numbers(root: Path, n: int = 24) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [{"question": f"Say the number {i}:", "answer": f"{i} is the number"} for i in range(n)]
+    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root / "train.jsonl"
