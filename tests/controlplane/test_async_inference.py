@@ -63,6 +63,9 @@ def test_async_inference_writes_its_answer_to_s3(runtime, sm, async_endpoint, s3
 def test_async_inference_errors(runtime, sm, wait, async_endpoint, s3_bucket, tiny_causal_dir):
     with pytest.raises(ClientError, match="does not exist"):
         runtime.invoke_endpoint_async(EndpointName="async", InputLocation=s3_bucket + "/in/missing.json")
+    with pytest.raises(ClientError, match="InvocationTimeoutSeconds must be between 1 and 3600"):
+        runtime.invoke_endpoint_async(EndpointName="async", InputLocation=s3_bucket + "/in/missing.json",
+                                      InvocationTimeoutSeconds=3601)
     with pytest.raises(ClientError, match="not found"):
         runtime.invoke_endpoint_async(EndpointName="nope", InputLocation=s3_bucket + "/in/missing.json")
     # an endpoint without AsyncInferenceConfig is not asynchronous

@@ -3,7 +3,9 @@ body is read from `X-Amzn-SageMaker-InputLocation`, run through the same invocat
 InvokeEndpoint (payload adapters, EULA check, batching), and the answer is written to the
 EndpointConfig's `AsyncInferenceConfig.OutputConfig.S3OutputPath` as `<InferenceId>.out`
 (errors to `S3FailurePath` as `<InferenceId>-error.out`), through storage.py so s3://, file://
-and local paths all work. The call answers 202 at once, as SageMaker does."""
+and local paths all work. The call answers 202 at once, as SageMaker does.
+`InvocationTimeoutSeconds` bounds the model's work; `RequestTTLSeconds` has nothing to bound
+here (a request is handed to the endpoint's batcher at once, there is no separate queue)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,12 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     if not source:
         return _error("ValidationError", "InputLocation (X-Amzn-SageMaker-InputLocation) is required")
     try:
+        timeout = float(headers.get("x-amzn-sagemaker-invocationtimeoutseconds") or 900)
+    except ValueError:
+        return _error("ValidationError", "InvocationTimeoutSeconds must be a number of seconds")
+    if not 1 <= timeout <= 3600:
+        return _error("ValidationError", f"InvocationTimeoutSeconds must be between 1 and 3600 (got {timeout:g})")
+    try:
         found = await asyncio.to_thread(storage.exists, source)
     except SpringboardError as exc:
         return _error("ValidationError", f"InputLocation: {exc}")
@@ -76,7 +84,7 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     }
     if headers.get("x-amzn-sagemaker-custom-attributes"):
         forwarded["x-amzn-sagemaker-custom-attributes"] = headers["x-amzn-sagemaker-custom-attributes"]
-    task = asyncio.create_task(_run(request, endpoint, source, forwarded, target, failure))
+    task = asyncio.create_task(_run(request, endpoint, source, forwarded, target, failure, timeout))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
     return JSONResponse(
@@ -86,13 +94,21 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     )
 
 
-async def _run(request: Request, endpoint: Any, source: str, headers: dict[str, str], target: str, failure: str) -> None:
-    """One asynchronous inference: the same `_invoke` as InvokeEndpoint, on the stored body."""
+async def _run(request: Request, endpoint: Any, source: str, headers: dict[str, str], target: str, failure: str,
+               timeout: float) -> None:
+    """One asynchronous inference: the same `_invoke` as InvokeEndpoint, on the stored body,
+    within InvocationTimeoutSeconds (SageMaker's default 900 s)."""
     from springboard.serve.routes import InvocationFailed, _invoke
 
     try:
         body = await asyncio.to_thread(storage.read_bytes, source)
-        response = await _invoke(endpoint, _replayed(request, body, headers), stream_frames=False)
+        try:
+            response = await asyncio.wait_for(
+                _invoke(endpoint, _replayed(request, body, headers), stream_frames=False), timeout)
+        except asyncio.TimeoutError:
+            await _fail(failure, "ModelInvocationTimeExceeded",
+                        f"the model did not answer within InvocationTimeoutSeconds={timeout:g}")
+            return
         if hasattr(response, "body_iterator"):
             chunks = [c if isinstance(c, bytes) else c.encode() async for c in response.body_iterator]
             data = b"".join(chunks)
