@@ -210,3 +210,23 @@ def test_aws_cli_lists_endpoints(server, tiny_causal_dir, sm, wait):
     assert out.returncode == 0, out.stderr
     assert [e["EndpointName"] for e in json.loads(out.stdout)["Endpoints"]] == ["seen-by-aws-cli"]
     wait("endpoint_in_service", EndpointName="seen-by-aws-cli")
+
+
+def test_a_failed_update_keeps_the_old_model_serving(sm, runtime, wait, tiny_causal_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    make_model(sm, "good", tiny_causal_dir)
+    make_model(sm, "bad", broken)
+    make_config(sm, "good", "good")
+    make_config(sm, "bad", "bad")
+    sm.create_endpoint(EndpointName="steady", EndpointConfigName="good")
+    wait("endpoint_in_service", EndpointName="steady")
+    sm.update_endpoint(EndpointName="steady", EndpointConfigName="bad")
+    wait("endpoint_in_service", EndpointName="steady")  # rolled back, as SageMaker does
+    described = sm.describe_endpoint(EndpointName="steady")
+    assert described["EndpointStatus"] == "InService" and "update to" in described["FailureReason"]
+    assert described["EndpointConfigName"] == "good"
+    assert "generated_text" in invoke(runtime, "steady")[0]
+    code, message = error_of(sm.update_endpoint, EndpointName="ghost", EndpointConfigName="good")
+    assert "Could not find endpoint" in message

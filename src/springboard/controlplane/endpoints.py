@@ -249,6 +249,9 @@ def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     }
     if extra is not None:
         out["EndpointConfigName"] = extra.data["EndpointConfigName"]
+        if extra.data.get("model") and record.status != "Updating" and record.model != extra.data["model"]:
+            # the update failed and was rolled back: the endpoint still runs its old configuration
+            out["EndpointConfigName"] = extra.data.get("PreviousConfigName")
         config = ctx.records.get("endpoint-config", extra.data["EndpointConfigName"])
         if config is not None and config.data["request"].get("AsyncInferenceConfig"):
             out["AsyncInferenceConfig"] = config.data["request"]["AsyncInferenceConfig"]
@@ -306,6 +309,12 @@ def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     import anyio.from_thread
 
     config = _serve_config(ctx, name, params["EndpointConfigName"])
+    previous = ctx.records.get("endpoint", name)
     anyio.from_thread.run(ctx.manager.update, config)
-    ctx.records.put("endpoint", name, {"EndpointConfigName": params["EndpointConfigName"], "created": time.time()})
+    ctx.records.put("endpoint", name, {
+        "EndpointConfigName": params["EndpointConfigName"],
+        "PreviousConfigName": previous.data["EndpointConfigName"] if previous else None,
+        "model": config.model,
+        "created": time.time(),
+    })
     return {"EndpointArn": arn("endpoint", name)}
