@@ -258,7 +258,7 @@ def stop_training_job(ctx: Context, params: dict[str, Any]) -> None:
 def list_training_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     items = []
     for job in jobs.JobStore().list(kind=KIND):
-        job = jobs.refresh(job.name)
+        job = _enforce_max_runtime(ctx, jobs.refresh(job.name))
         items.append({
             "TrainingJobName": job.name,
             "TrainingJobArn": arn("training-job", job.name),
