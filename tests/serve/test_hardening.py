@@ -47,6 +47,8 @@ def _model_error(runtime, name, body: bytes) -> dict:
         (b'{"inputs": "Hi", "parameters": {"temperature": NaN, "do_sample": true}}', "parameters.temperature"),
         (b'{"inputs": "Hi", "parameters": {"stop": ["\\udc00"]}}', "parameters.stop[0]"),
         (b'{"text_inputs": "Hi", "max_length": "8"}', "max_length"),
+        (b'{"text_inputs": ["a", "b"], "batch_size": 100000}', "batch_size"),  # over max_batch_size
+        (b'{"text_inputs": ["a", "b"], "batch_size": "2"}', "batch_size"),
     ],
 )
 def test_runtime_refuses_what_used_to_crash_or_slip_through(runtime, body, field):
@@ -150,7 +152,8 @@ def test_openai_client_sees_a_clear_error_for_a_huge_chat(oai):
 
 
 def test_deleting_an_endpoint_fails_its_queued_requests(server, runtime, causal_engine):
-    # A 10 s batching window keeps the request queued; the delete must answer it, not the window.
+    # A 10 s batching window keeps the request queued (beam search: dynamic batching, not the
+    # continuous scheduler); the delete must answer it, not the window.
     server.manager.add_engine(EndpointConfig(name="doomed", model=str(causal_engine.model_dir),
                                              max_wait_ms=10_000), causal_engine)
     outcome: dict = {}
@@ -158,7 +161,8 @@ def test_deleting_an_endpoint_fails_its_queued_requests(server, runtime, causal_
     def call():
         try:
             runtime.invoke_endpoint(EndpointName="doomed", ContentType="application/json",
-                                    Body=json.dumps({"inputs": "Hi", "parameters": {"max_new_tokens": 2}}))
+                                    Body=json.dumps({"inputs": "Hi", "parameters": {"max_new_tokens": 2,
+                                                                                    "num_beams": 2}}))
             outcome["result"] = "served"
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             outcome["error"] = exc

@@ -188,6 +188,10 @@ async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> 
                 headers={**variant, "X-Amzn-SageMaker-Content-Type": "text/event-stream"},
             )
         return StreamingResponse(events, media_type="text/event-stream", headers=variant)
+    if inv.batch_size is not None and inv.batch_size > endpoint.record.max_batch_size:
+        # A pass's memory grows with its rows: the endpoint's max_batch_size bounds every pass.
+        raise _client_error(f"field 'batch_size': {inv.batch_size} is over this endpoint's max_batch_size "
+                            f"({endpoint.record.max_batch_size}; set at deploy time)")
     try:
         results = await endpoint.generate(gen, inv.batch_size)
     except ValidationError as exc:
