@@ -64,3 +64,81 @@ def test_api_key_login_prompt_keyboard_only(live_with_key, page, shot):
     page.get_by_role("button", name="Forget API key").click()
     expect(dialog).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('springboard.apiKey')") is None
+
+
+def test_transform_page_runs_a_job_downloads_and_scores_rouge(live, page, shot, tiny_t5_dir, tmp_path):
+    import json
+
+    data = tmp_path / "in" / "articles.jsonl"
+    data.parent.mkdir()
+    data.write_text("".join(json.dumps({"id": i, "text_inputs": f"word {i}", "max_length": 4}) + "\n" for i in range(3)))
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text("".join(json.dumps({"id": i, "highlights": f"word {i}"}) + "\n" for i in range(3)))
+    page.goto(live.url + "/studio/#/transform")
+    page.fill("#tf-name", "batch-one")
+    page.fill("#tf-new-model", str(tiny_t5_dir))
+    page.fill("#tf-input", str(data.parent))
+    page.click("#tf-create")
+    expect(page.locator("#tf-detail")).to_have_attribute("data-status", "Completed", timeout=300_000)
+    expect(page.locator("#tf-detail")).to_contain_text("articles.jsonl.out")
+    expect(page.locator("#tf-detail")).to_contain_text("records_processed")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download articles.jsonl.out").click()
+    downloaded = info.value.path().read_text()
+    assert downloaded == (tmp_path / "sbhome" / "studio" / "transform" / "batch-one" / "articles.jsonl.out").read_text()
+    assert [json.loads(line)["id"] for line in downloaded.splitlines()] == [0, 1, 2]
+    # ROUGE against references; an error from the API is shown to the user
+    page.get_by_role("checkbox", name="batch-one").check()
+    page.fill("#ev-references", str(tmp_path / "missing.jsonl"))
+    page.click("#ev-score")
+    expect(page.locator("#error")).to_contain_text("missing.jsonl")
+    page.fill("#ev-references", str(refs))
+    page.click("#ev-score")
+    expect(page.locator("#ev-report")).to_contain_text("rougeLsum")
+    row = page.locator("#ev-report tbody tr").first
+    expect(row).to_contain_text("batch-one")
+    expect(row.locator("td").nth(5)).to_have_text("3")  # three records scored
+    shot(page, "transform")
+
+
+def test_automl_page_pasted_request_leaderboard_and_deploy(live, page, shot, tiny_causal_dir, tmp_path):
+    import csv
+    import json
+
+    from springboard.hub import register_model
+
+    register_model("tiny-causal", tiny_causal_dir)
+    train = tmp_path / "data" / "train.csv"
+    train.parent.mkdir()
+    with open(train, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["input", "output"])
+        writer.writeheader()
+        writer.writerows({"input": f"Say the number {i}:", "output": f" {i} is the number"} for i in range(30))
+    page.goto(live.url + "/studio/#/automl")
+    # the form's error from the control plane is shown
+    page.fill("#am-name", "numbers")
+    page.fill("#am-model", "no-such-model")
+    page.fill("#am-data", str(train))
+    page.click("#am-create")
+    expect(page.locator("#error")).to_contain_text("no-such-model")
+    # a pasted CreateAutoMLJobV2 request
+    request = {
+        "AutoMLJobName": "numbers", "RoleArn": "arn:aws:iam::111111111111:role/SageMakerRole",
+        "AutoMLJobInputDataConfig": [{"ChannelType": "training", "ContentType": "text/csv;header=present",
+                                      "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(train)}}}],
+        "AutoMLProblemTypeConfig": {"TextGenerationJobConfig": {
+            "BaseModelName": "tiny-causal",
+            "TextGenerationHyperParameters": {"epochCount": "1", "learningRate": "0.01", "batchSize": "4"}}},
+        "OutputDataConfig": {"S3OutputPath": str(tmp_path / "out")},
+    }
+    page.fill("#am-json", json.dumps(request, indent=1))
+    page.click("#am-create")
+    expect(page.locator("#am-board")).to_have_attribute("data-status", "Completed", timeout=300_000)
+    expect(page.locator("#am-board .best")).to_contain_text("numbers-candidate-001")
+    expect(page.locator("#am-board")).to_contain_text("ValidationLoss")
+    assert int(page.locator("#am-board svg").first.get_attribute("data-points")) > 0  # its loss curve
+    shot(page, "automl")
+    page.fill("#am-endpoint", "best")
+    page.click("#am-deploy")
+    page.wait_for_url("**/studio/#/endpoints?select=best")
+    expect(page.locator("#endpoint-list tr", has_text="best")).to_contain_text("InService", timeout=180_000)

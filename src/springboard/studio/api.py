@@ -416,3 +416,31 @@ def _stop(name: str) -> dict[str, Any]:
 async def stop_job(name: str) -> Any:
     """`springboard jobs stop`, for kinds the control plane has no Stop operation for (crawl)."""
     return await _call(_stop, name)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+class RougeRequest(_Body):
+    predictions: list[str] = Field(min_length=1, max_length=4, description="prediction files (.out), one per run")
+    references: str
+    on: str = "id"
+    prediction_field: str = "generated_texts[0]"
+    reference_field: str = "highlights"
+    use_stemmer: bool = False
+
+
+def _rouge(body: RougeRequest) -> dict[str, Any]:
+    from springboard.evaluate.rouge import rouge_scores
+
+    reports = [rouge_scores(p, body.references, on=body.on, prediction_field=body.prediction_field,
+                            reference_field=body.reference_field, use_stemmer=body.use_stemmer).model_dump(mode="json")
+               for p in body.predictions]
+    return {"reports": reports}
+
+
+@router.post("/evaluate/rouge")
+async def rouge(body: RougeRequest) -> Any:
+    """`springboard evaluate rouge` for one or more prediction files against one references
+    file: the comparison report is one row per prediction file."""
+    return await _call(_rouge, body)
