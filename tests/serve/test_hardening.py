@@ -17,7 +17,7 @@ import pytest
 
 from springboard.cli import main
 from springboard.errors import DataError
-from springboard.generate import GenerationParams
+from springboard.generate import Engine, GenerationParams
 from springboard.serve.registry import EndpointConfig
 
 DEEP = b'{"inputs": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
@@ -154,8 +154,8 @@ def test_openai_client_sees_a_clear_error_for_a_huge_chat(oai):
 def test_deleting_an_endpoint_fails_its_queued_requests(server, runtime, causal_engine):
     # A 10 s batching window keeps the request queued (beam search: dynamic batching, not the
     # continuous scheduler); the delete must answer it, not the window.
-    server.manager.add_engine(EndpointConfig(name="doomed", model=str(causal_engine.model_dir),
-                                             max_wait_ms=10_000), causal_engine)
+    own = Engine.load(causal_engine.model_dir)  # deleting closes its engine: not the shared one
+    server.manager.add_engine(EndpointConfig(name="doomed", model=str(own.model_dir), max_wait_ms=10_000), own)
     outcome: dict = {}
 
     def call():
