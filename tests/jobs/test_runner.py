@@ -145,7 +145,7 @@ def test_resumed_steps_are_recorded_exactly_once():
     assert [m.value for m in rows] == [1, 1, 1, 2, 2, 2, 2, 2]
 
 
-def test_stop_while_writing_output_finishes_completed():
+def test_stop_while_writing_output_finishes_completed(capsys):
     import signal
 
     submit("test", "finishing", "jobfuncs:finalize", {})
@@ -154,6 +154,10 @@ def test_stop_while_writing_output_finishes_completed():
     _wait_until(lambda: (job_dir / "writing").exists())
     job = JobStore().request_stop("finishing")
     assert job.status == "InProgress" and job.secondary_status == "Uploading"
+    from springboard.cli import main
+
+    assert main(["jobs", "stop", "finishing", "--no-wait"]) == 0
+    assert "a stop is no longer taken, it will end Completed" in capsys.readouterr().out
     os.killpg(job.pid, signal.SIGTERM)  # ignored while the output is written
     (job_dir / "release").write_text("")
     job = stop("finishing")

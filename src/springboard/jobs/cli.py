@@ -110,7 +110,10 @@ def _stop(args: argparse.Namespace) -> int:
         job = JobStore().request_stop(args.name)
     else:
         job = stop(args.name)
-    print(f"{job.name}: {job.status}")
+    if job.final and not job.done:
+        print(f"{job.name}: {job.status} — writing its output; a stop is no longer taken, it will end Completed")
+    else:
+        print(f"{job.name}: {job.status}")
     return 0
 
 
