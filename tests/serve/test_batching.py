@@ -1,4 +1,5 @@
-"""Dynamic batching: concurrent requests share forward passes, compatibly grouped."""
+"""Batching: continuous batching (requests join the engine scheduler's running batch) and the
+dynamic batcher for what the scheduler does not run (beam search, seq2seq, batch_size)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_concurrent_requests_share_one_pass_with_unchanged_results(tiny_causal_d
     engine = Engine.load(tiny_causal_dir)
     lengths = [3, 8, 5, 6]
     requests = [GenerationRequest([p], GenerationParams(max_new_tokens=n)) for p, n in zip(PROMPTS, lengths)]
-    batcher = Batcher(engine, max_batch_size=16, max_wait_ms=50)
+    batcher = Batcher(engine, max_batch_size=16, max_wait_ms=50, continuous=False)
     results = _run(batcher, requests)
     assert batcher.stats.passes == 1 and batcher.stats.requests == 4
     solo = [engine.generate([r.prompts[0]], r.params)[0].texts for r in requests]
@@ -39,7 +40,7 @@ def test_incompatible_params_and_seeded_sampling_get_their_own_passes(tiny_causa
     requests = [GenerationRequest([PROMPTS[0]], greedy), GenerationRequest([PROMPTS[1]], beams),
                 GenerationRequest([PROMPTS[2]], greedy), GenerationRequest([PROMPTS[3]], seeded),
                 GenerationRequest([PROMPTS[0]], seeded)]
-    batcher = Batcher(engine, max_batch_size=16, max_wait_ms=50)
+    batcher = Batcher(engine, max_batch_size=16, max_wait_ms=50, continuous=False)
     results = _run(batcher, requests)
     assert batcher.stats.passes == 4  # greedy pair, beams, and each seeded request alone
     # a seeded request answers the same alone as when it arrived among others
@@ -49,7 +50,7 @@ def test_incompatible_params_and_seeded_sampling_get_their_own_passes(tiny_causa
 def test_max_batch_size_bounds_a_pass_and_off_means_one_pass_per_request(tiny_causal_dir):
     engine = Engine.load(tiny_causal_dir)
     requests = [GenerationRequest([p], GenerationParams(max_new_tokens=3)) for p in PROMPTS]
-    bounded = Batcher(engine, max_batch_size=2, max_wait_ms=50)
+    bounded = Batcher(engine, max_batch_size=2, max_wait_ms=50, continuous=False)
     _run(bounded, requests)
     assert bounded.stats.passes == 2
     off = Batcher(engine, enabled=False)
@@ -61,7 +62,7 @@ def test_one_bad_request_does_not_fail_its_batch(tiny_causal_dir):
     engine = Engine.load(tiny_causal_dir)
     good = GenerationRequest([PROMPTS[0]], GenerationParams(max_new_tokens=3))
     bad = GenerationRequest(["word " * 600], GenerationParams(max_new_tokens=3))
-    batcher = Batcher(engine, max_wait_ms=50)
+    batcher = Batcher(engine, max_wait_ms=50, continuous=False)
 
     async def go():
         try:
@@ -72,3 +73,83 @@ def test_one_bad_request_does_not_fail_its_batch(tiny_causal_dir):
     ok, failed = asyncio.run(go())
     assert ok[0].texts == engine.generate([PROMPTS[0]], good.params)[0].texts
     assert getattr(failed, "field", None) == "inputs"
+
+
+# -- continuous batching ----------------------------------------------------------------------------
+
+
+def test_continuous_batching_shares_steps_with_unchanged_greedy_results(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    lengths = [3, 12, 5, 8]
+    requests = [GenerationRequest([p], GenerationParams(max_new_tokens=n)) for p, n in zip(PROMPTS, lengths)]
+    batcher = Batcher(engine, max_batch_size=16)
+    stats = engine.scheduler.stats
+    results = _run(batcher, requests)
+    assert batcher.stats.passes == 0 and batcher.stats.requests == 4  # none went through static passes
+    assert stats.max_running >= 2 and stats.rows == 4
+    assert stats.steps < sum(lengths)  # rows shared decode steps
+    solo = [engine.generate([r.prompts[0]], r.params)[0] for r in requests]
+    assert [r[0].texts for r in results] == [s.texts for s in solo]
+    assert [r[0].generated_tokens for r in results] == [s.generated_tokens for s in solo]
+
+
+def test_a_request_joins_the_running_batch_and_leaves_when_done(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    batcher = Batcher(engine, max_batch_size=16)
+    scheduler = engine.scheduler
+    long = GenerationRequest([PROMPTS[3]], GenerationParams(max_new_tokens=120))
+    short = GenerationRequest([PROMPTS[1]], GenerationParams(max_new_tokens=4))
+    order: list[str] = []
+
+    async def go():
+        async def run(name, request):
+            result = await batcher.submit(request)
+            order.append(name)
+            return result
+
+        try:
+            first = asyncio.create_task(run("long", long))
+            while scheduler.stats.steps < 3:  # the long request is decoding
+                await asyncio.sleep(0.005)
+            return await asyncio.gather(first, run("short", short))
+        finally:
+            await batcher.close()
+
+    long_out, short_out = asyncio.run(go())
+    assert order == ["short", "long"]  # it left before the long row ended
+    assert scheduler.stats.max_running == 2  # it joined the long row's batch
+    assert short_out[0].texts == engine.generate([PROMPTS[1]], short.params)[0].texts
+    assert long_out[0].texts == engine.generate([PROMPTS[3]], long.params)[0].texts
+
+
+def test_seeded_sampling_in_the_running_batch_does_not_depend_on_neighbours(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    seeded = GenerationParams(max_new_tokens=6, do_sample=True, seed=11, temperature=0.9)
+    batcher = Batcher(engine)
+    alone = _run(batcher, [GenerationRequest([PROMPTS[0]], seeded)])[0]
+    batcher = Batcher(engine)
+    crowd = _run(batcher, [GenerationRequest([PROMPTS[0]], seeded),
+                           GenerationRequest([PROMPTS[1]], GenerationParams(max_new_tokens=9, do_sample=True)),
+                           GenerationRequest([PROMPTS[2]], GenerationParams(max_new_tokens=9))])
+    assert crowd[0][0].texts == alone[0].texts
+
+
+def test_continuous_batching_refuses_a_bad_request_alone_and_runs_beams_statically(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    good = GenerationRequest([PROMPTS[0]], GenerationParams(max_new_tokens=3))
+    bad = GenerationRequest(["word " * 600], GenerationParams(max_new_tokens=3))
+    beams = GenerationRequest([PROMPTS[1]], GenerationParams(max_new_tokens=3, num_beams=2))
+    batcher = Batcher(engine, max_wait_ms=10)
+
+    async def go():
+        try:
+            return await asyncio.gather(batcher.submit(good), batcher.submit(bad), batcher.submit(beams),
+                                        return_exceptions=True)
+        finally:
+            await batcher.close()
+
+    ok, failed, beamed = asyncio.run(go())
+    assert ok[0].texts == engine.generate([PROMPTS[0]], good.params)[0].texts
+    assert getattr(failed, "field", None) == "inputs"
+    assert beamed[0].texts == engine.generate([PROMPTS[1]], beams.params)[0].texts
+    assert batcher.stats.passes == 1  # only the beam search took a static pass

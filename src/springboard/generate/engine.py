@@ -85,6 +85,34 @@ class Engine:
         self.tokenizer.padding_side = "right" if self.is_seq2seq else "left"
         self.context_length = _context_length(model.config, tokenizer)
         self.vocab = Vocabulary(tokenizer)
+        self.scheduler: Any = None  # a continuous-batching Scheduler, once enabled
+
+    def enable_continuous_batching(self, max_batch: int = 32, prefill_chunk: int = 256) -> bool:
+        """Starts this engine's scheduler (causal models): from then on generate_batch and
+        stream run eligible requests through it, sharing its running batch."""
+        from springboard.generate.scheduler import Scheduler
+
+        if self.is_seq2seq:
+            return False
+        if self.scheduler is None:
+            self.scheduler = Scheduler(self, max_batch=max_batch, prefill_chunk=prefill_chunk)
+        return True
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.close()
+            self.scheduler = None
+
+    def schedules(self, requests: Sequence[GenerationRequest]) -> bool:
+        """Whether these requests run on the continuous-batching scheduler."""
+        from springboard.generate.scheduler import supports
+
+        return self.scheduler is not None and all(supports(self, r.params) for r in requests)
+
+    def schedule(self, request: GenerationRequest, on_done: Any = None) -> ScheduledRequest:
+        """Submits a request's rows to the scheduler; `on_done(scheduled)` runs (on the
+        scheduler's thread) once every row has ended. Validation errors raise here."""
+        return ScheduledRequest(self, request, on_done)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -216,6 +244,9 @@ class Engine:
 
         if not requests:
             return []
+        if self.schedules(requests):
+            scheduled = [self.schedule(r) for r in requests]
+            return [s.wait() for s in scheduled]
         key = requests[0].params.batch_key()
         if any(r.params.batch_key() != key for r in requests):
             raise ValueError("requests in one batch must have batch-compatible params")
@@ -270,7 +301,8 @@ class Engine:
         prompt_logprobs = None
         if params.prompt_logprobs:
             prompt_logprobs = self.score([ids], params.logprobs or 0)[0] if not self.is_seq2seq else []
-        return TextStream(self, text, ids, params, limit, prompt_logprobs)
+        feed = self.scheduler.submit if self.schedules([GenerationRequest([prompt], params)]) else None
+        return TextStream(self, text, ids, params, limit, prompt_logprobs, feed=feed)
 
     def _add_logprobs(self, result: GenerationResult, params: GenerationParams, prompt: list[int],
                       sequences: list[list[int]]) -> None:
@@ -410,6 +442,74 @@ class Engine:
         if hit:
             reason = "stop_sequence"
         return text, count, reason, counted
+
+
+class ScheduledRequest:
+    """A request whose rows (num_return_sequences per prompt) run on the engine's scheduler."""
+
+    def __init__(self, engine: Engine, request: GenerationRequest, on_done: Any = None) -> None:
+        from springboard.generate.stream import TextStream
+
+        params = request.params
+        encoded = [engine.encode(p, request.chat, params.truncate) for p in request.prompts]
+        limits = [engine._new_token_limit(params, len(ids)) for _, ids in encoded]
+        self.request, self.encoded = request, encoded
+        self._on_done = on_done
+        self._left = len(encoded) * params.num_return_sequences
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self.streams: list[list[TextStream]] = []
+        if self._left == 0:
+            self._finished()
+        for (text, ids), limit in zip(encoded, limits):
+            row_params = [params] if params.num_return_sequences == 1 else [
+                params.with_overrides(num_return_sequences=1, seed=None if params.seed is None else params.seed + j)
+                for j in range(params.num_return_sequences)]
+            self.streams.append([TextStream(engine, text, ids, p, limit, feed=engine.scheduler.submit,
+                                            on_end=self._row_ended) for p in row_params])
+
+    def _row_ended(self, stream: Any) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._finished()
+
+    def _finished(self) -> None:
+        self._event.set()
+        if self._on_done is not None:
+            self._on_done(self)
+
+    def cancel(self) -> None:
+        for row in self.streams:
+            for stream in row:
+                stream.cancel()
+
+    def wait(self) -> list[GenerationResult]:
+        self._event.wait()
+        return self.results()
+
+    def results(self) -> list[GenerationResult]:
+        params = self.request.params
+        out = []
+        for (text, ids), streams in zip(self.encoded, self.streams):
+            for stream in streams:
+                if stream.error is not None:
+                    raise stream.error
+            prefix = text if params.return_full_text else ""
+            causes = [s.finish_cause for s in streams]
+            out.append(GenerationResult(
+                prompt=text,
+                texts=[prefix + s.text for s in streams],
+                prompt_tokens=len(ids),
+                generated_tokens=sum(s.generated_tokens for s in streams),
+                finish_reason=reason_of(causes[0]),
+                finish_reasons=[reason_of(c) for c in causes],
+                token_counts=[s.generated_tokens for s in streams],
+                finish_causes=causes,
+                tokens=[list(s.tokens) for s in streams] if params.logprobs is not None else [],
+            ))
+        return out
 
 
 # -- resolution helpers ------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Streaming one generation token by token (TGI / OpenAI streaming payloads)."""
+"""Streaming one generation token by token (TGI / OpenAI streaming payloads).
+
+A TextStream is fed either by its own thread running `model.generate` (seq2seq models, engines
+without a scheduler) or by the engine's continuous-batching Scheduler, which decodes the row
+itself and hands over finished StreamEvents."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,41 +32,115 @@ class StreamEvent:
     token: TokenLogprob | None
 
 
+class RowDecoder:
+    """One row's generated tokens → final text: it ends at eos (not part of the text), at a stop
+    sequence (cut before it) or at the token limit; text that may begin a stop sequence, or half
+    a UTF-8 character, is held back until it is decided."""
+
+    def __init__(self, tokenizer: Any, params: GenerationParams, eos: set[int], limit: int) -> None:
+        self.tokenizer, self.params, self.eos, self.limit = tokenizer, params, eos, limit
+        self.ids: list[int] = []  # text tokens (eos excluded)
+        self.tokens: list[TokenLogprob] = []  # every generated token, eos included
+        self.cause: FinishCause | None = None
+        self._text = ""
+        self._emitted = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def done(self) -> bool:
+        return self.cause is not None
+
+    @property
+    def text(self) -> str:
+        return self._text[: self._emitted]
+
+    def push(self, token: TokenLogprob) -> str:
+        """Takes the next generated token; returns the text that became final."""
+        self.tokens.append(token)
+        if token.id in self.eos:
+            self.cause = "eos_token"
+            return self.flush()
+        self.ids.append(token.id)
+        decoded = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        text, hit = trim_at_stop(decoded, self.params.stop)
+        if hit:
+            self._text, self.cause = text, "stop_sequence"
+            return self.flush()
+        if not decoded.endswith("\ufffd"):
+            self._text = decoded
+        if self.count >= self.limit:
+            self.cause = "length"
+            return self.flush()
+        return self._release(len(self._text) - held_back(self._text, self.params.stop))
+
+    def flush(self) -> str:
+        return self._release(len(self._text))
+
+    def _release(self, end: int) -> str:
+        if end <= self._emitted:
+            return ""
+        piece = self._text[self._emitted : end]
+        self._emitted = end
+        return piece
+
+
 class TextStream(Iterator[str]):
     """Streams one generation. Iterating yields non-empty text deltas; `events()` yields one
     StreamEvent per token (id, text, logprob when params.logprobs is set). Stop sequences are
-    held back until it is clear they are not the start of one, and never emitted."""
+    held back until it is clear they are not the start of one, and never emitted.
+
+    `feed`, when given, is a scheduler's submit function: it takes the stream and generates for
+    it; otherwise the stream runs `model.generate` on its own thread. `on_end` is called (on the
+    generating thread) once the row is finished, failed or cancelled."""
 
     def __init__(self, engine: Engine, prompt: str, ids: list[int], params: GenerationParams, limit: int,
-                 prompt_logprobs: list[TokenLogprob] | None = None) -> None:
+                 prompt_logprobs: list[TokenLogprob] | None = None,
+                 feed: Callable[[TextStream], None] | None = None,
+                 on_end: Callable[[TextStream], None] | None = None) -> None:
         self.prompt = prompt
         self.prompt_ids = ids
         self.prompt_tokens = len(ids)
         self.prompt_logprobs = prompt_logprobs
-        self.generated_tokens = 0
-        self.finish_reason: FinishReason = "length"
-        self.finish_cause: FinishCause = "length"
+        self.params, self.limit = params, limit
         self.error: BaseException | None = None
-        self.tokens: list[TokenLogprob] = []
-        self._engine, self._params, self._limit = engine, params, limit
-        self._eos = engine._eos_ids()
+        self.decoder = RowDecoder(engine.tokenizer, params, engine._eos_ids(), limit)
+        self.on_end = on_end
+        self._engine = engine
         self._cancelled = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._ids: list[int] = []
-        self._text = ""  # the decoded text so far, trimmed at a stop sequence
-        self._emitted = 0
         self._done = False
-        self._thread = threading.Thread(target=self._run, args=(ids,), daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if feed is not None:
+            feed(self)
+        else:
+            self._thread = threading.Thread(target=self._run, args=(ids,), daemon=True)
+            self._thread.start()
 
-    # -- the generating thread -----------------------------------------------------------------
+    # -- what the generating side calls -----------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def deliver(self, event: StreamEvent) -> None:
+        self._queue.put(event)
+
+    def end(self, error: BaseException | None = None) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        self._queue.put(_END)
+        if self.on_end is not None:
+            self.on_end(self)
 
     def _run(self, ids: list[int]) -> None:
         import torch
         from transformers import StoppingCriteria
         from transformers.generation.streamers import BaseStreamer
 
-        engine, params, out = self._engine, self._params, self._queue
+        engine, params, out = self._engine, self.params, self._queue
         cancelled = self._cancelled
         capture = StepLogits(engine.model) if params.logprobs is not None else None
 
@@ -84,10 +162,11 @@ class TextStream(Iterator[str]):
             def end(self) -> None:
                 pass
 
+        error: BaseException | None = None
         try:
             batch = {"input_ids": torch.tensor([ids], device=engine.device)}
             batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-            config = engine._generation_config(params, self._limit)
+            config = engine._generation_config(params, self.limit)
             start = 0 if engine.is_seq2seq else len(ids)
             criteria = engine._stopping(params, start, [_Cancel()])
             with engine._lock, torch.inference_mode():
@@ -101,9 +180,9 @@ class TextStream(Iterator[str]):
                     engine.model.generate(**batch, generation_config=config, streamer=_Tokens(),
                                           stopping_criteria=criteria)
         except BaseException as exc:  # surfaced to the consumer
-            self.error = exc
+            error = exc
         finally:
-            out.put(_END)
+            self.end(error)
 
     # -- the consumer ----------------------------------------------------------------------------
 
@@ -112,42 +191,25 @@ class TextStream(Iterator[str]):
         while not self._done:
             item = self._queue.get()
             if item is _END:
-                self._thread.join()
-                self._done = True
+                self._join()
                 if self.error is not None:
                     raise self.error
                 break
+            if isinstance(item, StreamEvent):  # decoded by the scheduler
+                yield item
+                continue
             token_id, row = item
-            if self._limit <= 0:  # max_length left no room after the prompt
+            if self.limit <= 0:  # max_length left no room after the prompt
                 self._finish()
                 break
             token = self._token(token_id, row)
-            self.tokens.append(token)
-            self.generated_tokens += 1
-            if token_id in self._eos:
-                self.finish_cause = "eos_token"
+            text = self.decoder.push(token)
+            if self.decoder.done:
                 self._finish()
-                yield StreamEvent(self._release(final=True), token)
+                yield StreamEvent(text, token)
                 return
-            self._ids.append(token_id)
-            decoded = self._engine.tokenizer.decode(self._ids, skip_special_tokens=True)
-            text, hit = trim_at_stop(decoded, self._params.stop)
-            if hit:
-                self._text = text
-                self.finish_cause = "stop_sequence"
-                self._finish()
-                yield StreamEvent(self._release(final=True), token)
-                return
-            if not decoded.endswith("\ufffd"):  # half a UTF-8 character waits for the rest
-                self._text = decoded
-            if self.generated_tokens >= self._limit:
-                self.finish_cause = "length"
-                self._finish()
-                yield StreamEvent(self._release(final=True), token)
-                return
-            yield StreamEvent(self._release(final=False), token)
-        tail = self._release(final=True)
-        self.finish_reason = reason_of(self.finish_cause)
+            yield StreamEvent(text, token)
+        tail = self.decoder.flush()
         if tail:
             yield StreamEvent(tail, None)
 
@@ -155,27 +217,21 @@ class TextStream(Iterator[str]):
         vocab = self._engine.vocab
         if row is None:
             return vocab.token(token_id, None)
-        return from_logprob_rows(vocab, row[None, :], [token_id], self._params.logprobs or 0)[0]
-
-    def _release(self, final: bool) -> str:
-        """The text that became final since the last call."""
-        end = len(self._text) if final else len(self._text) - held_back(self._text, self._params.stop)
-        if end <= self._emitted:
-            return ""
-        piece = self._text[self._emitted : end]
-        self._emitted = end
-        return piece
+        return from_logprob_rows(vocab, row[None, :], [token_id], self.params.logprobs or 0)[0]
 
     def _finish(self) -> None:
-        """Ends generation early (eos, stop sequence or limit seen here) and waits for the thread."""
-        self.finish_reason = reason_of(self.finish_cause)
-        self._done = True
+        """Ends generation early (eos, stop sequence or limit seen here) and waits for the end."""
         self.cancel()
         while self._queue.get() is not _END:  # drain what was generated past the end
             pass
-        self._thread.join()
+        self._join()
         if self.error is not None:
             raise self.error
+
+    def _join(self) -> None:
+        self._done = True
+        if self._thread is not None:
+            self._thread.join()
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -187,11 +243,23 @@ class TextStream(Iterator[str]):
 
     @property
     def text(self) -> str:
-        return self._text[: self._emitted]
+        return self.decoder.text
 
     @property
-    def logprob_sum(self) -> float:
-        return sum(t.logprob or 0.0 for t in self.tokens)
+    def tokens(self) -> list[TokenLogprob]:
+        return self.decoder.tokens
+
+    @property
+    def generated_tokens(self) -> int:
+        return self.decoder.count
+
+    @property
+    def finish_cause(self) -> FinishCause:
+        return self.decoder.cause or "length"
+
+    @property
+    def finish_reason(self) -> FinishReason:
+        return reason_of(self.finish_cause)
 
     def cancel(self) -> None:
         self._cancelled.set()

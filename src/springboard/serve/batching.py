@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 from dataclasses import dataclass, field
 
 from springboard.generate import Engine, GenerationRequest, GenerationResult
@@ -43,8 +44,13 @@ class BatchStats:
 
 
 class Batcher:
-    def __init__(self, engine: Engine, max_batch_size: int = 16, max_wait_ms: float = 10.0, enabled: bool = True) -> None:
+    def __init__(self, engine: Engine, max_batch_size: int = 16, max_wait_ms: float = 10.0, enabled: bool = True,
+                 continuous: bool = True) -> None:
         self.engine = engine
+        # Continuous batching: requests the engine's scheduler can run join its running batch at
+        # the next step and leave when done (generate/scheduler.py); the rest (beam search,
+        # seq2seq models, explicit batch_size) use the dynamic batching below.
+        self.continuous = enabled and continuous and engine.enable_continuous_batching(max_batch=max_batch_size)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.enabled = enabled
@@ -63,6 +69,8 @@ class Batcher:
         future: asyncio.Future[list[GenerationResult]] = asyncio.get_running_loop().create_future()
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+        if self.continuous and batch_size is None and self.engine.schedules([request]):
+            return await self._scheduled(request, future)
         if batch_size is not None or not self.enabled:
             task = asyncio.create_task(self._run_alone(request, batch_size, future))
             self._alone.add(task)
@@ -74,6 +82,26 @@ class Batcher:
         assert self._queue is not None
         await self._queue.put(_Item(request, future))
         return await future
+
+    async def _scheduled(self, request: GenerationRequest, future: asyncio.Future[list[GenerationResult]]
+                         ) -> list[GenerationResult]:
+        loop = asyncio.get_running_loop()
+
+        def settle(scheduled: Any) -> None:
+            if future.done():
+                return
+            try:
+                future.set_result(scheduled.results())
+            except Exception as exc:
+                future.set_exception(exc)
+
+        scheduled = self.engine.schedule(request, lambda s: loop.call_soon_threadsafe(settle, s))
+        self.stats.requests += 1
+        self.stats.rows += len(request.prompts)
+        try:
+            return await future
+        finally:
+            scheduled.cancel()  # a no-op once finished; stops the rows if the client went away
 
     async def _run_alone(self, request: GenerationRequest, batch_size: int | None,
                          future: asyncio.Future[list[GenerationResult]]) -> None:
@@ -107,6 +135,8 @@ class Batcher:
         for future in list(self._pending):
             if not future.done():
                 future.set_exception(self._closed)
+        if self.continuous:
+            self.engine.close()
 
     async def _work(self) -> None:
         assert self._queue is not None
