@@ -134,6 +134,7 @@ class EndpointManager:
         return load
 
     def _load(self, endpoint: Endpoint, attempts: int = 1) -> None:
+        _resolve_transformers()
         record = endpoint.record
         for attempt in range(1, attempts + 1):
             if self.endpoints.get(record.name) is not endpoint:
@@ -246,6 +247,27 @@ class EndpointManager:
         endpoint = self.get(name)
         await asyncio.to_thread(endpoint._ready.wait, timeout)
         return endpoint.record
+
+
+_RESOLVED = threading.Event()
+
+
+def _resolve_transformers() -> None:
+    """Resolves, on the loader thread and before the first model loads, the transformers names
+    that generation threads import lazily later (transformers' lazy module is not safe to
+    resolve from several threads at once: "cannot import name ..."). After this, request
+    threads only read names that are already bound."""
+    if _RESOLVED.is_set():
+        return
+    import importlib
+
+    import transformers
+
+    for name in ("AutoConfig", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoTokenizer",
+                 "StoppingCriteria", "StoppingCriteriaList", "DynamicCache", "WatermarkingConfig"):
+        getattr(transformers, name, None)
+    importlib.import_module("transformers.generation.streamers")
+    _RESOLVED.set()
 
 
 async def _retire(endpoint: Endpoint) -> None:
