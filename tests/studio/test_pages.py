@@ -142,3 +142,35 @@ def test_automl_page_pasted_request_leaderboard_and_deploy(live, page, shot, tin
     page.click("#am-deploy")
     page.wait_for_url("**/studio/#/endpoints?select=best")
     expect(page.locator("#endpoint-list tr", has_text="best")).to_contain_text("InService", timeout=180_000)
+
+
+def test_crawl_page_runs_counts_exports_and_links_to_finetune(live, page, shot, tiny_causal_dir, tmp_path):
+    from springboard.crawl import synth
+    from springboard.hub import register_model
+
+    register_model("tiny-causal", tiny_causal_dir)
+    warc = synth.write_warc(tmp_path / "pages.warc.gz", synth.docs_pages(12))
+    page.goto(live.url + "/studio/#/crawl")
+    # an error from the API (a bad job name) is shown
+    page.fill("#cr-name", "bad name!")
+    page.fill("#cr-inputs", str(warc))
+    page.click("#cr-run")
+    expect(page.locator("#error")).to_contain_text("bad name!")
+    page.fill("#cr-name", "docs-crawl")
+    page.fill("#cr-output", str(tmp_path / "crawl-out"))
+    page.check("#cr-q-c4")
+    page.click("#cr-run")
+    expect(page.locator("#cr-detail")).to_have_attribute("data-status", "Completed", timeout=300_000)
+    expect(page.locator("#cr-detail")).to_contain_text("files_done")
+    expect(page.locator("#cr-detail")).to_contain_text("records_read")
+    expect(page.locator("#cr-detail")).to_contain_text("html_to_text.extracted")
+    expect(page.locator("#cr-detail")).to_contain_text("c4")  # the quality filter's own counters
+    page.fill("#cr-export-dir", str(tmp_path / "channel"))
+    page.click("#cr-export")
+    expect(page.locator("#cr-export-result")).to_contain_text("documents")
+    assert (tmp_path / "channel" / "train.jsonl").exists()
+    shot(page, "crawl")
+    page.select_option("#cr-model", "tiny-causal")
+    page.click("#cr-finetune")
+    expect(page.locator("#data-path")).to_have_value(str(tmp_path / "channel"))
+    expect(page.locator("#mode")).to_have_value("domain")

@@ -444,3 +444,66 @@ async def rouge(body: RougeRequest) -> Any:
     """`springboard evaluate rouge` for one or more prediction files against one references
     file: the comparison report is one row per prediction file."""
     return await _call(_rouge, body)
+
+
+# -- crawl (no SageMaker operation: the same job `springboard crawl run --name` submits) -----------
+
+
+class CrawlRun(_Body):
+    name: str
+    inputs: list[str] = Field(default_factory=list, description="WARC/WET/ARC files, URIs, globs, dirs")
+    records: str | None = Field(None, description="a record list from `crawl index query --format records`")
+    output: str
+    extract: str = "main"
+    languages: list[str] = Field(default_factory=list)
+    quality: list[str] = Field(default_factory=list)
+    dedup: list[str] = Field(default_factory=list)
+    url_include: str | None = None
+    url_exclude: str | None = None
+    overwrite: bool = False
+
+
+def _crawl(body: CrawlRun) -> dict[str, Any]:
+    import pydantic
+
+    from springboard import jobs
+    from springboard.crawl.config import CrawlRunConfig
+
+    fields = body.model_dump(exclude={"name"}, exclude_none=True)
+    try:
+        config = CrawlRunConfig(**fields)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ValidationError(f"crawl run: field '{where}': {err['msg'].removeprefix('Value error, ')}") from None
+    job = jobs.submit(kind="crawl", name=jobs.validate_name(body.name), entrypoint="springboard.crawl.job:run_job",
+                      config=config.model_dump(), output_dir=config.output)
+    return _job_brief(job)
+
+
+@router.post("/crawl/runs", status_code=201)
+async def crawl_run(body: CrawlRun) -> Any:
+    """`springboard crawl run ... --name NAME`: a crawl job (its counters are job metrics)."""
+    return await _call(_crawl, body)
+
+
+class CrawlExport(_Body):
+    parquet: str
+    out_dir: str
+    format: str = "jsonl"
+    column: str = "text"
+    overwrite: bool = False
+
+
+def _export(body: CrawlExport) -> dict[str, Any]:
+    from springboard.crawl.export import export
+
+    res = export(body.parquet, out_dir=body.out_dir, fmt=body.format, column=body.column, overwrite=body.overwrite)
+    return {"documents": res.documents, "path": str(res.path), "bytes": res.bytes,
+            "skipped_empty": res.skipped_empty, "channel": str(Path(res.path).parent)}
+
+
+@router.post("/crawl/export")
+async def crawl_export(body: CrawlExport) -> Any:
+    """`springboard crawl export --out-dir`: the crawl's text as one training channel."""
+    return await _call(_export, body)

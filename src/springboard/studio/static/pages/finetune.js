@@ -6,7 +6,7 @@ const DEFAULT_TEMPLATE = '{\n  "prompt": "{prompt}",\n  "completion": " {complet
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 const readFile = (file) => new Promise((ok, bad) => { const r = new FileReader(); r.onload = () => ok(r.result); r.onerror = () => bad(r.error); r.readAsText(file); });
 
-export async function render(main, [modelId]) {
+export async function render(main, [modelId], query) {
   const [c, cfg] = await Promise.all([get(`/studio/api/models/${encodeURIComponent(modelId)}`), get("/studio/api/config")]);
   const s = c.spec;
   const causal = s.architecture === "causal";
@@ -89,6 +89,11 @@ export async function render(main, [modelId]) {
     s.requires_eula ? h("label", {}, eula, ` I accept the ${s.model_id} EULA`) : "",
     submit);
   main.append(h("h1", {}, `Fine-tune ${s.model_id}`), form);
+  // From another page (a crawl export): the channel and the kind of tuning.
+  if (query.get("data")) dataPath.value = query.get("data");
+  if (query.get("mode") && [...mode.options].some((o) => o.value === query.get("mode"))) {
+    mode.value = query.get("mode"); templateBox.hidden = mode.value !== "instruction";
+  }
   validate();
 
   action(submit, async () => {
