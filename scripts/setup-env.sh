@@ -12,6 +12,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"
   "$PY" -m venv "$VENV"
 fi
+# Studio's browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+# Installed when missing and we are root; otherwise skipped (those tests then say how to install it).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "==> installing Debian's chromium (Studio browser tests)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "warning: could not install chromium; the Studio browser tests will fail until it is installed"
+fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi

@@ -304,7 +304,7 @@ def sdk_environment(
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
         # CloudWatch Logs: the server answers DescribeLogStreams/GetLogEvents over the job logs,
         # which the SDK tails while it waits for a training or transform job.
-        "AWS_ENDPOINT_URL_LOGS": endpoint_url,
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoint_url,  # the service id is "CloudWatch Logs"
         MANIFEST_ENV: str(root),
         SPECS_ENV: str(root),
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config_path),
