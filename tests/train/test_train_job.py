@@ -211,6 +211,8 @@ def test_estimator_fit_no_wait_and_analytics(tiny_causal_dir, numbers):
     assert desc["TrainingJobStatus"] == "Completed" and desc["FinalMetricDataList"]
     df = TrainingJobAnalytics(handle.name, metric_names=["val_loss"]).dataframe()
     assert set(df.metric_name) == {"val_loss"} and len(df) == 2
+    attached = Estimator.attach(handle.name)
+    assert (attached.model_id, attached.hyperparameters, attached.model_data) == (est.model_id, est.hyperparameters, est.model_data)
 
 
 def test_fine_tune_an_artifact_again(tiny_causal_dir, numbers):

@@ -170,7 +170,11 @@ class Estimator:
     @classmethod
     def attach(cls, training_job_name: str) -> Estimator:
         job = jobs.JobStore().get(training_job_name)
-        est = cls(model_id=job.config["model"], hyperparameters=job.config.get("hyperparameters"))
+        est = cls(
+            model_id=job.config["model"], hyperparameters=job.config.get("hyperparameters"),
+            output_path=job.config.get("output_path"), instance_count=job.config.get("processes", 1),
+            environment={"accept_eula": "true"} if job.config.get("accept_eula") else None,
+        )
         est.latest_training_job = TrainingJob(job.name)
         return est
 
