@@ -286,3 +286,28 @@ def test_fsdp_path_on_cpu(tiny_causal_dir, numbers, monkeypatch):
     wa, wb = weights(ref.output_dir), weights(job.output_dir)
     for k in wa:
         assert torch.allclose(wa[k], wb[k], atol=1e-4), k
+
+
+def test_a_hung_rank_times_out_the_process_group(tiny_causal_dir, numbers, monkeypatch):
+    """A rank that stops answering (SIGSTOP: alive, not dead, so the launcher sees nothing)
+    must not hang the job: the other rank's collective gives up after the process-group
+    timeout, and the job ends Failed."""
+    monkeypatch.setenv(distributed.TIMEOUT_ENV, "5")
+    hp = {"instruction_tuned": "True", "epoch": "50", "per_device_train_batch_size": "1", "logging_steps": "1"}
+    job = submit_training(
+        TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp, processes=2),
+        name="hung-rank",
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (jobs.JobStore().metrics("hung-rank", "train_loss")
+                                          and len(distributed.rank_pids(job.job_dir)) == 2):
+        time.sleep(0.2)
+    pids = distributed.rank_pids(job.job_dir)
+    os.kill(pids[1], signal.SIGSTOP)
+    try:
+        job = jobs.wait_for("hung-rank", poll=0.5, timeout=120)
+        assert job.status == "Failed", job.status
+        assert "rank 0" in job.failure_reason and "springboard jobs resume hung-rank" in job.failure_reason
+    finally:
+        if alive(pids[1]):
+            os.kill(pids[1], signal.SIGKILL)
