@@ -123,6 +123,13 @@ def test_plan_gpus_fsdp_and_ddp():
     assert env["FSDP_VERSION"] == "2" and env["FSDP_AUTO_WRAP_POLICY"] == "TRANSFORMER_BASED_WRAP"
     assert env["FSDP_STATE_DICT_TYPE"] == "FULL_STATE_DICT"
     assert env["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+    # What accelerate builds inside a GPU rank from that environment.
+    from accelerate.utils import FullyShardedDataParallelPlugin, patch_environment
+
+    with patch_environment(**{k: v for k, v in env.items() if k.startswith(("FSDP_", "ACCELERATE_"))}):
+        plugin = FullyShardedDataParallelPlugin()
+    assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
+    assert plugin.state_dict_type.name == "FULL_STATE_DICT"
 
     ddp = plan_launch(2, enable_fsdp=False, gpus=2)
     args, env = accelerate_view(ddp)
