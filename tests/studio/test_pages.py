@@ -174,3 +174,55 @@ def test_crawl_page_runs_counts_exports_and_links_to_finetune(live, page, shot, 
     page.click("#cr-finetune")
     expect(page.locator("#data-path")).to_have_value(str(tmp_path / "channel"))
     expect(page.locator("#mode")).to_have_value("domain")
+
+
+def test_finetune_upload_then_jobs_list_stop_and_resume(live, page, shot, tiny_causal_dir, tmp_path):
+    import json
+
+    from springboard.hub import register_model
+
+    register_model("tiny-causal", tiny_causal_dir)
+    upload = tmp_path / "numbers.jsonl"
+    upload.write_text("".join(json.dumps({"q": f"Say {i}:", "a": f"{i}"}) + "\n" for i in range(40)))
+    page.goto(live.url + "/studio/#/finetune/tiny-causal")
+    page.fill("#job-name", "long-run")
+    page.check("#src-upload")
+    page.set_input_files("#data-upload", str(upload))
+    page.fill("#template", '{"prompt": "{q}", "completion": " {a}"}')
+    expect(page.locator("#template-preview")).to_contain_text("Say 0:")
+    page.fill("#hp-epoch", "1000")  # long enough to stop it while it runs
+    page.click("#start-training")
+    page.wait_for_url("**/studio/#/job/long-run")
+    # the uploaded file and the edited template became the training channel
+    staged = [p for p in (tmp_path / "sbhome" / "studio" / "datasets").iterdir()]
+    assert len(staged) == 1 and sorted(p.name for p in staged[0].iterdir()) == ["numbers.jsonl", "template.json"]
+    expect(page.locator("#job-head")).to_have_attribute("data-status", "InProgress")
+    expect(page.locator("#metrics-plot")).not_to_have_attribute("data-points", "0", timeout=300_000)
+    page.click("#stop")
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#job-head")).to_have_attribute("data-status", "Stopped", timeout=120_000)
+    page.click("#resume")
+    expect(page.locator("#job-head")).to_have_attribute("data-status", "InProgress")
+    expect(page.locator("#log")).to_contain_text("resum", timeout=120_000)
+    page.goto(live.url + "/studio/#/jobs")
+    row = page.locator("#jobs-table tr", has_text="long-run")
+    expect(row).to_contain_text("training")
+    expect(row).to_contain_text("InProgress")
+    shot(page, "jobs")
+    page.get_by_role("link", name="long-run").click()
+    page.click("#stop")
+    expect(page.locator("#job-head")).to_have_attribute("data-status", "Stopped", timeout=120_000)
+    # a job that does not exist: the API's message on the page
+    page.goto(live.url + "/studio/#/job/nope")
+    expect(page.locator("#error")).to_contain_text("nope")
+
+
+def test_endpoints_page_shows_api_errors(live, page):
+    page.goto(live.url + "/studio/#/endpoints")
+    expect(page.locator("#endpoint-list")).to_contain_text("No endpoints yet.")
+    page.fill("#deploy-model", "no-such-model")
+    page.fill("#deploy-endpoint", "broken")
+    page.click("#deploy-button")
+    expect(page.locator("#error")).to_contain_text("no-such-model")
+    page.click("#play-send")
+    expect(page.locator("#error")).to_contain_text("no endpoint in service")
