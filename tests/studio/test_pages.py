@@ -60,7 +60,7 @@ def test_api_key_login_prompt_keyboard_only(live_with_key, page, shot):
     # the key goes with control-plane calls too
     page.goto(live_with_key.url + "/studio/#/endpoints")
     expect(page.locator("#endpoint-list")).to_contain_text("No endpoints yet.")
-    # a new tab of the session keeps it; "Forget API key" drops it
+    # "Forget API key" drops it and the prompt comes back
     page.get_by_role("button", name="Forget API key").click()
     expect(dialog).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('springboard.apiKey')") is None
