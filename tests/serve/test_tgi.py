@@ -71,7 +71,8 @@ def test_best_of_answers_with_the_most_probable_sample(runtime):
     ({"best_of": 2}, "best_of"),  # greedy: nothing to choose from
     ({"top_n_tokens": 50}, "top_n_tokens"),
     ({"frequency_penalty": 0.5}, "frequency_penalty"),
-    ({"grammar": {"type": "json", "value": {}}}, "grammar"),
+    ({"grammar": {"type": "xml", "value": {}}}, "grammar"),
+    ({"adapter_id": "other"}, "adapter_id"),
     ({"truncate": 0}, "truncate"),
     ({"details": "yes"}, "details"),
 ])
@@ -142,3 +143,16 @@ def test_info_health_and_tgi_error_bodies(server, tgi):
     assert bad.status_code == 422 and bad.json()["error_type"] == "validation" and "inputs" in bad.json()["error"]
     compat = httpx.post(f"{server.url}/endpoints/t5", json={"inputs": "a b", "parameters": {"max_new_tokens": 3}})
     assert compat.status_code == 200 and isinstance(compat.json(), list) and "generated_text" in compat.json()[0]
+
+
+def test_tgi_grammar_constrains_the_output(tgi):
+    schema = {"type": "object", "properties": {"color": {"enum": ["red", "green"]}, "ok": {"type": "boolean"}},
+              "required": ["color", "ok"], "additionalProperties": False}
+    out = tgi.text_generation("A color as JSON:", max_new_tokens=40, grammar={"type": "json", "value": schema})
+    import jsonschema
+
+    jsonschema.validate(json.loads(out), schema)
+    code = tgi.text_generation("Code:", max_new_tokens=20, grammar={"type": "regex", "value": "[A-Z]{2}-[0-9]{3}"})
+    import re
+
+    assert re.fullmatch("[A-Z]{2}-[0-9]{3}", code)

@@ -244,6 +244,7 @@ class Engine:
 
         if not requests:
             return []
+        self._constrained(requests)
         if self.schedules(requests):
             scheduled = [self.schedule(r) for r in requests]
             return [s.wait() for s in scheduled]
@@ -301,8 +302,23 @@ class Engine:
         prompt_logprobs = None
         if params.prompt_logprobs:
             prompt_logprobs = self.score([ids], params.logprobs or 0)[0] if not self.is_seq2seq else []
+        self._constrained([GenerationRequest([prompt], params)])
         feed = self.scheduler.submit if self.schedules([GenerationRequest([prompt], params)]) else None
         return TextStream(self, text, ids, params, limit, prompt_logprobs, feed=feed)
+
+    def _constrained(self, requests: Sequence[GenerationRequest]) -> None:
+        """Grammar-constrained requests run on the scheduler (per-row masks): start it if needed."""
+        from springboard.generate.scheduler import supports
+
+        if not any(r.params.grammar for r in requests):
+            return
+        if self.is_seq2seq:
+            raise DataError("constrained decoding (a grammar or JSON schema) needs a causal model", field="grammar")
+        self.enable_continuous_batching()
+        bad = next((r.params for r in requests if not supports(self, r.params)), None)
+        if bad is not None:
+            raise DataError("constrained decoding does not combine with beam search, several greedy sequences "
+                            "or prompt log-probabilities", field="grammar")
 
     def _add_logprobs(self, result: GenerationResult, params: GenerationParams, prompt: list[int],
                       sequences: list[list[int]]) -> None:

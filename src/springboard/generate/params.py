@@ -55,6 +55,9 @@ class GenerationParams(BaseModel):
     logprobs: int | None = Field(default=None, ge=0, le=20)
     # Also report the prompt tokens' log-probabilities (TGI decoder_input_details, OpenAI echo).
     prompt_logprobs: bool = False
+    # Constrained decoding: an llguidance grammar (see generate/constrain.py: from a JSON schema or
+    # a regex); every generated token keeps the output inside it.
+    grammar: str | None = None
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -125,6 +128,7 @@ class GenerationParams(BaseModel):
             self.early_stopping,
             self.length_penalty,
             self.watermark,
+            self.grammar,
             self.stop,
         )
 

@@ -52,6 +52,7 @@ class _Row:
     processors: Any
     generator: torch.Generator | None
     greedy: bool
+    constraint: Any = None  # a RowConstraint when the request has a grammar
     history: list[int] = field(default_factory=list)  # prompt + generated, for processors
 
 
@@ -109,8 +110,13 @@ class Scheduler:
             generation_config=config, input_ids_seq_length=len(stream.prompt_ids), encoder_input_ids=None,
             prefix_allowed_tokens_fn=None, logits_processor=None, device="cpu", model_kwargs={},
         )
-        greedy = not params.do_sample and len(processors) == 0
-        row = _Row(stream, processors, generator, greedy, list(stream.prompt_ids))
+        constraint = None
+        if params.grammar is not None:
+            from springboard.generate.constrain import RowConstraint
+
+            constraint = RowConstraint(self.engine.tokenizer, self.engine._eos_ids(), params.grammar)
+        greedy = not params.do_sample and len(processors) == 0 and constraint is None
+        row = _Row(stream, processors, generator, greedy, constraint=constraint, history=list(stream.prompt_ids))
         with self._wake:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
@@ -241,6 +247,8 @@ class Scheduler:
         chosen = []
         for i, row in enumerate(rows):
             scores = logits[i : i + 1]
+            if row.constraint is not None:
+                scores = row.constraint.mask(scores)
             if len(row.processors):
                 scores = row.processors(torch.tensor([row.history]), scores)
             if row.stream.params.do_sample:
@@ -263,6 +271,8 @@ class Scheduler:
         else:
             token = vocab.token(token_id, None)
         row.history.append(token_id)
+        if row.constraint is not None:
+            row.constraint.consume(token_id)
         text = stream.decoder.push(token)
         stream.deliver(StreamEvent(text, token))
         if stream.decoder.done or stream.cancelled:

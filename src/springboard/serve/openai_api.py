@@ -117,6 +117,52 @@ class ChatRequest(_Common):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Union[str, dict[str, Any], None] = None
+    parallel_tool_calls: bool | None = None
+
+    def constraint(self) -> tuple[str | None, bool]:
+        """(the llguidance grammar the answer must follow, whether the answer is a tool call)."""
+        from springboard.generate.constrain import json_schema_grammar, schema_of_tools
+
+        calling = bool(self.tools) and self.tool_choice != "none"
+        if calling and self.response_format and self.response_format.get("type") != "text":
+            raise DataError("give tools or a JSON response_format, not both", field="response_format")
+        if calling:
+            assert self.tools is not None
+            for i, tool in enumerate(self.tools):
+                if tool.get("type") != "function" or not isinstance(tool.get("function"), dict) \
+                        or not isinstance(tool["function"].get("name"), str):
+                    raise DataError("each tool must be {'type': 'function', 'function': {'name': ...}}",
+                                    field=f"tools[{i}]")
+            names = [t["function"]["name"] for t in self.tools]
+            choice = self.tool_choice
+            if choice in (None, "auto"):
+                raise DataError("'auto' (the default with tools) is not supported here: the model cannot choose "
+                                "between answering and calling; pass 'required', a named function or 'none'",
+                                field="tool_choice")
+            if choice == "required":
+                name = None
+            elif isinstance(choice, dict) and choice.get("type") == "function":
+                name = (choice.get("function") or {}).get("name")
+                if name not in names:
+                    raise DataError(f"names no tool in tools ({', '.join(names)})", field="tool_choice")
+            else:
+                raise DataError("must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name'}}",
+                                field="tool_choice")
+            return json_schema_grammar(schema_of_tools(self.tools, name), field="tools"), True
+        kind = (self.response_format or {}).get("type", "text")
+        if kind == "text":
+            return None, False
+        if kind == "json_object":
+            return json_schema_grammar({"type": "object"}), False
+        if kind == "json_schema":
+            spec = self.response_format.get("json_schema") if self.response_format else None
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+                raise DataError("json_schema needs {'name': ..., 'schema': {...}}", field="response_format")
+            return json_schema_grammar(spec["schema"]), False
+        raise DataError("type must be 'text', 'json_object' or 'json_schema'", field="response_format")
 
     def logprob_count(self) -> int | None:
         if self.top_logprobs is not None and not self.logprobs:
@@ -269,27 +315,42 @@ async def chat_completions(request: Request) -> Response:
     try:
         req: ChatRequest = await _parse(request, ChatRequest)
         endpoint = _endpoint(request, req.model)
-        params = req.params(req.max_completion_tokens or req.max_tokens, logprobs=req.logprob_count())
+        grammar, calling = req.constraint()
+        params = req.params(req.max_completion_tokens or req.max_tokens, logprobs=req.logprob_count(),
+                            grammar=grammar)
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
         gen = GenerationRequest([messages], params, chat=True)
         if req.stream:
             if req.n != 1:
                 raise DataError("streaming takes n=1", field="n")
+            if calling:
+                raise DataError("tool calls are not streamed here; call without stream", field="stream")
             return _sse(_chat_chunks(endpoint.stream(messages, gen), req))
         results = await endpoint.generate(gen)
     except Exception as exc:  # noqa: BLE001
         return _from_exc(exc)
     result = results[0]
     choices = [
-        {"index": j, "message": {"role": "assistant", "content": text},
-         "logprobs": _chat_logprobs(result.tokens[j]) if req.logprobs else None,
-         "finish_reason": result.finish_reasons[j]}
+        {"index": j, **_message(text, result.finish_reasons[j], calling),
+         "logprobs": _chat_logprobs(result.tokens[j]) if req.logprobs else None}
         for j, text in enumerate(result.texts)
     ]
     return JSONResponse(
         {"id": _id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": req.model,
          "choices": choices, "usage": _usage(results)}
     )
+
+
+def _message(text: str, finish_reason: str, calling: bool) -> dict[str, Any]:
+    """A choice's message and finish_reason; a constrained tool call becomes `tool_calls` (a
+    call cut off by max_tokens stays text, finish_reason 'length')."""
+    if calling and finish_reason != "length":
+        call = json.loads(text)  # the grammar made it a complete {"name", "arguments"} object
+        tool_call = {"id": _id("call"), "type": "function",
+                     "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}
+        return {"message": {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+                "finish_reason": "tool_calls"}
+    return {"message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
 
 
 def _usage(results: list[GenerationResult]) -> dict[str, int]:

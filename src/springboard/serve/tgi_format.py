@@ -5,8 +5,9 @@ Every TGI parameter is honoured: `details`, `decoder_input_details` (the prompt'
 logprobs as `details.prefill`), `top_n_tokens`, `best_of` (that many sampled sequences, the most
 probable one answers), `typical_p`, `truncate`, `watermark` (transformers' watermark processor
 with TGI's gamma 0.5 / delta 2.0), `return_full_text`, `stop`, `seed`, and the sampling knobs.
-Refused with a message naming the field, because they are not implemented here:
-`frequency_penalty` other than 0, `grammar` and `adapter_id` (any non-null value)."""
+`grammar` ({"type": "json", "value": schema} or {"type": "regex", "value": pattern}) constrains
+decoding (llguidance). Refused with a message naming the field, because they are not implemented
+here: `frequency_penalty` other than 0 and `adapter_id` (any non-null value)."""
 
 from __future__ import annotations
 
@@ -76,9 +77,10 @@ def parse_parameters(parameters: dict[str, Any], prefix: str = "parameters.",
     penalty = raw.pop("frequency_penalty", None)
     if penalty not in (None, 0, 0.0):
         raise DataError("not supported here (only 0)", field=prefix + "frequency_penalty")
-    for key in ("grammar", "adapter_id"):
-        if key in raw:
-            raise DataError("not supported by this endpoint", field=prefix + key)
+    if "adapter_id" in raw:
+        raise DataError("not supported by this endpoint", field=prefix + "adapter_id")
+    if "grammar" in raw:
+        raw["grammar"] = _grammar(raw.pop("grammar"), prefix + "grammar")
     if raw.get("typical_p") == 1.0:  # TGI's neutral value, which transformers refuses
         raw.pop("typical_p")
     if "do_sample" not in raw and _has_warper(raw):
@@ -100,6 +102,28 @@ def parse_parameters(parameters: dict[str, Any], prefix: str = "parameters.",
     if options.decoder_input_details and not stream:  # a TGI stream carries no prefill
         raw["prompt_logprobs"] = True
     return GenerationParams.parse(raw, prefix=prefix), options
+
+
+def _grammar(value: Any, field: str) -> str:
+    """TGI's grammar parameter: {"type": "json", "value": <JSON schema>} or {"type": "regex",
+    "value": <pattern>}, as an llguidance grammar."""
+    from springboard.generate.constrain import json_schema_grammar, regex_grammar
+
+    if not isinstance(value, dict) or value.get("type") not in ("json", "json_object", "regex"):
+        raise DataError("must be {'type': 'json' | 'regex', 'value': ...}", field=field)
+    inner = value.get("value")
+    if value["type"] == "regex":
+        if not isinstance(inner, str):
+            raise DataError("a regex grammar's value must be a string", field=field + ".value")
+        return regex_grammar(inner, field=field)
+    if isinstance(inner, str):
+        try:
+            inner = json.loads(inner)
+        except ValueError:
+            raise DataError("a json grammar's value must be a JSON schema", field=field + ".value") from None
+    if not isinstance(inner, dict):
+        raise DataError("a json grammar's value must be a JSON schema object", field=field + ".value")
+    return json_schema_grammar(inner, field=field)
 
 
 # -- answers ----------------------------------------------------------------------------------------
