@@ -121,7 +121,8 @@ def _card(model_id: str) -> dict[str, Any]:
     hyperparameters = []
     for key, value in spec.default_hyperparameters.items():
         canon = ALIASES.get(key, key)
-        hyperparameters.append({"name": key, "default": value, **{k: v for k, v in schema.get(canon, {}).items()
+        hyperparameters.append({"name": key, "canonical": canon, "default": value,
+                                **{k: v for k, v in schema.get(canon, {}).items()
                                                                     if k != "default"}})
     resources = {scope: spec.default_resources(scope).model_dump(mode="json") for scope in ("training", "inference")}
     return {"spec": spec.model_dump(mode="json"), "summary": _summary(spec), "hyperparameters": hyperparameters,

@@ -21,19 +21,21 @@ export async function render(main, [modelId], query) {
     h("option", { value: "instruction" }, "Instruction tuning (prompt / completion)"),
     ...(causal ? [h("option", { value: "chat" }, "Chat (messages)"), h("option", { value: "domain" }, "Domain adaptation (raw text)")] : []));
   const template = h("textarea", { id: "template", rows: 5 }, DEFAULT_TEMPLATE);
-  const previewBox = h("div", { id: "template-preview", "aria-live": "polite" });
+  const previewBox = h("div", { id: "template-preview", class: "preview", "aria-live": "polite" });
   const hpStatus = h("p", { id: "hp-status", role: "status", "aria-live": "polite" });
   const output = h("input", { type: "text", id: "output-path", value: cfg.output_path });
   const eula = h("input", { type: "checkbox", id: "accept-eula" });
   const inputs = {};
-  const rows = c.hyperparameters.map((p) => {
+  const MODE_KEYS = ["instruction_tuned", "chat_dataset"];  // set by "Kind of tuning" (causal models)
+  const rows = c.hyperparameters.filter((p) => !(causal && MODE_KEYS.includes(p.canonical))).map((p) => {
     const input = h("input", { type: "text", id: `hp-${p.name}`, value: p.default, "aria-label": p.name });
     inputs[p.name] = input;
     return [h("label", { for: input.id }, p.name), input, p.type || "", p.range || (p.choices ? p.choices.join(", ") : "")];
   });
   // Every other field of the family's schema: sent only when filled in.
   const defaults = new Set(c.hyperparameters.map((p) => p.name));
-  const advanced = Object.entries(c.schema).filter(([k]) => !defaults.has(k) && !["instruction_tuned", "chat_dataset"].includes(k)).map(([k, p]) => {
+  const given = new Set(c.hyperparameters.map((p) => p.canonical));
+  const advanced = Object.entries(c.schema).filter(([k]) => !given.has(k) && !MODE_KEYS.includes(k)).map(([k, p]) => {
     const input = h("input", { type: "text", id: `hp-${k}`, value: "", placeholder: `default: ${p.default}`, "aria-label": k });
     inputs[k] = input;
     return [h("label", { for: input.id }, k), input, p.type || "", p.range || (p.choices ? p.choices.join(", ") : ""), p.description || ""];
@@ -43,8 +45,8 @@ export async function render(main, [modelId], query) {
   const hyperparameters = () => {
     const hp = Object.fromEntries(Object.entries(inputs).filter(([k, i]) => defaults.has(k) || i.value.trim()).map(([k, i]) => [k, i.value.trim()]));
     if (causal) {
-      if ("instruction_tuned" in hp || mode.value !== "domain") hp.instruction_tuned = mode.value === "instruction" ? "True" : "False";
-      if ("chat_dataset" in hp || mode.value === "chat") hp.chat_dataset = mode.value === "chat" ? "True" : "False";
+      hp.instruction_tuned = mode.value === "instruction" ? "True" : "False";
+      hp.chat_dataset = mode.value === "chat" ? "True" : "False";
     }
     return hp;
   };
@@ -56,17 +58,24 @@ export async function render(main, [modelId], query) {
     } catch (err) { hpStatus.className = "msg-bad"; hpStatus.textContent = err.detail || err.message; return false; }
   };
   const uploadText = async () => (upload.files[0] ? readFile(upload.files[0]) : null);
+  let previews = 0;  // only the latest preview request draws
   const preview = async () => {
+    const mine = ++previews;
     previewBox.replaceChildren();
     if (mode.value !== "instruction" || !template.value.trim()) return;
     const body = { template: template.value, count: 3 };
-    if (srcUpload.checked) { body.records = await uploadText(); if (body.records === null) return; }
+    if (srcUpload.checked) {
+      if (!upload.files[0]) return;
+      const head = await readFile(upload.files[0].slice(0, 262144));  // the first records are enough
+      body.records = upload.files[0].size > 262144 ? head.slice(0, head.lastIndexOf("\n") + 1) : head;
+    }
     else { if (!dataPath.value.trim()) return; body.data = dataPath.value.trim(); }
     try {
       const { examples } = await post("/studio/api/template/preview", body);
-      previewBox.append(h("h3", {}, "First rendered examples"), table(["Line", "Prompt", "Completion"],
+      if (mine !== previews) return;
+      previewBox.replaceChildren(h("h3", {}, "First rendered examples"), table(["Line", "Prompt", "Completion"],
         examples.map((e) => [String(e.line), h("pre", {}, e.prompt), h("pre", {}, e.completion)])));
-    } catch (err) { previewBox.append(h("p", { class: "msg-bad" }, err.message)); }
+    } catch (err) { if (mine === previews) previewBox.replaceChildren(h("p", { class: "msg-bad" }, err.detail || err.message)); }
   };
   Object.values(inputs).forEach((i) => i.addEventListener("input", debounce(validate, 250)));
   mode.addEventListener("change", () => { validate(); preview(); templateBox.hidden = mode.value !== "instruction"; });
