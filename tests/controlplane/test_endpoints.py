@@ -196,6 +196,9 @@ def test_endpoints_are_one_registry_for_cli_sdk_and_boto3(sm, runtime, wait, tin
     assert main(["endpoints", "describe", "from-cli"]) == 1
     assert main(["endpoints", "delete", "from-boto3"]) == 0
     assert "Could not find endpoint" in error_of(sm.describe_endpoint, EndpointName="from-boto3")[1]
+    # the same name made again by the CLI is another endpoint: no EndpointConfig of the old one
+    assert main(["deploy", str(tiny_causal_dir), "--name", "from-boto3"]) == 0
+    assert "EndpointConfigName" not in sm.describe_endpoint(EndpointName="from-boto3")
 
 
 def test_aws_cli_lists_endpoints(server, tiny_causal_dir, sm, wait):

@@ -32,10 +32,10 @@ def _error(kind: str, message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"Message": message}, status_code=status, headers={"x-amzn-errortype": kind})
 
 
-def _output_config(records: Records, name: str) -> dict[str, Any] | None:
+def _output_config(records: Records, name: str, created: float) -> dict[str, Any] | None:
     endpoint = records.get("endpoint", name)
-    if endpoint is None:
-        return None
+    if endpoint is None or endpoint.data.get("endpoint_created") != created:
+        return None  # made without an EndpointConfig (CLI, SDK), or another endpoint of that name
     config = records.get("endpoint-config", endpoint.data["EndpointConfigName"])
     if config is None:
         return None
@@ -52,7 +52,7 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     except InvocationFailed as exc:
         return _error(exc.kind, exc.message, exc.status)
     records = await asyncio.to_thread(Records)
-    output = await asyncio.to_thread(_output_config, records, endpoint.name)
+    output = await asyncio.to_thread(_output_config, records, endpoint.name, endpoint.record.creation_time)
     if not output or not output.get("S3OutputPath"):
         return _error("ValidationError", f"Endpoint {name} is not an asynchronous endpoint: create it from an "
                       "EndpointConfig with AsyncInferenceConfig.OutputConfig.S3OutputPath")

@@ -219,8 +219,11 @@ def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     else:
         raise validation(f'Cannot create already existing endpoint "{endpoint_arn}".')
     config = _serve_config(ctx, name, params["EndpointConfigName"])
-    ctx.manager.create(config)
-    ctx.records.put("endpoint", name, {"EndpointConfigName": params["EndpointConfigName"], "created": time.time()})
+    record = ctx.manager.create(config)
+    # `endpoint_created` ties this record to this endpoint: one deleted and made again by the CLI
+    # under the same name is another endpoint, with no EndpointConfig.
+    ctx.records.put("endpoint", name, {"EndpointConfigName": params["EndpointConfigName"],
+                                       "endpoint_created": record.creation_time})
     ctx.records.delete_tags("endpoint", name, [t["Key"] for t in ctx.records.tags("endpoint", name)])
     ctx.records.add_tags("endpoint", name, tags_of(params))
     return {"EndpointArn": endpoint_arn}
@@ -237,7 +240,7 @@ def _record(ctx: Context, name: str) -> Any:
 def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name = params["EndpointName"]
     record = _record(ctx, name)
-    extra = ctx.records.get("endpoint", name)
+    extra = _extra(ctx, record)
     out: dict[str, Any] = {
         "EndpointName": record.name,
         "EndpointArn": arn("endpoint", record.name),
@@ -256,6 +259,14 @@ def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if config is not None and config.data["request"].get("AsyncInferenceConfig"):
             out["AsyncInferenceConfig"] = config.data["request"]["AsyncInferenceConfig"]
     return out
+
+
+def _extra(ctx: Context, record: Any) -> Any:
+    """The control plane's record of this endpoint (its EndpointConfig), if it made it."""
+    extra = ctx.records.get("endpoint", record.name)
+    if extra is None or extra.data.get("endpoint_created") != record.creation_time:
+        return None
+    return extra
 
 
 def _variant_summary(record: Any) -> dict[str, Any]:
@@ -309,12 +320,12 @@ def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     import anyio.from_thread
 
     config = _serve_config(ctx, name, params["EndpointConfigName"])
-    previous = ctx.records.get("endpoint", name)
+    previous = _extra(ctx, record)
     anyio.from_thread.run(ctx.manager.update, config)
     ctx.records.put("endpoint", name, {
         "EndpointConfigName": params["EndpointConfigName"],
         "PreviousConfigName": previous.data["EndpointConfigName"] if previous else None,
         "model": config.model,
-        "created": time.time(),
+        "endpoint_created": record.creation_time,
     })
     return {"EndpointArn": arn("endpoint", name)}
