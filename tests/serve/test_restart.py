@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import boto3
 import httpx
@@ -25,12 +26,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _log_tail(path) -> str:
+    return "\n--- server log (tail) ---\n" + path.read_text(errors="replace")[-3000:]
+
+
 def _start(port: int, log) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "springboard.app", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a loaded shared machine can take a while to import torch
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
+        assert proc.poll() is None, "the server exited" + _log_tail(Path(log.name))
         try:
             if httpx.get(f"http://127.0.0.1:{port}/springboard/health", timeout=2).status_code == 200:
                 return proc
@@ -38,7 +43,7 @@ def _start(port: int, log) -> subprocess.Popen:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise AssertionError("the server did not come up")
+    raise AssertionError("the server did not come up" + _log_tail(Path(log.name)))
 
 
 def _all_in_service(client: ServerClient, names: list[str]) -> dict[str, str]:
@@ -52,19 +57,20 @@ def test_kill_9_and_clean_stop_bring_every_endpoint_back(sb_home, tiny_causal_di
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     names = ["causal-a", "t5-b", "causal-c", "t5-d"]
-    with open(tmp_path / "server.log", "ab") as log:
+    logfile = tmp_path / "server.log"
+    with open(logfile, "ab") as log:
         proc = _start(port, log)
         try:
             client = ServerClient(url)
             for name in names:
                 model = tiny_causal_dir if name.startswith("causal") else tiny_t5_dir
                 client.create(EndpointConfig(name=name, model=str(model)))
-            assert _all_in_service(client, names) == dict.fromkeys(names, "InService")
+            assert _all_in_service(client, names) == dict.fromkeys(names, "InService"), _log_tail(logfile)
 
             proc.send_signal(signal.SIGKILL)  # no shutdown code runs
             proc.wait(30)
             proc = _start(port, log)  # a fresh process: transformers not imported yet
-            assert _all_in_service(client, names) == dict.fromkeys(names, "InService")
+            assert _all_in_service(client, names) == dict.fromkeys(names, "InService"), _log_tail(logfile)
             runtime = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
                                    aws_access_key_id="x", aws_secret_access_key="x")
             out = runtime.invoke_endpoint(EndpointName="causal-c", ContentType="application/json",
@@ -74,7 +80,7 @@ def test_kill_9_and_clean_stop_bring_every_endpoint_back(sb_home, tiny_causal_di
             proc.send_signal(signal.SIGTERM)  # a clean stop
             proc.wait(60)
             proc = _start(port, log)
-            assert _all_in_service(client, names) == dict.fromkeys(names, "InService")
+            assert _all_in_service(client, names) == dict.fromkeys(names, "InService"), _log_tail(logfile)
         finally:
             proc.kill()
             proc.wait(30)
