@@ -85,3 +85,15 @@ def test_listing_filters_sorting_and_paging(sm, tiny_causal_dir):
     # boto3's paginator follows NextToken
     pages = sm.get_paginator("list_models").paginate(PaginationConfig={"PageSize": 1})
     assert sorted(m["ModelName"] for page in pages for m in page["Models"]) == ["alpha", "beta", "gamma"]
+
+
+def test_instance_type_picks_the_device(monkeypatch):
+    import torch
+
+    from springboard.controlplane.endpoints import device_for
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_for("ml.g5.2xlarge") == "cuda" and device_for("ml.p4d.24xlarge") == "cuda"
+    assert device_for("ml.m5.xlarge") is None and device_for(None) is None  # the CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_for("ml.g5.2xlarge") is None  # no GPU here: the CPU serves
