@@ -111,3 +111,19 @@ def test_cli_transform_job_is_seen_through_boto3(sm, tiny_t5_dir, tmp_path, caps
     assert job["TransformJobStatus"] == "Completed"
     assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == str(data)
     assert job["TransformOutput"]["S3OutputPath"] == str(tmp_path / "o")
+
+
+def test_instance_count_is_the_number_of_transform_workers(sm, wait, t5_model, tmp_path):
+    from springboard import jobs
+
+    records(tmp_path / "in" / "a.jsonl")
+    records(tmp_path / "in" / "b.jsonl")
+    req = transform_request("two-workers", t5_model, str(tmp_path / "in"), str(tmp_path / "out"))
+    req["TransformResources"] = {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+    sm.create_transform_job(**req)
+    assert jobs.JobStore().get("two-workers").config["instance_count"] == 2
+    wait("transform_job_completed_or_stopped", TransformJobName="two-workers")
+    job = sm.describe_transform_job(TransformJobName="two-workers")
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["TransformResources"]["InstanceCount"] == 2
+    assert (tmp_path / "out" / "a.jsonl.out").exists() and (tmp_path / "out" / "b.jsonl.out").exists()
