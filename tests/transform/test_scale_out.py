@@ -60,9 +60,10 @@ def test_two_local_workers_match_one_and_resume_only_what_is_missing(tmp_path):
     TransformRunner(one, FakeEngine(), tmp_path / "state1").run()
 
     two = one.model_copy(update={"instance_count": 2, "output": str(tmp_path / "out2")})
-    first = RecordingEngineFactory(str(tmp_path / "log1"), delay=0.2)
-    with pytest.raises(JobStopped):  # a stop arrives while both workers are busy
-        TransformRunner(two, None, tmp_path / "state2", should_stop=lambda: True, engine_factory=first).run()
+    first = RecordingEngineFactory(str(tmp_path / "log1"), delay=0.5)
+    with pytest.raises(JobStopped):  # a stop arrives once the workers have done some batches
+        TransformRunner(two, None, tmp_path / "state2", should_stop=lambda: len(first.prompts()) >= 4,
+                        engine_factory=first).run()
     done_first = first.prompts()
     assert 0 < len(done_first) < len(prompts)
     assert not (tmp_path / "out2/a.jsonl.out").exists()
