@@ -226,3 +226,43 @@ def test_endpoints_page_shows_api_errors(live, page):
     expect(page.locator("#error")).to_contain_text("no-such-model")
     page.click("#play-send")
     expect(page.locator("#error")).to_contain_text("no endpoint in service")
+
+
+def test_playground_text2text_and_chat_payloads(live, page, tiny_t5_dir, tiny_causal_dir):
+    import httpx
+
+    page.goto(live.url + "/studio/#/endpoints")
+    for model, name in ((str(tiny_t5_dir), "t5"), (str(tiny_causal_dir), "causal")):
+        page.fill("#deploy-model", model)
+        page.fill("#deploy-endpoint", name)
+        page.click("#deploy-button")
+        expect(page.locator("#endpoint-list tr", has_text=name)).to_contain_text("InService", timeout=180_000)
+    # JumpStart text2text (text_inputs + max_length), not streamed: the runtime's own answer
+    page.select_option("#play-endpoint", "t5")
+    page.select_option("#play-shape", "text2text")
+    page.uncheck("#play-stream")
+    page.fill("#play-max", "5")
+    page.fill("#play-prompt", "Translate: hello")
+    page.click("#play-send")
+    expect(page.locator("#play-answer")).to_have_attribute("data-done", "1")
+    direct = httpx.post(f"{live.url}/endpoints/t5/invocations", json={"text_inputs": "Translate: hello", "max_length": 6},
+                        timeout=120).json()
+    assert page.locator("#play-answer").text_content() == direct["generated_texts"][0]
+    # streamed: the same tokens arrive through generate_stream
+    page.check("#play-stream")
+    page.click("#play-send")
+    expect(page.locator("#play-answer")).to_have_attribute("data-done", "1")
+    assert page.locator("#play-answer").text_content() == direct["generated_texts"][0]
+    # chat (OpenAI messages), streamed through the endpoint's /v1/chat/completions
+    page.select_option("#play-endpoint", "causal")
+    page.select_option("#play-shape", "chat")
+    page.fill("#play-prompt", "Hello there")
+    page.click("#play-send")
+    expect(page.locator("#play-answer")).to_have_attribute("data-done", "1")
+    chat = httpx.post(f"{live.url}/endpoints/causal/v1/chat/completions", timeout=120,
+                      json={"model": "causal", "max_tokens": 5, "temperature": 0, "messages": [{"role": "user", "content": "Hello there"}]}).json()
+    assert page.locator("#play-answer").text_content() == chat["choices"][0]["message"]["content"]
+    # an error from the runtime is shown: an endpoint deleted meanwhile
+    httpx.delete(f"{live.url}/springboard/endpoints/causal", timeout=60)
+    page.click("#play-send")
+    expect(page.locator("#error")).to_contain_text("causal")
