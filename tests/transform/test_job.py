@@ -174,3 +174,16 @@ def test_unknown_sdk_keyword_is_an_error(tmp_path):
     with pytest.raises(ValidationError, match="instance_cuont"):
         Transformer("m", instance_cuont=2)
     Transformer("m", tags=[{"Key": "a", "Value": "b"}])  # AWS-only: no local meaning
+
+
+def test_sdk_instance_count_runs_that_many_workers(tmp_path, tiny_t5_dir):
+    src = write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"text {i}"} for i in range(8)])
+    t = Transformer(str(tiny_t5_dir), instance_count=2, output_path=str(tmp_path / "out"),
+                    env={"HYPER_PARAMS": "{'batch_size': 2, 'max_new_tokens': 3}"})
+    t.transform(str(src.parent), content_type="application/jsonlines", split_type="Line", job_name="tx-two",
+                logs=False)
+    job = refresh("tx-two")
+    assert job.status == "Completed", job.failure_reason
+    assert job.config["instance_count"] == 2
+    assert "in 4 shard(s); 2 worker(s)" in job.log_path.read_text()
+    assert [json.loads(line)["id"] for line in (tmp_path / "out/a.jsonl.out").read_text().splitlines()] == list(range(8))
