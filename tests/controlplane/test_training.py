@@ -217,3 +217,19 @@ def test_max_runtime_stops_the_job(sm, wait, tiny_causal_dir, tmp_path):
     job = sm.describe_training_job(TrainingJobName="too-long")
     assert job["TrainingJobStatus"] == "Stopped"
     assert "MaxRuntimeExceeded" in [t["Status"] for t in job["SecondaryStatusTransitions"]]
+
+
+def test_output_compression_none_publishes_the_directory(sm, wait, s3_bucket, tiny_causal_dir, tmp_path):
+    from springboard import storage
+
+    data = write_data(tmp_path / "data")
+    req = request("uncompressed", str(tiny_causal_dir), str(data), s3_bucket + "/output")
+    req["OutputDataConfig"] = {"S3OutputPath": s3_bucket + "/output", "CompressionType": "NONE"}
+    sm.create_training_job(**req)
+    wait("training_job_completed_or_stopped", TrainingJobName="uncompressed")
+    job = sm.describe_training_job(TrainingJobName="uncompressed")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    prefix = job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert prefix == s3_bucket + "/output/uncompressed/output/model"
+    assert storage.exists(prefix + "/config.json") and not storage.exists(prefix + ".tar.gz")
+

@@ -13,8 +13,9 @@ Mapping:
 - ResourceConfig.InstanceCount: the number of training processes (`accelerate launch` when
   more than one); InstanceType is recorded (the device is what this machine has).
 - OutputDataConfig.S3OutputPath: on S3 the artifact is published as
-  `<path>/<job>/output/model.tar.gz` (ModelArtifacts.S3ModelArtifacts points there); a local
-  path gets the directory `<path>/<job>/output/model`.
+  `<path>/<job>/output/model.tar.gz` (ModelArtifacts.S3ModelArtifacts points there), or with
+  CompressionType NONE as the prefix `<path>/<job>/output/model/`; a local path gets the
+  directory `<path>/<job>/output/model`.
 - AlgorithmSpecification.MetricDefinitions: each regex runs over the job's log; the last match's
   first group is the metric's final value (FinalMetricDataList), as SageMaker does with the
   container's logs. Without definitions, the job's own final metrics are listed.
@@ -53,7 +54,7 @@ def model_artifacts(job: jobs.Job) -> str:
     path = job.config.get("output_path")
     if not path:
         return job.output_dir
-    if storage.is_remote(path):
+    if storage.is_remote(path) and job.config.get("output_compression", "gzip") == "gzip":
         return storage.join(path, job.name, "output", "model.tar.gz")
     return storage.join(path, job.name, "output", "model")
 
@@ -133,6 +134,7 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         test=data.get("test"),
         hyperparameters=hyperparameters,
         output_path=params["OutputDataConfig"]["S3OutputPath"],
+        output_compression="none" if params["OutputDataConfig"].get("CompressionType") == "NONE" else "gzip",
         accept_eula=str(env.get("accept_eula", "")).lower() == "true",
         processes=processes,
     )

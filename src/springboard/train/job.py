@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,9 @@ class TrainingJobConfig(BaseModel):
     test: str | None = Field(None, description="test channel: evaluated after training (test_loss, test_perplexity)")
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     output_path: str | None = None
+    output_compression: Literal["gzip", "none"] = Field(
+        "gzip", description="on a remote output_path: model.tar.gz (gzip, SageMaker's default) or the "
+        "directory as a prefix (none, SageMaker's OutputDataConfig.CompressionType NONE)")
     accept_eula: bool = False
     processes: int = Field(1, ge=1, le=64, description="training processes (SageMaker instance_count); >1 runs under accelerate launch")
 
@@ -247,7 +250,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
     }
     save_artifact(model, tokenizer, model_dir, out, merge=hp.merge_weights, record=record)
     if config.output_path:
-        _upload(out, config.output_path, ctx.name)
+        _upload(out, config.output_path, ctx.name, compress=config.output_compression == "gzip")
     ctx.log.info("artifact written to %s", out)
 
 
@@ -305,13 +308,13 @@ def _plain(stats: Any) -> Any:
     return asdict(stats) if is_dataclass(stats) else stats
 
 
-def _upload(local: Path, target: str, name: str) -> None:
+def _upload(local: Path, target: str, name: str, compress: bool = True) -> None:
     """Publishes the artifact at the user's output location, SageMaker's layout: on S3 (any
     remote store) `<output_path>/<job name>/output/model.tar.gz`, as ModelArtifacts reports it;
-    a local output path gets the directory `<output_path>/<job name>/output/model`."""
+    a local output path, or compress=False, gets the directory `<output_path>/<job name>/output/model`."""
     from springboard import storage
 
-    if storage.is_remote(target):
+    if storage.is_remote(target) and compress:
         storage.publish_tarball(local, storage.join(target, name, "output", "model.tar.gz"))
     else:
         storage.upload_dir(local, storage.join(target, name, "output", "model"))
