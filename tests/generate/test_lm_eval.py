@@ -26,10 +26,11 @@ MC_DOCS = [
     {"question": "The opposite of true is", "choices": ["false", "maybe"], "answer": 0},
 ]
 GEN_DOCS = [
-    {"prompt": "The built-in function that returns the length of a list is", "target": " len"},
-    {"prompt": "Question: what does the return statement do?\nAnswer:", "target": " it returns a value"},
-    {"prompt": "for i in range(3):", "target": " print(i)"},
+    {"prompt": "The capital of France is", "target": " Paris"},
+    {"prompt": "One, two, three, four,", "target": " five"},
+    {"prompt": "The built-in Python function that returns the length of a list is", "target": " len()"},
 ]
+STOP = ["\n", ".", ","]
 MAX_GEN_TOKS = 12
 
 
@@ -63,7 +64,7 @@ output_type: generate_until
 doc_to_text: "{{{{prompt}}}}"
 doc_to_target: "{{{{target}}}}"
 generation_kwargs:
-  until: ["\\n"]
+  until: {json.dumps(STOP)}
   max_gen_toks: {MAX_GEN_TOKS}
   do_sample: false
 metric_list:
@@ -73,17 +74,14 @@ metric_list:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, tiny_causal_dir):
-    """A real uvicorn server on loopback with one endpoint ("tiny") on the tiny causal model."""
+def server(tmp_path_factory):
+    """A real uvicorn server on loopback; the test deploys its endpoint through the manager."""
     import uvicorn
 
     from springboard.app import create_app
-    from springboard.generate import Engine
-    from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
+    from springboard.serve import EndpointManager, EndpointRegistry
 
-    engine = Engine.load(tiny_causal_dir)
     manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
-    manager.add_engine(EndpointConfig(name="tiny", model=str(tiny_causal_dir)), engine)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -95,9 +93,27 @@ def live(tmp_path_factory, tiny_causal_dir):
     while not srv.started:
         assert time.monotonic() < deadline, "test server did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", engine
+    yield f"http://127.0.0.1:{port}", manager
     srv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(params=["tiny", "smollm2-135m-instruct"])
+def endpoint(request, server, tiny_causal_dir):
+    """(base URL, endpoint name, its loaded Engine): the tiny random model, then the real default
+    model (SmolLM2, from the hub catalog, converted weights via $SPRINGBOARD_MODELS_DIR)."""
+    import asyncio
+
+    from springboard.serve import EndpointConfig
+
+    url, manager = server
+    name = request.param.split("-")[0]
+    model = str(tiny_causal_dir) if request.param == "tiny" else request.param
+    manager.create(EndpointConfig(name=name, model=model), background=False)
+    record = manager.describe(name)
+    assert record.status == "InService", record.failure_reason
+    yield url, name, manager.get(name).ready()
+    asyncio.run(manager.delete(name))
 
 
 def _reference_loglikelihood(model, tok, context: str, continuation: str) -> float:
@@ -116,19 +132,20 @@ def _reference_loglikelihood(model, tok, context: str, continuation: str) -> flo
     return float(sum(logprobs[i - 1, whole[i]] for i in range(start, len(whole))))
 
 
-def test_lm_eval_local_completions_runs_a_loglikelihood_and_a_generation_task(live, tmp_path, monkeypatch,
-                                                                                tiny_causal_dir):
+def test_lm_eval_local_completions_runs_a_loglikelihood_and_a_generation_task(endpoint, tmp_path, monkeypatch):
+    # datasets reads its cache location when first imported
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     import lm_eval
     from lm_eval.tasks import TaskManager
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from springboard.generate.params import GenerationParams
 
-    url, engine = live
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets-cache"))
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    url, name, engine = endpoint
+    model_dir = engine.model_dir
     tasks = _write_tasks(tmp_path / "tasks")
-    model_args = (f"base_url={url}/v1/completions,model=tiny,tokenizer={tiny_causal_dir},"
+    model_args = (f"base_url={url}/v1/completions,model={name},tokenizer={model_dir},"
                   "tokenizer_backend=huggingface,num_concurrent=1,max_retries=1")
     out = lm_eval.simple_evaluate(
         model="local-completions", model_args=model_args, tasks=["springboard_mc", "springboard_gen"],
@@ -137,8 +154,8 @@ def test_lm_eval_local_completions_runs_a_loglikelihood_and_a_generation_task(li
     results, samples = out["results"], out["samples"]
 
     # The log-likelihood task: every (context, choice) score equals transformers' own.
-    model = AutoModelForCausalLM.from_pretrained(tiny_causal_dir).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_causal_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
     mc = sorted(samples["springboard_mc"], key=lambda s: s["doc_id"])
     assert len(mc) == len(MC_DOCS)
     correct = []
@@ -159,11 +176,11 @@ def test_lm_eval_local_completions_runs_a_loglikelihood_and_a_generation_task(li
     assert len(gen) == len(GEN_DOCS)
     prompts = [GEN_DOCS[s["doc_id"]]["prompt"] for s in gen]
     assert [s["arguments"][0][0] for s in gen] == prompts
-    params = GenerationParams.parse({"max_new_tokens": MAX_GEN_TOKS, "do_sample": False, "stop": ["\n"]})
+    params = GenerationParams.parse({"max_new_tokens": MAX_GEN_TOKS, "do_sample": False, "stop": STOP})
     want = [r.texts[0] for r in engine.generate(prompts, params, batch_size=1)]
     got = [s["resps"][0][0] for s in gen]
     assert got == want
     assert any(text.strip() for text in got), got  # the model did generate something
     exact = results["springboard_gen"]["exact_match,none"]
-    assert exact == pytest.approx(sum(g.strip() == d["target"].strip() for g, d in
+    assert exact == pytest.approx(sum(g == d["target"] for g, d in
                                       zip(got, (GEN_DOCS[s["doc_id"]] for s in gen))) / len(gen))
