@@ -151,3 +151,23 @@ def test_importing_springboard_makes_openmp_threads_wait_passively():
     mine = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                           capture_output=True, text=True, check=True)
     assert mine.stdout.strip() == "ACTIVE"
+
+
+def test_openai_penalties_discourage_repeats_the_same_on_every_path(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    plain = GenerationParams(max_new_tokens=30, logprobs=0)
+    penalized = GenerationParams(max_new_tokens=30, logprobs=0, frequency_penalty=2.0, presence_penalty=2.0)
+
+    def repeats(result) -> int:
+        ids = [t.id for t in result.tokens[0]]
+        return len(ids) - len(set(ids))
+
+    static = engine.generate([PROMPT], penalized)[0]
+    assert repeats(static) < repeats(engine.generate([PROMPT], plain)[0])
+    streamed = "".join(engine.stream(PROMPT, penalized))
+    engine.enable_continuous_batching()
+    scheduled = engine.generate([PROMPT], penalized)[0]
+    assert scheduled.texts == static.texts and streamed == static.texts[0]
+    with pytest.raises(DataError) as err:
+        GenerationParams(frequency_penalty=3.0)
+    assert err.value.field == "frequency_penalty"

@@ -191,3 +191,14 @@ def test_tools_with_tool_choice_produce_a_valid_call(client):
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="causal", messages=messages, tools=[weather])
     assert "tool_choice" in str(err.value)
+
+
+def test_presence_and_frequency_penalties_are_honoured(client, causal_engine):
+    expected = causal_engine.generate(["Hello"], GenerationParams(max_new_tokens=12, frequency_penalty=1.5,
+                                                                 presence_penalty=0.5))[0]
+    out = client.completions.create(model="causal", prompt="Hello", max_tokens=12, temperature=0,
+                                    frequency_penalty=1.5, presence_penalty=0.5)
+    assert out.choices[0].text == expected.texts[0]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model="causal", prompt="Hello", presence_penalty=5)
+    assert "presence_penalty" in str(err.value)

@@ -40,6 +40,10 @@ class GenerationParams(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     no_repeat_ngram_size: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0.0)
+    # OpenAI's additive penalties over the tokens generated so far (not the prompt):
+    # logit -= frequency_penalty * count + presence_penalty * (count > 0).
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     early_stopping: bool | None = None
     length_penalty: float | None = None  # beam search: exponent on the length (FLAN's knob)
     typical_p: float | None = Field(default=None, gt=0.0, le=1.0)
@@ -125,6 +129,8 @@ class GenerationParams(BaseModel):
             sampling,
             self.no_repeat_ngram_size,
             self.repetition_penalty,
+            self.frequency_penalty,
+            self.presence_penalty,
             self.early_stopping,
             self.length_penalty,
             self.watermark,

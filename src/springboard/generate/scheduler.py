@@ -115,6 +115,9 @@ class Scheduler:
             from springboard.generate.constrain import RowConstraint
 
             constraint = RowConstraint(self.engine.tokenizer, self.engine._eos_ids(), params.grammar)
+        from springboard.generate.stopping import penalties
+
+        processors.extend(penalties(params, len(stream.prompt_ids)))
         greedy = not params.do_sample and len(processors) == 0 and constraint is None
         row = _Row(stream, processors, generator, greedy, constraint=constraint, history=list(stream.prompt_ids))
         with self._wake:

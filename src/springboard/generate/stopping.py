@@ -36,6 +36,36 @@ def held_back(text: str, stop: Sequence[str]) -> int:
 
 
 @functools.cache
+def penalty_processor_class() -> type:
+    from transformers import LogitsProcessor
+
+    class OpenAIPenalties(LogitsProcessor):
+        """OpenAI's frequency and presence penalties over the generated tokens (columns from
+        `start` on), subtracted from the logits."""
+
+        def __init__(self, frequency: float, presence: float, start: int) -> None:
+            self.frequency, self.presence, self.start = frequency, presence, start
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            import torch
+
+            generated = input_ids[:, self.start :]
+            if generated.shape[1] == 0:
+                return scores
+            counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+            return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
+
+    return OpenAIPenalties
+
+
+def penalties(params: Any, start: int) -> list[Any]:
+    """The penalty processor a request asks for, as a list (empty when none)."""
+    if not (params.frequency_penalty or params.presence_penalty):
+        return []
+    return [penalty_processor_class()(params.frequency_penalty or 0.0, params.presence_penalty or 0.0, start)]
+
+
+@functools.cache
 def stop_on_text_class() -> type:
     # Built on first use so importing the engine does not import transformers.
     from transformers import StoppingCriteria

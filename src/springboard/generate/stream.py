@@ -169,16 +169,17 @@ class TextStream(Iterator[str]):
             config = engine._generation_config(params, self.limit)
             start = 0 if engine.is_seq2seq else len(ids)
             criteria = engine._stopping(params, start, [_Cancel()])
+            processors = engine._processors(params, start)
             with engine._lock, torch.inference_mode():
                 if params.do_sample and params.seed is not None:
                     torch.manual_seed(params.seed)
                 if capture is not None:
                     with capture:
                         engine.model.generate(**batch, generation_config=config, streamer=_Tokens(),
-                                              stopping_criteria=criteria)
+                                              stopping_criteria=criteria, logits_processor=processors)
                 else:
                     engine.model.generate(**batch, generation_config=config, streamer=_Tokens(),
-                                          stopping_criteria=criteria)
+                                          stopping_criteria=criteria, logits_processor=processors)
         except BaseException as exc:  # surfaced to the consumer
             error = exc
         finally:

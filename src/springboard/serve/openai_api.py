@@ -6,7 +6,8 @@ Log-probabilities: completions take `logprobs` (0-20 alternatives), `echo` (the 
 are scored too) and `max_tokens=0` (score the prompt only: what lm-evaluation-harness sends for
 log-likelihood tasks), and a prompt may be token ids; chat takes `logprobs` and
 `top_logprobs`. A logprob is the model's own (log-softmax of its logits, before temperature or
-top-p reshape the distribution). presence/frequency penalties are refused unless 0."""
+top-p reshape the distribution). presence_penalty and frequency_penalty act on the generated
+tokens, as OpenAI defines them."""
 
 from __future__ import annotations
 
@@ -57,9 +58,6 @@ class _Common(BaseModel):
     user: str | None = None
 
     def params(self, max_tokens: int | None, **extra: Any) -> GenerationParams:
-        for name in ("presence_penalty", "frequency_penalty"):
-            if getattr(self, name):
-                raise DataError("not supported (only 0)", field=name)
         sample = self.temperature > 0
         values: dict[str, Any] = {
             "max_new_tokens": max_tokens,
@@ -67,6 +65,8 @@ class _Common(BaseModel):
             "do_sample": sample,
             "stop": self.stop,
             "seed": self.seed,
+            "frequency_penalty": self.frequency_penalty or None,
+            "presence_penalty": self.presence_penalty or None,
             **extra,
         }
         if sample:
