@@ -11,11 +11,13 @@ Python workers across partitions (`spark.python.worker.reuse`, on by default).""
 
 from __future__ import annotations
 
-from springboard.executors.base import Executor, worker_cached
+from springboard.executors.base import Executor, ship_by_value, worker_cached
 from springboard.executors.local import LocalExecutor
 from springboard.executors.spark import SparkExecutor, get_session
 
-__all__ = ["Executor", "LocalExecutor", "SparkExecutor", "get_executor", "get_session", "worker_cached"]
+__all__ = [
+    "Executor", "LocalExecutor", "SparkExecutor", "get_executor", "get_session", "ship_by_value", "worker_cached",
+]
 
 
 def get_executor(runner: str, workers: int = 1, master: str | None = None) -> Executor:

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 log = logging.getLogger("springboard.executors")
 
@@ -45,9 +45,21 @@ def _init_worker(log_level: int) -> None:
     root.setLevel(log_level)
 
 
+def _run_pickled(payload: bytes) -> Any:
+    """Runs a cloudpickled (fn, task) in a worker: functions and classes of a user's script (or
+    of a module registered with `ship_by_value`) travel by value, so spawned workers need not
+    import them by name."""
+    import cloudpickle
+
+    fn, task = cloudpickle.loads(payload)
+    return fn(task)
+
+
 class LocalExecutor:
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, start_method: str = "spawn") -> None:
+        """`start_method`: "spawn" (default: safe after torch was imported) or "fork"."""
         self.workers = max(1, int(workers))
+        self.start_method = start_method
 
     def map(
         self,
@@ -55,27 +67,38 @@ class LocalExecutor:
         tasks: Sequence[T],
         on_tick: Callable[[], None] | None = None,
         tick: float = 1.0,
+        on_result: Callable[[int, T, R], None] | None = None,
     ) -> list[R]:
         tasks = list(tasks)
         if self.workers == 1:
             results = []
-            for task in tasks:
+            for i, task in enumerate(tasks):
                 results.append(fn(task))
+                if on_result is not None:
+                    on_result(i, task, results[-1])
                 if on_tick is not None:
                     on_tick()
             return results
-        ctx = multiprocessing.get_context("spawn")
+        import cloudpickle
+
+        ctx = multiprocessing.get_context(self.start_method)
         level = logging.getLogger().getEffectiveLevel()
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(level,)) as pool:
-            futures = [pool.submit(fn, task) for task in tasks]
+            futures = [pool.submit(_run_pickled, cloudpickle.dumps((fn, task))) for task in tasks]
+            index = {f: i for i, f in enumerate(futures)}
             pending = set(futures)
             error: BaseException | None = None
             while pending:
                 done, pending = wait(pending, timeout=tick, return_when=FIRST_EXCEPTION)
-                for fut in done:
-                    if fut.exception() is not None and error is None:
-                        error = fut.exception()
+                for fut in sorted(done, key=index.__getitem__):
+                    if fut.exception() is not None:
+                        error = error or fut.exception()
+                    elif on_result is not None and error is None:
+                        try:
+                            on_result(index[fut], tasks[index[fut]], fut.result())
+                        except BaseException as exc:  # noqa: BLE001 - raised once the pool is drained
+                            error = exc
                 if error is None and on_tick is not None:
                     try:
                         on_tick()

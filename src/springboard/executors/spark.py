@@ -61,7 +61,10 @@ class SparkExecutor:
         tasks: Sequence[T],
         on_tick: Callable[[], None] | None = None,
         tick: float = 1.0,
+        on_result: Callable[[int, T, R], None] | None = None,
     ) -> list[R]:
+        """As LocalExecutor.map; `on_result` runs for every task once the Spark job has
+        ended (in task order): Spark hands results back together."""
         tasks = list(tasks)
         if not tasks:
             return []
@@ -96,17 +99,17 @@ class SparkExecutor:
             raise tick_error
         if "error" in box:
             raise box["error"]
-        return [r for _, r in sorted(box["results"], key=lambda x: x[0])]
+        results = [r for _, r in sorted(box["results"], key=lambda x: x[0])]
+        if on_result is not None:
+            for i, (task, result) in enumerate(zip(tasks, results)):
+                on_result(i, task, result)
+        return results
 
 
 def ship_by_value(*types: type) -> None:
     """Classes defined outside an installed package (a user's script, a test module) are not
-    importable on the executors; pickling their module by value sends the code along, like
-    `--py-files`."""
-    from pyspark import cloudpickle
+    importable on Spark's executors or in spawned pool workers; pickling their module by value
+    sends the code along, like `--py-files`."""
+    from springboard.executors.base import ship_by_value as ship
 
-    for obj in types:
-        mod = sys.modules.get(obj.__module__)
-        if mod is None or obj.__module__.startswith(("springboard.", "builtins", "__main__")):
-            continue
-        cloudpickle.register_pickle_by_value(mod)
+    ship(*types)

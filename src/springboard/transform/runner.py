@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from springboard import storage
 from springboard.errors import JobStopped
-from springboard.executors import get_executor, worker_cached
+from springboard.executors import get_executor, ship_by_value, worker_cached
 from springboard.transform.config import TransformConfig, hyper_params
 from springboard.transform.output import assemble
 from springboard.transform.plan import Shard, load_plan, plan_shards, save_plan
@@ -170,10 +170,7 @@ class TransformRunner:
         threads = None
         if "OMP_NUM_THREADS" not in os.environ:
             threads = max(1, (os.cpu_count() or 1) // self.workers)
-        if self.config.runner == "spark":
-            from springboard.executors.spark import ship_by_value
-
-            ship_by_value(type(self.engine_factory))
+        ship_by_value(type(self.engine_factory))  # a factory from a script or test module
         tasks = [ShardTask(self.config.model_dump(), str(self.layout.root), s, self.engine_factory, threads)
                  for s in pending]
         log.info("running %d shard(s) on %s", len(tasks), type(executor).__name__)
