@@ -32,6 +32,7 @@ def train_csv(tmp_path):
 
 
 def automl_request(name, train, model, **extra):
+    output = {"S3OutputPath": str(train.parent.parent / "out")} if hasattr(train, "parent") else None
     return {
         "AutoMLJobName": name,
         "AutoMLJobInputDataConfig": [{"ChannelType": "training", "ContentType": "text/csv;header=present",
@@ -41,7 +42,7 @@ def automl_request(name, train, model, **extra):
             "TextGenerationHyperParameters": {"epochCount": "1", "learningRate": "0.01", "batchSize": "4"},
         }},
         "RoleArn": ROLE,
-        "OutputDataConfig": {"S3OutputPath": str(train.parent.parent / "out")},
+        "OutputDataConfig": output,
         **extra,
     }
 
@@ -121,3 +122,17 @@ def test_automl_errors_and_stop(sm, tiny_hub_model, train_csv):
     sm.stop_auto_ml_job(AutoMLJobName="long")
     job = wait_for_automl(sm, "long")
     assert job["AutoMLJobStatus"] == "Stopped"
+
+
+def test_automl_reads_and_writes_s3(sm, tiny_hub_model, train_csv, s3_bucket):
+    from springboard import storage
+
+    storage.publish_file(train_csv, s3_bucket + "/automl/train.csv")
+    req = automl_request("on-s3", s3_bucket + "/automl/train.csv", tiny_hub_model,
+                         OutputDataConfig={"S3OutputPath": s3_bucket + "/automl-out"})
+    sm.create_auto_ml_job_v2(**req)
+    job = wait_for_automl(sm, "on-s3")
+    assert job["AutoMLJobStatus"] == "Completed", job.get("FailureReason")
+    url = job["BestCandidate"]["InferenceContainers"][0]["ModelDataUrl"]
+    assert url.startswith(s3_bucket + "/automl-out/")
+    assert storage.list_files(url)  # the best model is on S3
