@@ -15,24 +15,24 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from springboard.studio.api import router as api_router
 
-router = APIRouter(include_in_schema=False)
-router.include_router(api_router)
+router = APIRouter()
+router.include_router(api_router)  # documented in /openapi.json (and fuzzed with the rest)
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".svg": "image/svg+xml"}
 
 
-@router.get("/")
+@router.get("/", include_in_schema=False)
 def root() -> RedirectResponse:
     return RedirectResponse("/studio/", status_code=307)
 
 
-@router.get("/studio")
+@router.get("/studio", include_in_schema=False)
 def studio_no_slash() -> RedirectResponse:
     return RedirectResponse("/studio/", status_code=307)
 
 
-@router.get("/studio/{path:path}")
+@router.get("/studio/{path:path}", include_in_schema=False)
 def static(path: str) -> Response:
     name = path or "index.html"
     base = resources.files("springboard.studio").joinpath("static")

@@ -37,6 +37,8 @@ async def _call(func, *args, **kwargs) -> Any:
         return await run_in_threadpool(func, *args, **kwargs)
     except SpringboardError as exc:
         return _error(exc)
+    except (OSError, ValueError) as exc:  # a location the user gave that cannot be read or written
+        return _error(ValidationError(f"{type(exc).__name__}: {exc}"))
 
 
 class _Body(BaseModel):
