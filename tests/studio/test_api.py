@@ -43,3 +43,13 @@ def test_views_answer_4xx_with_the_rooms_messages(live):
     assert r.status_code == 400 and "plain names" in r.json()["message"]
     r = httpx.post(url + "/datasets", json={"files": {"train.jsonl": '{"q": 1}\n'}, "template": '{"prompt": "{q}", "completion": "x"}'})
     assert r.status_code == 201 and r.json()["files"] == ["template.json", "train.jsonl"]
+
+
+def test_writes_need_absolute_locations_and_an_existing_source(live, tmp_path):
+    url = live.url + "/studio/api"
+    r = httpx.post(url + "/crawl/export", json={"parquet": str(tmp_path / "none"), "out_dir": "relative/dir"})
+    assert r.status_code == 400 and "relative" in r.json()["message"]
+    r = httpx.post(url + "/crawl/export", json={"parquet": str(tmp_path / "none"), "out_dir": str(tmp_path / "out")})
+    assert r.status_code == 404 and not (tmp_path / "out").exists()
+    r = httpx.post(url + "/crawl/runs", json={"name": "c1", "inputs": [str(tmp_path)], "output": "rel"})
+    assert r.status_code == 400 and "relative" in r.json()["message"]

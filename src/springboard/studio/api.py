@@ -466,6 +466,14 @@ class CrawlRun(_Body):
     overwrite: bool = False
 
 
+def _absolute(location: str, what: str) -> str:
+    """Where the server writes: an absolute path or a URI (a relative path would land in the
+    server's working directory, which the browser knows nothing of)."""
+    if "://" in location or Path(location).is_absolute():
+        return location
+    raise ValidationError(f"field '{what}': {location!r} is relative; give an absolute path or a URI (s3://...)")
+
+
 def _crawl(body: CrawlRun) -> dict[str, Any]:
     import pydantic
 
@@ -473,6 +481,7 @@ def _crawl(body: CrawlRun) -> dict[str, Any]:
     from springboard.crawl.config import CrawlRunConfig
 
     fields = body.model_dump(exclude={"name"}, exclude_none=True)
+    _absolute(body.output, "output")
     try:
         config = CrawlRunConfig(**fields)
     except pydantic.ValidationError as exc:
@@ -501,6 +510,11 @@ class CrawlExport(_Body):
 def _export(body: CrawlExport) -> dict[str, Any]:
     from springboard.crawl.export import export
 
+    from springboard import storage
+
+    _absolute(body.out_dir, "out_dir")
+    if not storage.exists(body.parquet):
+        raise NotFoundError(f"field 'parquet': {body.parquet}: no such crawl output")
     res = export(body.parquet, out_dir=body.out_dir, fmt=body.format, column=body.column, overwrite=body.overwrite)
     return {"documents": res.documents, "path": str(res.path), "bytes": res.bytes,
             "skipped_empty": res.skipped_empty, "channel": str(Path(res.path).parent)}
