@@ -187,7 +187,9 @@ def jumpstart_spec(spec: ModelSpec) -> dict[str, Any]:
             "default_accept_type": "application/json",
         },
         "default_payloads": _default_payloads(spec),
-        "inference_enable_network_isolation": True,
+        # False: with isolation the SDK drops a transformer's `env` (Model.transformer), and the
+        # seed's HYPER_PARAMS would never arrive; Springboard has no network to isolate from.
+        "inference_enable_network_isolation": False,
         "resource_name_base": spec.model_id[:40].rstrip("-."),
         "gated_bucket": False,
         "dynamic_container_deployment_supported": False,
@@ -206,7 +208,7 @@ def jumpstart_spec(spec: ModelSpec) -> dict[str, Any]:
             "supported_training_instance_types": CPU_INSTANCES + GPU_INSTANCES,
             "estimator_kwargs": {},
             "fit_kwargs": {},
-            "training_enable_network_isolation": True,
+            "training_enable_network_isolation": False,
         }
     return doc
 
