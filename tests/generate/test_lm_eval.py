@@ -98,21 +98,33 @@ def server(tmp_path_factory):
     thread.join(timeout=10)
 
 
-@pytest.fixture(params=["tiny", "smollm2-135m-instruct"])
+# (model, lm-eval client options): token-id prompts one request at a time (lm-eval's default),
+# batched prompt lists from concurrent clients, and text prompts (tokenized_requests=False).
+CASES = [
+    ("tiny", "num_concurrent=1"),
+    ("tiny", "batch_size=4,num_concurrent=4"),
+    ("tiny", "num_concurrent=1,tokenized_requests=False"),
+    ("smollm2-135m-instruct", "num_concurrent=1"),
+]
+
+
+@pytest.fixture(params=CASES, ids=[f"{m.split('-')[0]}-{o.replace(',', '-')}" for m, o in CASES])
 def endpoint(request, server, tiny_causal_dir):
-    """(base URL, endpoint name, its loaded Engine): the tiny random model, then the real default
-    model (SmolLM2, from the hub catalog, converted weights via $SPRINGBOARD_MODELS_DIR)."""
+    """(base URL, endpoint name, its loaded Engine, client options): the tiny random model, and
+    the real default model (SmolLM2, from the hub catalog, converted weights via
+    $SPRINGBOARD_MODELS_DIR)."""
     import asyncio
 
     from springboard.serve import EndpointConfig
 
     url, manager = server
-    name = request.param.split("-")[0]
-    model = str(tiny_causal_dir) if request.param == "tiny" else request.param
+    ref, options = request.param
+    name = ref.split("-")[0]
+    model = str(tiny_causal_dir) if ref == "tiny" else ref
     manager.create(EndpointConfig(name=name, model=model), background=False)
     record = manager.describe(name)
     assert record.status == "InService", record.failure_reason
-    yield url, name, manager.get(name).ready()
+    yield url, name, manager.get(name).ready(), options
     asyncio.run(manager.delete(name))
 
 
@@ -142,11 +154,11 @@ def test_lm_eval_local_completions_runs_a_loglikelihood_and_a_generation_task(en
 
     from springboard.generate.params import GenerationParams
 
-    url, name, engine = endpoint
+    url, name, engine, options = endpoint
     model_dir = engine.model_dir
     tasks = _write_tasks(tmp_path / "tasks")
     model_args = (f"base_url={url}/v1/completions,model={name},tokenizer={model_dir},"
-                  "tokenizer_backend=huggingface,num_concurrent=1,max_retries=1")
+                  f"tokenizer_backend=huggingface,max_retries=1,{options}")
     out = lm_eval.simple_evaluate(
         model="local-completions", model_args=model_args, tasks=["springboard_mc", "springboard_gen"],
         task_manager=TaskManager(include_path=str(tasks)), log_samples=True, random_seed=0,
