@@ -143,3 +143,13 @@ def test_export_refuses_incomplete_output_and_matches_columns_like_spark(review_
     assert resolve_column(["text", "Text"], "Text", "x") == "Text"
     with pytest.raises(DataError, match="ambiguous"):
         resolve_column(["text", "Text"], "TEXT", "x")
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path):
+    from springboard.crawl.export import export
+    from springboard.errors import SpringboardError
+
+    out_dir = tmp_path / "new" / "channel"
+    with pytest.raises(SpringboardError):
+        export(str(tmp_path / "no-such-crawl-output"), out_dir=out_dir)
+    assert not out_dir.exists()

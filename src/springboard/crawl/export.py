@@ -9,6 +9,7 @@ Formats: `jsonl` writes `{"text": ...}` per document (document boundaries and ne
 from __future__ import annotations
 
 import json
+import shutil
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ def export(
     if (out is None) == (out_dir is None):
         raise ValidationError("give exactly one of --out FILE or --out-dir DIR")
     target = Path(out) if out is not None else Path(out_dir) / f"train.{fmt}"
+    made_dir = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     others = [p.name for p in target.parent.iterdir() if p != target]
     if others:
@@ -86,20 +88,26 @@ def export(
         raise ConflictError(f"{target}: exists (use --overwrite)")
     docs = skipped = 0
     tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for text in _texts(str(source), column):
-            if text is None or not str(text).strip():
-                skipped += 1
-                continue
-            if fmt == "jsonl":
-                f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-            else:
-                f.write(" ".join(str(text).split()) + "\n")
-            docs += 1
-    if docs == 0:
-        tmp.unlink()
-        raise DataError("no non-empty text to export", file=str(source), field=column)
-    tmp.replace(target)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for text in _texts(str(source), column):
+                if text is None or not str(text).strip():
+                    skipped += 1
+                    continue
+                if fmt == "jsonl":
+                    f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+                else:
+                    f.write(" ".join(str(text).split()) + "\n")
+                docs += 1
+        if docs == 0:
+            raise DataError("no non-empty text to export", file=str(source), field=column)
+        tmp.replace(target)
+    except BaseException:
+        # A failed export leaves nothing behind: no .tmp, and no directory it created.
+        tmp.unlink(missing_ok=True)
+        if made_dir:
+            shutil.rmtree(target.parent, ignore_errors=True)
+        raise
     size = target.stat().st_size
     log.info("exported %d documents (%d empty skipped) to %s", docs, skipped, target)
     return ExportResult(target, docs, skipped, size)
