@@ -244,7 +244,8 @@ def make_tarball(local_dir: str | Path, tar_path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
+        # compresslevel 1: weights barely compress, and level 9 takes minutes on a 500 MB model
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
             for f in sorted(src.rglob("*")):
                 if f.is_file():
                     tar.add(f, arcname=f.relative_to(src).as_posix())
