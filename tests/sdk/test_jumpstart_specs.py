@@ -69,6 +69,7 @@ def test_estimator_takes_the_model_channel_and_metric_definitions_from_the_spec(
     est = JumpStartEstimator(model_id=DEFAULT, role=ROLE, hyperparameters={"epoch": "1"})
     assert parse_artifact_uri(est.model_uri) == ArtifactRef(DEFAULT, "1.0.0", "training")
     assert est.image_uri == "springboard.local/springboard-training:cpu"
+    assert est.disable_output_compression is True
     names = {m["Name"] for m in est.metric_definitions}
     assert names == {"springboard:train-loss", "springboard:eval-loss", "springboard:perplexity"}
     hps = {k: json.loads(v) for k, v in est.hyperparameters().items()}  # the SDK JSON-encodes each value

@@ -87,7 +87,9 @@ def test_estimator_fit_then_deploy_the_fine_tuned_model(tiny_catalog):
     name = est.latest_training_job.name
     desc = boto3.client("sagemaker").describe_training_job(TrainingJobName=name)
     assert desc["TrainingJobStatus"] == "Completed"
-    assert desc["ModelArtifacts"]["S3ModelArtifacts"].startswith(tiny_catalog.bucket + "/")
+    # The spec's disable_output_compression: an uncompressed prefix, as JumpStart's LLMs publish.
+    assert desc["OutputDataConfig"]["CompressionType"] == "NONE"
+    assert desc["ModelArtifacts"]["S3ModelArtifacts"].startswith(f"{tiny_catalog.bucket}/{name}/output/model")
     metrics = {m["MetricName"] for m in desc.get("FinalMetricDataList", [])}
     assert "springboard:train-loss" in metrics  # the spec's MetricDefinitions over the job log
 
@@ -125,6 +127,8 @@ def test_transformer_batch_transform_over_s3(tiny_catalog):
     assert all(isinstance(line["generated_texts"], list) for line in lines)
     desc = boto3.client("sagemaker").describe_transform_job(TransformJobName=transformer.latest_transform_job.name)
     assert desc["TransformJobStatus"] == "Completed"
+    # The spec leaves network isolation off, else the SDK drops the transformer's env.
+    assert desc["Environment"]["HYPER_PARAMS"] == str({"batch_size": 2, "max_length": 8})
 
 
 def test_automl_v2_fit_best_candidate_deploy(tiny_catalog):

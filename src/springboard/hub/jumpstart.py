@@ -206,7 +206,9 @@ def jumpstart_spec(spec: ModelSpec) -> dict[str, Any]:
             "metrics": METRIC_DEFINITIONS,
             "default_training_instance_type": DEFAULT_CPU_INSTANCE,
             "supported_training_instance_types": CPU_INSTANCES + GPU_INSTANCES,
-            "estimator_kwargs": {},
+            # As JumpStart's LLM specs: the SDK sends OutputDataConfig.CompressionType NONE and the
+            # artifact is published as a prefix, not gzipped (minutes for a 0.5 GB float32 model).
+            "estimator_kwargs": {"disable_output_compression": True},
             "fit_kwargs": {},
             "training_enable_network_isolation": False,
         }
