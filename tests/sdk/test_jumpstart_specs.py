@@ -123,6 +123,7 @@ def test_cli_specs_and_env(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:8123" in out
     assert "export AWS_ENDPOINT_URL_S3=http://127.0.0.1:5000" in out
+    assert "export AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=http://127.0.0.1:8123" in out  # boto3's name for "logs"
     assert f"export AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE={tmp_path / 'e'}" in out
     assert (tmp_path / "e" / "sagemaker-config.yaml").is_file()
 

@@ -1,0 +1,303 @@
+"""The fast CPU decode path: llama.cpp (its Python binding, `llama-cpp-python`) behind the Engine.
+
+The transformers model stays loaded and is the reference: tokenizing, chat templates, stop
+sequences, token accounting and every feature llama.cpp does not run here (log-probabilities,
+grammars, beam search, several sequences, watermark, repetition penalties) stay on it. For the
+requests it takes, llama.cpp only runs the decode loop over the same token ids: the engine
+encodes the prompt with its own tokenizer, llama.cpp returns token ids, and the row is decoded by
+the same RowDecoder as every other stream, so greedy outputs are the reference's.
+
+The weights reach llama.cpp as a float32 GGUF converted from the HF directory with the `gguf`
+package (Llama-architecture causal models), written once next to the artifact
+(`<model_dir>/springboard-f32.gguf`) under a file lock, atomically.
+
+Choosing the backend (`backend_for`): `transformers` always works; `llamacpp` needs a CPU
+device, a Llama-family causal model and `llama_cpp` importable, and refuses otherwise; `auto`
+takes llamacpp where those hold and transformers elsewhere. The choice comes from
+Engine.load(backend=...) or else $SPRINGBOARD_GENERATE_BACKEND (default `transformers`), and is
+logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from springboard.errors import ValidationError
+from springboard.generate.params import GenerationParams
+from springboard.generate.stream import StreamEvent
+
+if TYPE_CHECKING:
+    from springboard.generate.engine import Engine
+    from springboard.generate.stream import TextStream
+
+log = logging.getLogger("springboard.generate")
+
+BACKENDS = ("auto", "transformers", "llamacpp")
+ENV = "SPRINGBOARD_GENERATE_BACKEND"
+GGUF_NAME = "springboard-f32.gguf"
+LLAMA_FAMILY = {"llama"}  # model_type values whose weights map 1:1 onto llama.cpp's "llama" arch
+
+
+def llama_cpp_available() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def backend_for(requested: str | None, device: str, config: Any) -> str:
+    """The backend an engine uses: `requested` (or $SPRINGBOARD_GENERATE_BACKEND, default
+    transformers). An explicit `llamacpp` that cannot run here is an error, never ignored."""
+    choice = (requested or os.environ.get(ENV) or "transformers").strip().lower()
+    if choice not in BACKENDS:
+        raise ValidationError(f"unknown generation backend {choice!r}; one of {', '.join(BACKENDS)} "
+                              f"(from {'backend' if requested else ENV})")
+    if choice == "transformers":
+        return choice
+    reason = unsupported_reason(device, config)
+    if reason is None:
+        return "llamacpp"
+    if choice == "llamacpp":
+        raise ValidationError(f"the llamacpp backend cannot serve this model: {reason}")
+    log.info("generation backend auto -> transformers (%s)", reason)
+    return "transformers"
+
+
+def unsupported_reason(device: str, config: Any) -> str | None:
+    if device != "cpu":
+        return f"it is the CPU path and the device is {device}"
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "model_type", None) not in LLAMA_FAMILY:
+        return f"model_type {getattr(config, 'model_type', None)!r} is not a Llama-family causal model"
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if rope.get("rope_type", rope.get("type", "default")) != "default":
+        return f"rope scaling {rope.get('rope_type', rope.get('type'))!r} is not converted"
+    if not llama_cpp_available():
+        return "the llama_cpp package (llama-cpp-python) is not installed"
+    return None
+
+
+# -- GGUF conversion ------------------------------------------------------------------------------
+
+
+def ensure_gguf(model_dir: Path) -> Path:
+    """`<model_dir>/springboard-f32.gguf`, converted once (file lock; atomic rename). A stale
+    file (older than the weights) is converted again."""
+    from filelock import FileLock
+
+    model_dir = Path(model_dir)
+    target = model_dir / GGUF_NAME
+    weights = sorted(model_dir.glob("*.safetensors"))
+    if not weights:
+        raise ValidationError(f"no weights (*.safetensors) in {model_dir} to convert to GGUF")
+    newest = max(w.stat().st_mtime for w in weights)
+
+    def current() -> bool:
+        return target.is_file() and target.stat().st_mtime >= newest
+
+    if current():
+        return target
+    lock = FileLock(str(model_dir / f".{GGUF_NAME}.lock"), timeout=1800)
+    tmp = model_dir / f".{GGUF_NAME}.tmp-{os.getpid()}"
+    try:
+        with lock:
+            if not current():
+                log.info("converting %s to GGUF (f32, once) at %s", model_dir, target)
+                write_gguf(model_dir, tmp)
+                os.replace(tmp, target)
+    except OSError as exc:
+        raise ValidationError(f"cannot write the GGUF copy for the llamacpp backend at {target}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _permute(w: Any, n_head: int) -> Any:
+    """HF's rotate-half q/k rows → llama.cpp's interleaved rope order (as convert_hf_to_gguf)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_gguf(model_dir: Path, out: Path) -> None:
+    """A Llama-architecture HF directory (safetensors, byte-level BPE tokenizer.json) → f32 GGUF."""
+    import gguf
+    import numpy as np
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_dir)
+    n_layers = config.num_hidden_layers
+    n_head = config.num_attention_heads
+    n_kv = getattr(config, "num_key_value_heads", None) or n_head
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // n_head
+    rope = getattr(config, "rope_parameters", None) or {}
+    theta = rope.get("rope_theta", getattr(config, "rope_theta", 10000.0))
+
+    writer = gguf.GGUFWriter(str(out), "llama")
+    writer.add_name(model_dir.name)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(n_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(float(theta))
+    writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
+    writer.add_vocab_size(config.vocab_size)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _write_vocab(writer, model_dir, config.vocab_size)
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise ValidationError(f"no *.safetensors weights in {model_dir}")
+    seen = set()
+    for file in files:
+        with safe_open(str(file), framework="numpy") as fh:
+            for name in fh.keys():
+                if name.endswith("rotary_emb.inv_freq"):
+                    continue
+                data = fh.get_tensor(name).astype(np.float32)
+                if name.endswith("q_proj.weight"):
+                    data = _permute(data, n_head)
+                elif name.endswith("k_proj.weight"):
+                    data = _permute(data, n_kv)
+                mapped = names.get_name(name, try_suffixes=(".weight", ".bias"))
+                if mapped is None:
+                    raise ValidationError(f"{file.name}: tensor {name!r} has no llama.cpp name (model not converted)")
+                seen.add(mapped)
+                writer.add_tensor(mapped, np.ascontiguousarray(data))
+    if "output.weight" not in seen and not getattr(config, "tie_word_embeddings", False):
+        raise ValidationError(f"{model_dir}: no lm_head weight and embeddings are not tied")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def _write_vocab(writer: Any, model_dir: Path, n_vocab: int) -> None:
+    """The tokenizer as gpt2 BPE (tokens, types, merges, special ids). Springboard tokenizes with
+    the HF tokenizer and hands llama.cpp ids, so this only has to be a loadable, id-faithful vocab."""
+    import gguf
+
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        raise ValidationError(f"{model_dir}: no tokenizer.json (a byte-level BPE tokenizer is needed for GGUF)")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    model = data.get("model", {})
+    if model.get("type") != "BPE":
+        raise ValidationError(f"{path}: model.type is {model.get('type')!r}; the GGUF export needs BPE")
+    by_id: dict[int, str] = {i: t for t, i in model["vocab"].items()}
+    control: set[int] = set()
+    for added in data.get("added_tokens") or []:
+        by_id[added["id"]] = added["content"]
+        if added.get("special"):
+            control.add(added["id"])
+    tokens, types = [], []
+    for i in range(n_vocab):
+        if i in by_id:
+            tokens.append(by_id[i])
+            types.append(gguf.TokenType.CONTROL if i in control else gguf.TokenType.NORMAL)
+        else:
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=n_vocab)
+    special.add_to_gguf(writer, quiet=True)
+
+
+# -- the backend ----------------------------------------------------------------------------------
+
+
+def supports(params: GenerationParams) -> bool:
+    """Whether llama.cpp runs a row with these params the way the reference would; the rest
+    stays on transformers (never a silently different meaning)."""
+    return (params.num_beams == 1 and params.num_return_sequences == 1 and params.logprobs is None
+            and not params.prompt_logprobs and params.grammar is None and not params.watermark
+            and params.no_repeat_ngram_size is None and params.repetition_penalty is None
+            and params.typical_p is None)
+
+
+class LlamaCppBackend:
+    """One llama.cpp context per engine, one row at a time (single-stream decode), on its own
+    thread. `submit` is a TextStream feed, like the scheduler's."""
+
+    def __init__(self, engine: Engine, threads: int | None = None) -> None:
+        from llama_cpp import Llama
+
+        self.engine = engine
+        self.gguf = ensure_gguf(engine.model_dir)
+        self.threads = threads or int(os.environ.get("SPRINGBOARD_LLAMACPP_THREADS", 0)) or (os.cpu_count() or 1)
+        n_ctx = engine.context_length or 2048
+        self.llama = Llama(model_path=str(self.gguf), n_ctx=n_ctx, n_batch=min(512, n_ctx),
+                           n_threads=self.threads, n_threads_batch=self.threads, verbose=False)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._busy = threading.Event()
+        self.rows = 0  # rows decoded here (the transformers fallback does not count)
+        self._thread = threading.Thread(target=self._loop, name="springboard-llamacpp", daemon=True)
+        self._thread.start()
+        log.info("llama.cpp backend: %s, %d threads, context %d", self.gguf, self.threads, n_ctx)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set() or not self._queue.empty()
+
+    def submit(self, stream: TextStream) -> None:
+        self._queue.put(stream)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            stream = self._queue.get()
+            if stream is None:
+                return
+            self._busy.set()
+            try:
+                self._run(stream)
+            except BaseException as exc:  # surfaced to the stream's consumer
+                stream.end(exc)
+            finally:
+                self._busy.clear()
+
+    def _run(self, stream: TextStream) -> None:
+        import random
+
+        params = stream.params
+        if stream.limit <= 0 or stream.cancelled:
+            stream.end()
+            return
+        config = self.engine.model.generation_config
+        if params.do_sample:
+            temp = params.temperature if params.temperature is not None else 1.0
+            top_k = params.top_k if params.top_k is not None else (config.top_k or 0)
+            top_p = params.top_p if params.top_p is not None else (config.top_p or 1.0)
+            self.llama.set_seed(params.seed % 2**32 if params.seed is not None else random.randrange(2**32))
+        else:
+            temp, top_k, top_p = 0.0, 1, 1.0
+        vocab = self.engine.vocab
+        self.rows += 1
+        # This thread is the only user of the llama.cpp context; the engine's lock guards the
+        # torch model and its global RNG, which this path does not touch.
+        self.llama.reset()
+        tokens = self.llama.generate(list(stream.prompt_ids), top_k=top_k, top_p=top_p, min_p=0.0,
+                                     typical_p=1.0, temp=temp, repeat_penalty=1.0, reset=True)
+        for token_id in tokens:
+            token = vocab.token(int(token_id), None)
+            text = stream.decoder.push(token)
+            stream.deliver(StreamEvent(text, token))
+            if stream.decoder.done or stream.cancelled:
+                break
+        stream.end()
