@@ -72,7 +72,7 @@ def test_best_of_answers_with_the_most_probable_sample(runtime):
     ({"top_n_tokens": 50}, "top_n_tokens"),
     ({"frequency_penalty": 0.5}, "frequency_penalty"),
     ({"grammar": {"type": "xml", "value": {}}}, "grammar"),
-    ({"adapter_id": "other"}, "adapter_id"),
+    ({"adapter_id": 7}, "adapter_id"),  # a name (string); unknown names: test_adapters.py
     ({"truncate": 0}, "truncate"),
     ({"details": "yes"}, "details"),
 ])

@@ -86,8 +86,8 @@ class Engine:
         self.context_length = _context_length(model.config, tokenizer)
         self.vocab = Vocabulary(tokenizer)
         self.scheduler: Any = None  # a continuous-batching Scheduler, once enabled
-        self.backend = "transformers"  # or "llamacpp": single-stream decode on llama.cpp
-        self.fast: Any = None  # the LlamaCppBackend when backend == "llamacpp"
+        self.adapters: dict[str, Path] = {}  # name -> adapter dir (attach_adapter)
+        self.peft: Any = None  # the PeftModel wrapping self.model once an adapter is attached
 
     def enable_continuous_batching(self, max_batch: int = 32, prefill_chunk: int = 256) -> bool:
         """Starts this engine's scheduler (causal models): from then on generate_batch and
@@ -104,9 +104,96 @@ class Engine:
         if self.scheduler is not None:
             self.scheduler.close()
             self.scheduler = None
-        if self.fast is not None:
-            self.fast.close()
-            self.fast = None
+
+    def attach_adapter(self, name: str, ref: str | Path) -> Path:
+        """Attaches a LoRA adapter (a training job's artifact: `adapter/` + springboard.json, or
+        a peft adapter directory) under `name`, on the model already loaded: the base weights are
+        not reloaded. Requests choose it with GenerationParams.adapter; they run on the
+        scheduler, whose forward passes give each row its own adapter (peft mixed batches).
+        The adapter's base model must be this engine's."""
+        import torch
+        from peft import PeftModel
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        if not name or name == "__base__" or ":" in name or len(name) > 128:
+            raise DataError(f"adapter name {name!r} is not allowed (1-128 characters, no ':', not __base__)",
+                            field="name")
+        if self.is_seq2seq:
+            raise DataError("LoRA adapters are served on causal models only", field="artifact")
+        artifact = Path(str(ref)).expanduser()
+        if not artifact.is_dir():  # a training job's name
+            from springboard.hub.resolve import _job_artifact
+
+            job_dir = _job_artifact(str(ref))
+            if job_dir is None:
+                raise NotFoundError(f"no training job or directory named {str(ref)!r}")
+            artifact = Path(job_dir)
+        adapter_dir = artifact / "adapter" if (artifact / "adapter" / "adapter_config.json").is_file() else artifact
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise DataError(f"{artifact} holds no LoRA adapter (no adapter/adapter_config.json): only LoRA "
+                            "training jobs' artifacts can be attached", field="artifact")
+        self._check_base(artifact, adapter_dir)
+        with self._lock, torch.inference_mode():
+            if name in self.adapters:
+                raise DataError(f"adapter {name!r} is already attached (attached: {', '.join(self.adapters)})",
+                                field="name")
+            try:
+                if self.peft is None:
+                    self.peft = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name)
+                else:
+                    self.peft.load_adapter(str(adapter_dir), adapter_name=name)
+            except Exception as exc:  # a corrupt or foreign adapter directory
+                raise DataError(f"cannot load the LoRA adapter at {adapter_dir}: {type(exc).__name__}: {exc}",
+                                field="artifact") from exc
+            self.peft.eval()
+            # No adapter is active for plain calls of self.model (generate(), scoring): they stay
+            # the base model's; scheduler rows pick theirs with adapter_names.
+            for module in self.model.modules():
+                if isinstance(module, BaseTunerLayer):
+                    module.set_adapter([])
+            self.adapters[name] = adapter_dir
+        log.info("adapter %s attached from %s", name, adapter_dir)
+        return adapter_dir
+
+    def _check_base(self, artifact: Path, adapter_dir: Path) -> None:
+        names: list[str] = []
+        meta = artifact / "springboard.json"
+        if meta.is_file():
+            base = json.loads(meta.read_text()).get("base_model")
+            if base:
+                names.append(str(base))
+        if not names:
+            base = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            if base:
+                names.append(str(base))
+        mine = {str(self.model_dir.resolve()), str(getattr(self.spec, "model_id", "") or "")}
+        for base in names:
+            if base in mine:
+                return
+            try:
+                if str(resolve_ref(base).resolve()) in mine:
+                    return
+            except Exception:  # noqa: BLE001 - an unknown base is a mismatch, reported below
+                pass
+        raise DataError(f"adapter at {adapter_dir} was trained on {names[0] if names else 'an unnamed base model'}, "
+                        f"not on this endpoint's model ({self.model_dir})", field="artifact")
+
+    def _adapters(self, requests: Sequence[GenerationRequest]) -> None:
+        """Adapter requests run on the scheduler (per-row adapters): checks the names, starts it."""
+        from springboard.generate.scheduler import supports
+
+        wanted = [r.params.adapter for r in requests if r.params.adapter is not None]
+        if not wanted:
+            return
+        for name in wanted:
+            if name not in self.adapters:
+                attached = ", ".join(sorted(self.adapters)) or "none"
+                raise DataError(f"adapter {name!r} is not attached to this endpoint (attached: {attached})",
+                                field="adapter_id")
+        self.enable_continuous_batching()
+        if any(not supports(self, r.params) for r in requests if r.params.adapter is not None):
+            raise DataError("an adapter request cannot use beam search, several greedy sequences or prompt "
+                            "log-probabilities", field="adapter_id")
 
     def schedules(self, requests: Sequence[GenerationRequest]) -> bool:
         """Whether these requests run on the continuous-batching scheduler."""
@@ -117,32 +204,15 @@ class Engine:
     def schedule(self, request: GenerationRequest, on_done: Any = None) -> ScheduledRequest:
         """Submits a request's rows to the scheduler; `on_done(scheduled)` runs (on the
         scheduler's thread) once every row has ended. Validation errors raise here."""
-        return ScheduledRequest(self, request, on_done, feed=self._fast_feed([request]))
-
-    def _fast_feed(self, requests: Sequence[GenerationRequest]) -> Any:
-        """The llama.cpp path's feed when it takes these requests (generate/llamacpp.py): one
-        row, params it runs as the reference does, and, when a scheduler is running, only while
-        llama.cpp is free (concurrent rows batch better on the scheduler). Else None."""
-        from springboard.generate.llamacpp import supports as fast_supports
-
-        if self.fast is None or sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1:
-            return None
-        if not all(fast_supports(r.params) for r in requests if r.prompts):
-            return None
-        if self.scheduler is not None and self.fast.busy:
-            return None
-        return self.fast.submit
+        self._adapters([request])
+        return ScheduledRequest(self, request, on_done)
 
     # -- loading -------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None,
-             backend: str | None = None) -> Engine:
-        """Loads a hub model id, a training job name or a local HF directory (artifact).
-        `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto."""
+    def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None) -> Engine:
+        """Loads a hub model id, a training job name or a local HF directory (artifact)."""
         import torch
-
-        from springboard.generate.llamacpp import LlamaCppBackend, backend_for
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         model_dir = resolve_ref(ref)
@@ -157,14 +227,7 @@ class Engine:
         except (OSError, ValueError) as exc:
             raise ValidationError(f"cannot load model from {model_dir}: {exc}") from exc
         model.to(device).eval()
-        engine = cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
-        chosen = backend_for(backend, device, config)
-        if chosen == "llamacpp" and torch_dtype != torch.float32:
-            raise ValidationError(f"the llamacpp backend runs float32 weights (the reference's); dtype is {dtype}")
-        if chosen == "llamacpp":
-            engine.fast, engine.backend = LlamaCppBackend(engine), chosen
-        log.info("generation backend for %s: %s", model_dir, engine.backend)
-        return engine
+        return cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -275,9 +338,7 @@ class Engine:
         if not requests:
             return []
         self._constrained(requests)
-        fast = self._fast_feed(requests)
-        if fast is not None:
-            return [ScheduledRequest(self, r, feed=fast).wait() for r in requests]
+        self._adapters(requests)
         if self.schedules(requests):
             scheduled = [self.schedule(r) for r in requests]
             return [s.wait() for s in scheduled]
@@ -297,7 +358,8 @@ class Engine:
         with self._lock, torch.inference_mode():
             if lead.do_sample and lead.seed is not None:
                 torch.manual_seed(lead.seed)
-            out = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria)
+            out = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria,
+                                      logits_processor=self._processors(lead, start))
         new_tokens = out if self.is_seq2seq else out[:, batch["input_ids"].shape[1] :]
         n = lead.num_return_sequences
         results: list[GenerationResult] = []
@@ -336,9 +398,8 @@ class Engine:
         if params.prompt_logprobs:
             prompt_logprobs = self.score([ids], params.logprobs or 0)[0] if not self.is_seq2seq else []
         self._constrained([GenerationRequest([prompt], params)])
-        feed = self._fast_feed([GenerationRequest([prompt], params)])
-        if feed is None and self.schedules([GenerationRequest([prompt], params)]):
-            feed = self.scheduler.submit
+        self._adapters([GenerationRequest([prompt], params)])
+        feed = self.scheduler.submit if self.schedules([GenerationRequest([prompt], params)]) else None
         return TextStream(self, text, ids, params, limit, prompt_logprobs, feed=feed)
 
     def _constrained(self, requests: Sequence[GenerationRequest]) -> None:
@@ -411,6 +472,13 @@ class Engine:
                     f"context of {self.context_length} tokens",
                     field="max_new_tokens" if params is None or params.max_new_tokens is not None else "max_length",
                 )
+
+    def _processors(self, params: GenerationParams, start: int) -> Any:
+        from transformers import LogitsProcessorList
+
+        from springboard.generate.stopping import penalties
+
+        return LogitsProcessorList(penalties(params, start))
 
     def _stopping(self, params: GenerationParams, start: int, extra: Sequence[Any] = ()) -> Any:
         """Stopping criteria: the stop sequences, matched in the generated text only (HF's own
@@ -498,7 +566,7 @@ class Engine:
 class ScheduledRequest:
     """A request whose rows (num_return_sequences per prompt) run on the engine's scheduler."""
 
-    def __init__(self, engine: Engine, request: GenerationRequest, on_done: Any = None, feed: Any = None) -> None:
+    def __init__(self, engine: Engine, request: GenerationRequest, on_done: Any = None) -> None:
         from springboard.generate.stream import TextStream
 
         params = request.params
@@ -516,7 +584,7 @@ class ScheduledRequest:
             row_params = [params] if params.num_return_sequences == 1 else [
                 params.with_overrides(num_return_sequences=1, seed=None if params.seed is None else params.seed + j)
                 for j in range(params.num_return_sequences)]
-            self.streams.append([TextStream(engine, text, ids, p, limit, feed=feed or engine.scheduler.submit,
+            self.streams.append([TextStream(engine, text, ids, p, limit, feed=engine.scheduler.submit,
                                             on_end=self._row_ended) for p in row_params])
 
     def _row_ended(self, stream: Any) -> None:

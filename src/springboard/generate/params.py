@@ -50,6 +50,8 @@ class GenerationParams(BaseModel):
     # TGI's watermark (Kirchenbauer et al.): a green list seeded by the previous token, gamma 0.5,
     # delta 2.0 as TGI's defaults, applied by transformers' WatermarkLogitsProcessor.
     watermark: bool = False
+    # A LoRA adapter attached to the engine (Engine.attach_adapter); None = the base model.
+    adapter: str | None = Field(default=None, min_length=1, max_length=128)
     stop: tuple[str, ...] = ()
     return_full_text: bool = False
     # Keep only the last `truncate` prompt tokens (TGI's `truncate`).
@@ -134,6 +136,7 @@ class GenerationParams(BaseModel):
             self.early_stopping,
             self.length_penalty,
             self.watermark,
+            self.adapter,
             self.grammar,
             self.stop,
         )

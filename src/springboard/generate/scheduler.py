@@ -202,9 +202,11 @@ class Scheduler:
         start, stop = pre.done, min(pre.done + self.prefill_chunk, pre.ids.shape[1])
         mask = pre.mask[:, :stop]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, start:stop]
-        out = self.engine.model(
+        model, extra = self._model(pre.rows)
+        out = model(
             input_ids=pre.ids[:, start:stop], attention_mask=mask, position_ids=positions,
             **{self._cache_arg: pre.cache}, cache_position=torch.arange(start, stop), use_cache=True, logits_to_keep=1,
+            **extra,
         )
         pre.done = stop
         self.stats.prefill_chunks += 1
@@ -227,9 +229,10 @@ class Scheduler:
         length = self._mask.shape[1]
         self._mask = torch.cat([self._mask, torch.ones((len(self._running), 1), dtype=torch.long)], dim=1)
         positions = self._mask.sum(-1, keepdim=True) - 1
-        out = self.engine.model(
+        model, extra = self._model(self._running)
+        out = model(
             input_ids=self._last[:, None], attention_mask=self._mask, position_ids=positions,
-            **{self._cache_arg: self._cache}, cache_position=torch.tensor([length]), use_cache=True,
+            **{self._cache_arg: self._cache}, cache_position=torch.tensor([length]), use_cache=True, **extra,
         )
         self.stats.steps += 1
         logits = out.logits[:, -1, :].float()
@@ -238,6 +241,13 @@ class Scheduler:
         self._last = torch.tensor(tokens)
         if finished:
             self._keep([i for i in range(len(self._running)) if i not in finished])
+
+    def _model(self, rows: list[_Row]) -> tuple[Any, dict[str, Any]]:
+        """The module to call and its extra arguments: with LoRA adapters attached, the PeftModel
+        and each row's adapter (peft's mixed batch; "__base__" = none), else the model itself."""
+        if self.engine.peft is None:
+            return self.engine.model, {}
+        return self.engine.peft, {"adapter_names": [r.stream.params.adapter or "__base__" for r in rows]}
 
     # -- rows ------------------------------------------------------------------------------------
 

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dl = sub.add_parser("delete", help="delete an endpoint")
     dl.add_argument("name")
     dl.set_defaults(func=_delete)
+    at = sub.add_parser("attach-adapter", help="attach a LoRA adapter (a training job's artifact) to an endpoint")
+    at.add_argument("name", help="endpoint name")
+    at.add_argument("adapter", help="the adapter's name (requests pick it: adapter_id, model=ENDPOINT:NAME, TargetModel)")
+    at.add_argument("--artifact", required=True, metavar="JOB_OR_PATH", help="LoRA training job name or artifact dir")
+    at.set_defaults(func=_attach_adapter)
 
     i = subparsers.add_parser("invoke", help="send a payload to an endpoint (the SageMaker runtime path)")
     i.add_argument("name")
@@ -103,8 +108,22 @@ def _describe(args: argparse.Namespace) -> int:
     if not url and record.status == "InService":
         summary["EndpointStatus"] = "OutOfService"  # recorded, but no server is hosting it
     print(json.dumps(summary | {"Config": record.model_dump(include={"batching", "max_batch_size", "max_wait_ms",
-                                                                        "device", "dtype", "accept_eula"}),
+                                                                        "device", "dtype", "accept_eula",
+                                                                        "adapters"}),
                                 "ModelDir": record.model_dir}, indent=2))
+    return 0
+
+
+def _attach_adapter(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from springboard.serve.server import ServerClient
+
+    artifact = args.artifact
+    if Path(artifact).expanduser().is_dir():  # the server may run elsewhere: send an absolute path
+        artifact = str(Path(artifact).expanduser().resolve())
+    record = ServerClient(start=False).attach_adapter(args.name, args.adapter, artifact)
+    print(f"endpoint {record.name}: adapters {', '.join(sorted(record.adapters))}")
     return 0
 
 

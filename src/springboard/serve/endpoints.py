@@ -119,11 +119,23 @@ class EndpointManager:
 
     def add_engine(self, config: EndpointConfig, engine: Engine) -> Endpoint:
         """Hosts an already-loaded engine (tests, benchmarks, `serve --model`)."""
+        _attach_adapters(engine, config.adapters)
         record = self.registry.create(config)
         endpoint = Endpoint(record)
         self.endpoints[record.name] = endpoint
         self._attach(endpoint, engine)
         return endpoint
+
+    async def attach_adapter(self, name: str, adapter: str, artifact: str) -> EndpointRecord:
+        """Attaches a LoRA adapter to a live endpoint's model (no reload: Engine.attach_adapter)
+        and records it, so a restarted server attaches it again."""
+        endpoint = self.get(name)
+        engine = endpoint.ready()
+        await asyncio.to_thread(engine.attach_adapter, adapter, artifact)
+        if self.endpoints.get(name) is endpoint:
+            endpoint.record.adapters = {**endpoint.record.adapters, adapter: artifact}
+            self.registry.save(endpoint.record)
+        return endpoint.record
 
     def _start(self, record: EndpointRecord, background: bool = True, attempts: int = 1) -> Future[None]:
         endpoint = Endpoint(record)
@@ -142,6 +154,7 @@ class EndpointManager:
                 return
             try:
                 engine = Engine.load(record.model, device=record.device, dtype=record.dtype)
+                _attach_adapters(engine, record.adapters)
             except Exception as exc:  # any load failure is the endpoint's failure reason
                 log.warning("endpoint %s: load attempt %d/%d failed: %s", record.name, attempt, attempts, exc)
                 if attempt < attempts:
@@ -185,6 +198,7 @@ class EndpointManager:
     def _update(self, old: Endpoint, config: EndpointConfig, loop: asyncio.AbstractEventLoop) -> None:
         try:
             engine = Engine.load(config.model, device=config.device, dtype=config.dtype)
+            _attach_adapters(engine, config.adapters)
         except Exception as exc:  # the old model keeps serving
             log.warning("endpoint %s: update failed: %s", config.name, exc)
             old.record.status = "InService" if old.engine is not None else "Failed"
@@ -276,3 +290,8 @@ async def _retire(endpoint: Endpoint) -> None:
         await asyncio.sleep(0.05)
     if endpoint.batcher is not None:
         await endpoint.batcher.close()
+
+
+def _attach_adapters(engine: Engine, adapters: dict[str, str]) -> None:
+    for adapter, artifact in adapters.items():
+        engine.attach_adapter(adapter, artifact)

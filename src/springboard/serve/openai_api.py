@@ -67,6 +67,8 @@ class _Common(BaseModel):
             "seed": self.seed,
             "frequency_penalty": self.frequency_penalty or None,
             "presence_penalty": self.presence_penalty or None,
+            # `endpoint:adapter` picks a LoRA adapter attached to the endpoint
+            "adapter": self.model.split(":", 1)[1] if ":" in self.model else None,
             **extra,
         }
         if sample:
@@ -190,7 +192,7 @@ def _from_exc(exc: Exception) -> JSONResponse:
 
 def _endpoint(request: Request, model: str) -> Endpoint:
     manager: EndpointManager = request.app.state.manager
-    model = request.path_params.get("name") or model  # under an endpoint's base URL the path decides
+    model = request.path_params.get("name") or model.split(":", 1)[0]  # under an endpoint's base URL the path decides
     try:
         endpoint = manager.get(model)
     except NotFoundError:
@@ -270,6 +272,9 @@ async def completions(request: Request) -> Response:
 async def _score_only(endpoint: Endpoint, req: CompletionRequest, prompts: list[Any]) -> dict[str, Any]:
     """`max_tokens=0`: no new token; with echo the prompt comes back (scored with logprobs)."""
     engine = endpoint.ready()
+    if ":" in req.model:
+        raise DataError("max_tokens=0 (prompt scoring) runs on the base model only, not on an adapter",
+                        field="model")
     scored = await asyncio.to_thread(engine.score, prompts, req.logprobs or 0)
     choices = []
     for i, tokens in enumerate(scored):

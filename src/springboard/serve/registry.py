@@ -41,6 +41,16 @@ class EndpointConfig(BaseModel):
     device: str | None = None
     dtype: str | None = None
     accept_eula: bool = False  # accepted at deploy time, like JumpStartModel.deploy(accept_eula=True)
+    # LoRA adapters attached to the base model: name -> training job name or artifact path
+    adapters: dict[str, str] = Field(default_factory=dict)
+
+
+class AdapterAttach(BaseModel):
+    """The body of POST /springboard/endpoints/{name}/adapters."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1, max_length=128)
+    artifact: str = Field(min_length=1, max_length=4096)  # a training job name or artifact path
 
 
 class EndpointRecord(EndpointConfig):

@@ -29,7 +29,7 @@ from springboard.serve.payloads import (
     render_response,
 )
 from springboard.serve.tgi_format import stream_events
-from springboard.serve.registry import EndpointConfig
+from springboard.serve.registry import AdapterAttach, EndpointConfig
 from springboard.serve.schema import request_body, runtime_body
 
 log = logging.getLogger("springboard.serve")
@@ -114,6 +114,17 @@ async def create_endpoint(request: Request) -> Response:
     return JSONResponse(record.model_dump(mode="json"), status_code=201)
 
 
+@router.post("/springboard/endpoints/{name}/adapters", openapi_extra=request_body(AdapterAttach))
+async def attach_adapter(name: str, request: Request) -> Response:
+    """Attaches a LoRA adapter (a training job's artifact) to the endpoint's loaded base model."""
+    try:
+        body = AdapterAttach.model_validate(decode_json(await request.body()))
+        record = await manager_of(request).attach_adapter(name, body.name, body.artifact)
+    except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
+        return _control_error(exc)
+    return JSONResponse(record.model_dump(mode="json"))
+
+
 @router.get("/springboard/endpoints")
 async def list_endpoints(request: Request) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in manager_of(request).list()]
@@ -162,6 +173,13 @@ async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> 
         inv = parse_invocation(body, headers.get("content-type"), headers.get("accept"))
     except ValidationError as exc:
         raise _client_error(str(exc)) from None
+    # SageMaker's multi-model selectors name a LoRA adapter attached to the endpoint
+    target = headers.get("x-amzn-sagemaker-target-model") or headers.get("x-amzn-sagemaker-inference-component")
+    if target:
+        if inv.params.adapter not in (None, target):
+            raise _client_error(f"the TargetModel/InferenceComponentName header ({target}) and the payload's "
+                                f"adapter_id ({inv.params.adapter}) disagree")
+        inv.params = inv.params.model_copy(update={"adapter": target})
     attrs = custom_attributes(headers.get("x-amzn-sagemaker-custom-attributes"))
     if endpoint.requires_eula and attrs.get("accept_eula", "").lower() != "true":
         spec_id = getattr(endpoint.spec, "model_id", endpoint.record.model)

@@ -143,6 +143,11 @@ class ServerClient:
     def delete(self, name: str) -> None:
         self._check(self.http.delete(f"/springboard/endpoints/{endpoint_name(name)}"))
 
+    def attach_adapter(self, name: str, adapter: str, artifact: str) -> EndpointRecord:
+        path = f"/springboard/endpoints/{endpoint_name(name)}/adapters"
+        response = self._check(self.http.post(path, json={"name": adapter, "artifact": artifact}))
+        return EndpointRecord.model_validate(response.json())
+
     def wait(self, name: str, timeout: float = 1800.0, poll: float = 0.5) -> EndpointRecord:
         """Waits until the endpoint leaves Creating (InService or Failed)."""
         deadline = time.monotonic() + timeout

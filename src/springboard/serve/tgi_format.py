@@ -7,7 +7,7 @@ probable one answers), `typical_p`, `truncate`, `watermark` (transformers' water
 with TGI's gamma 0.5 / delta 2.0), `return_full_text`, `stop`, `seed`, and the sampling knobs.
 `grammar` ({"type": "json", "value": schema} or {"type": "regex", "value": pattern}) constrains
 decoding (llguidance). Refused with a message naming the field, because they are not implemented
-here: `frequency_penalty` other than 0 and `adapter_id` (any non-null value)."""
+here: `frequency_penalty` other than 0. `adapter_id` names a LoRA adapter attached to the endpoint."""
 
 from __future__ import annotations
 
@@ -77,8 +77,11 @@ def parse_parameters(parameters: dict[str, Any], prefix: str = "parameters.",
     penalty = raw.pop("frequency_penalty", None)
     if penalty not in (None, 0, 0.0):
         raise DataError("not supported here (only 0)", field=prefix + "frequency_penalty")
-    if "adapter_id" in raw:
-        raise DataError("not supported by this endpoint", field=prefix + "adapter_id")
+    if "adapter_id" in raw:  # a LoRA adapter attached to the endpoint (Engine.attach_adapter)
+        adapter = raw.pop("adapter_id")
+        if not isinstance(adapter, str) or not adapter:
+            raise DataError("must be the name of an attached adapter (a string)", field=prefix + "adapter_id")
+        raw["adapter"] = adapter
     if "grammar" in raw:
         raw["grammar"] = _grammar(raw.pop("grammar"), prefix + "grammar")
     if raw.get("typical_p") == 1.0:  # TGI's neutral value, which transformers refuses
