@@ -86,6 +86,8 @@ class Engine:
         self.context_length = _context_length(model.config, tokenizer)
         self.vocab = Vocabulary(tokenizer)
         self.scheduler: Any = None  # a continuous-batching Scheduler, once enabled
+        self.backend = "transformers"  # or "llamacpp": single-stream decode on llama.cpp
+        self.fast: Any = None  # the LlamaCppBackend when backend == "llamacpp"
         self.adapters: dict[str, Path] = {}  # name -> adapter dir (attach_adapter)
         self.peft: Any = None  # the PeftModel wrapping self.model once an adapter is attached
 
@@ -104,6 +106,9 @@ class Engine:
         if self.scheduler is not None:
             self.scheduler.close()
             self.scheduler = None
+        if self.fast is not None:
+            self.fast.close()
+            self.fast = None
 
     def attach_adapter(self, name: str, ref: str | Path) -> Path:
         """Attaches a LoRA adapter (a training job's artifact: `adapter/` + springboard.json, or
@@ -205,14 +210,32 @@ class Engine:
         """Submits a request's rows to the scheduler; `on_done(scheduled)` runs (on the
         scheduler's thread) once every row has ended. Validation errors raise here."""
         self._adapters([request])
-        return ScheduledRequest(self, request, on_done)
+        return ScheduledRequest(self, request, on_done, feed=self._fast_feed([request]))
+
+    def _fast_feed(self, requests: Sequence[GenerationRequest]) -> Any:
+        """The llama.cpp path's feed when it takes these requests (generate/llamacpp.py): one
+        row, params it runs as the reference does, and, when a scheduler is running, only while
+        llama.cpp is free (concurrent rows batch better on the scheduler). Else None."""
+        from springboard.generate.llamacpp import supports as fast_supports
+
+        if self.fast is None or sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1:
+            return None
+        if not all(fast_supports(r.params) for r in requests if r.prompts):
+            return None
+        if self.scheduler is not None and self.fast.busy:
+            return None
+        return self.fast.submit
 
     # -- loading -------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None) -> Engine:
-        """Loads a hub model id, a training job name or a local HF directory (artifact)."""
+    def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None,
+             backend: str | None = None) -> Engine:
+        """Loads a hub model id, a training job name or a local HF directory (artifact).
+        `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto."""
         import torch
+
+        from springboard.generate.llamacpp import LlamaCppBackend, backend_for
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         model_dir = resolve_ref(ref)
@@ -227,7 +250,14 @@ class Engine:
         except (OSError, ValueError) as exc:
             raise ValidationError(f"cannot load model from {model_dir}: {exc}") from exc
         model.to(device).eval()
-        return cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
+        engine = cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
+        chosen = backend_for(backend, device, config)
+        if chosen == "llamacpp" and torch_dtype != torch.float32:
+            raise ValidationError(f"the llamacpp backend runs float32 weights (the reference's); dtype is {dtype}")
+        if chosen == "llamacpp":
+            engine.fast, engine.backend = LlamaCppBackend(engine), chosen
+        log.info("generation backend for %s: %s", model_dir, engine.backend)
+        return engine
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -339,6 +369,9 @@ class Engine:
             return []
         self._constrained(requests)
         self._adapters(requests)
+        fast = self._fast_feed(requests)
+        if fast is not None:
+            return [ScheduledRequest(self, r, feed=fast).wait() for r in requests]
         if self.schedules(requests):
             scheduled = [self.schedule(r) for r in requests]
             return [s.wait() for s in scheduled]
@@ -399,7 +432,9 @@ class Engine:
             prompt_logprobs = self.score([ids], params.logprobs or 0)[0] if not self.is_seq2seq else []
         self._constrained([GenerationRequest([prompt], params)])
         self._adapters([GenerationRequest([prompt], params)])
-        feed = self.scheduler.submit if self.schedules([GenerationRequest([prompt], params)]) else None
+        feed = self._fast_feed([GenerationRequest([prompt], params)])
+        if feed is None and self.schedules([GenerationRequest([prompt], params)]):
+            feed = self.scheduler.submit
         return TextStream(self, text, ids, params, limit, prompt_logprobs, feed=feed)
 
     def _constrained(self, requests: Sequence[GenerationRequest]) -> None:
@@ -566,7 +601,7 @@ class Engine:
 class ScheduledRequest:
     """A request whose rows (num_return_sequences per prompt) run on the engine's scheduler."""
 
-    def __init__(self, engine: Engine, request: GenerationRequest, on_done: Any = None) -> None:
+    def __init__(self, engine: Engine, request: GenerationRequest, on_done: Any = None, feed: Any = None) -> None:
         from springboard.generate.stream import TextStream
 
         params = request.params
@@ -584,7 +619,7 @@ class ScheduledRequest:
             row_params = [params] if params.num_return_sequences == 1 else [
                 params.with_overrides(num_return_sequences=1, seed=None if params.seed is None else params.seed + j)
                 for j in range(params.num_return_sequences)]
-            self.streams.append([TextStream(engine, text, ids, p, limit, feed=engine.scheduler.submit,
+            self.streams.append([TextStream(engine, text, ids, p, limit, feed=feed or engine.scheduler.submit,
                                             on_end=self._row_ended) for p in row_params])
 
     def _row_ended(self, stream: Any) -> None:

@@ -219,13 +219,20 @@ def _write_vocab(writer: Any, model_dir: Path, n_vocab: int) -> None:
 # -- the backend ----------------------------------------------------------------------------------
 
 
+# What llama.cpp runs here as the reference does; any other field away from its default
+# (log-probabilities, grammars, beams, several sequences, penalties, typical_p, watermark, an
+# adapter, or a field added later) keeps the row on transformers.
+HONOURED = frozenset({"max_length", "max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "seed",
+                      "stop", "return_full_text", "truncate", "early_stopping", "length_penalty"})
+
+
 def supports(params: GenerationParams) -> bool:
-    """Whether llama.cpp runs a row with these params the way the reference would; the rest
-    stays on transformers (never a silently different meaning)."""
-    return (params.num_beams == 1 and params.num_return_sequences == 1 and params.logprobs is None
-            and not params.prompt_logprobs and params.grammar is None and not params.watermark
-            and params.no_repeat_ngram_size is None and params.repetition_penalty is None
-            and params.typical_p is None)
+    """Whether llama.cpp runs a row with these params the way the reference would (never a
+    silently different meaning): every field outside HONOURED is at its default.
+    (`early_stopping` and `length_penalty` act only in beam search, which stays on transformers.)"""
+    fields = type(params).model_fields
+    return all(getattr(params, name) == info.get_default(call_default_factory=True)
+               for name, info in fields.items() if name not in HONOURED)
 
 
 class LlamaCppBackend:
