@@ -220,6 +220,8 @@ class Engine:
 
         if self.fast is None or sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1:
             return None
+        if any(r.params.adapter for r in requests):  # LoRA adapters run on the scheduler
+            return None
         if not all(fast_supports(r.params) for r in requests if r.prompts):
             return None
         if self.scheduler is not None and self.fast.busy:
