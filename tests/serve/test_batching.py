@@ -153,3 +153,28 @@ def test_continuous_batching_refuses_a_bad_request_alone_and_runs_beams_statical
     assert getattr(failed, "field", None) == "inputs"
     assert beamed[0].texts == engine.generate([PROMPTS[1]], beams.params)[0].texts
     assert batcher.stats.passes == 1  # only the beam search took a static pass
+
+
+def test_a_degenerate_sampling_distribution_falls_back_to_the_most_likely_token(tiny_causal_dir):
+    """Logits that overflow (a vanishing temperature) make softmax NaN; the limit of that
+    distribution is its argmax, not a failed request."""
+    import torch
+
+    from springboard.generate.scheduler import _Row
+
+    engine = Engine.load(tiny_causal_dir)
+    engine.enable_continuous_batching()
+
+    class Stream:
+        params = GenerationParams(max_new_tokens=2, do_sample=True, seed=1)
+
+    class Overflow(list):
+        def __call__(self, ids, scores):
+            return scores / 1e-45  # +inf where positive: softmax is NaN
+
+    row = _Row(Stream(), processors=Overflow([None]), generator=torch.Generator().manual_seed(1),
+               greedy=False, history=[1])
+    logits = torch.zeros(1, 10)
+    logits[0, 7] = 5.0
+    assert engine.scheduler._choose([row], logits) == [7]
+    engine.close()

@@ -266,6 +266,11 @@ class Scheduler:
                 scores = row.processors(torch.tensor([row.history]), scores)
             if row.stream.params.do_sample:
                 probs = torch.softmax(scores, dim=-1)
+                if not bool(torch.isfinite(probs).all()) or float(probs.sum()) <= 0:
+                    # a degenerate distribution (say, logits / a vanishing temperature overflow):
+                    # its limit is the most likely token
+                    chosen.append(int(torch.nan_to_num(scores[0], nan=float("-inf")).argmax()))
+                    continue
                 chosen.append(int(torch.multinomial(probs[0], 1, generator=row.generator)))
             else:
                 chosen.append(int(scores[0].argmax()))
