@@ -207,3 +207,24 @@ def test_deploy_option_and_cli_attach_against_a_background_server(background_ser
         body = json.dumps({"inputs": PROMPTS[0], "parameters": {"max_new_tokens": NEW}})
         out = runtime.invoke_endpoint(EndpointName="lora", Body=body, ContentType="application/json", TargetModel=adapter)
         assert json.loads(out["Body"].read())[0]["generated_text"] == alone[adapter][0]
+
+
+def test_deployed_adapters_are_attached_on_load_and_a_bad_one_fails_the_endpoint(tmp_path, tiny_causal_dir,
+                                                                                  artifacts):
+    manager = EndpointManager(EndpointRegistry(tmp_path / "endpoints"))
+    manager.create(EndpointConfig(name="good", model=str(tiny_causal_dir), adapters={"a2": str(artifacts["a2"])}),
+                   background=False)
+    assert sorted(manager.get("good").engine.adapters) == ["a2"]
+    manager.create(EndpointConfig(name="bad", model=str(tiny_causal_dir), adapters={"x": str(tmp_path)}),
+                   background=False)
+    record = manager.describe("bad")
+    assert record.status == "Failed" and "no LoRA adapter" in record.failure_reason
+    # a restarted server attaches the recorded adapters again
+    again = EndpointManager(EndpointRegistry(tmp_path / "endpoints"))
+    for load in again.restore():
+        load.result()
+    assert sorted(again.get("good").engine.adapters) == ["a2"]
+    for m in (manager, again):
+        for endpoint in m.endpoints.values():
+            if endpoint.engine is not None:
+                endpoint.engine.close()
