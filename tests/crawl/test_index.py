@@ -86,3 +86,25 @@ def test_paths_listing_resolves_against_bucket(tmp_path):
 
 def test_surt():
     assert surt("https://www.Example.com/A/b?x=1") == "com,example)/a/b?x=1"
+
+
+def test_records_sql_answers_the_usual_question_and_quotes_values(index_dir, tmp_path):
+    from springboard.crawl.index import records_sql
+
+    t = query(str(index_dir), records_sql(host="docs.example.org", languages=["eng"], limit=7))
+    assert t.num_rows == 7
+    assert all(u.startswith("https://docs.example.org/") for u in t.column("url").to_pylist())
+    assert t.column_names == ["url", "warc_filename", "warc_record_offset", "warc_record_length"]
+    # the registered domain matches too; a URL substring narrows it
+    t = query(str(index_dir), records_sql(host="example.org", url_contains="/page/1"))
+    assert t.num_rows and all("/page/1" in u for u in t.column("url").to_pylist())
+    # values never become SQL: a quote or LIKE wildcard in a value matches literally
+    assert query(str(index_dir), records_sql(host="x' OR '1'='1")).num_rows == 0
+    everything = query(str(index_dir), "SELECT url FROM ccindex WHERE fetch_status = 200").column(0).to_pylist()
+    for literal in ("%", "_"):
+        got = query(str(index_dir), records_sql(url_contains=literal)).column("url").to_pylist()
+        assert sorted(got) == sorted(u for u in everything if literal in u)
+    with pytest.raises(ValidationError, match="languages"):
+        records_sql(languages=["english"])
+    with pytest.raises(ValidationError, match="limit"):
+        records_sql(limit=0)

@@ -186,6 +186,39 @@ def test_crawl_page_runs_counts_exports_and_links_to_finetune(live, page, shot, 
     expect(page.locator("#mode")).to_have_value("domain")
 
 
+def test_crawl_page_runs_from_an_index_query(live, page, tmp_path):
+    import pyarrow.parquet as pq
+
+    from springboard.crawl import synth
+    from springboard.crawl.index_build import build_index
+
+    docs = synth.write_warc(tmp_path / "docs.warc.gz", synth.docs_pages(10))
+    other = synth.write_warc(tmp_path / "other.warc.gz", synth.docs_pages(6, seed=1, host="blog.example.net"))
+    build_index([str(docs), str(other)], tmp_path / "index")
+    page.goto(live.url + "/studio/#/crawl")
+    # an error from the API (a bad language code) is shown
+    page.fill("#cq-index", str(tmp_path / "index"))
+    page.fill("#cq-host", "blog.example.net")
+    page.fill("#cq-languages", "english")
+    page.click("#cq-find")
+    expect(page.locator("#error")).to_contain_text("'english' is not an ISO 639-3 code")
+    page.fill("#cq-languages", "")
+    page.fill("#cq-limit", "4")
+    page.click("#cq-find")
+    expect(page.locator("#cq-result")).to_contain_text("4 records")
+    expect(page.locator("#cq-result li")).to_have_count(4)
+    records = page.locator("#cr-records").input_value()
+    urls = pq.read_table(records).column("url").to_pylist()
+    assert len(urls) == 4 and all(u.startswith("https://blog.example.net/") for u in urls)
+    # the crawl job reads exactly those records
+    page.fill("#cr-name", "index-crawl")
+    page.fill("#cr-output", str(tmp_path / "from-index"))
+    page.click("#cr-run")
+    expect(page.locator("#cr-detail")).to_have_attribute("data-status", "Completed", timeout=300_000)
+    got = pq.read_table(tmp_path / "from-index").column("url").to_pylist()
+    assert sorted(got) == sorted(urls)
+
+
 def test_finetune_upload_then_jobs_list_stop_and_resume(live, page, shot, tiny_causal_dir, tmp_path):
     import json
 

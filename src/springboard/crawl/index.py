@@ -166,6 +166,33 @@ def query(index: str, sql: str):
         con.close()
 
 
+def records_sql(host: str | None = None, url_contains: str | None = None,
+                languages: tuple[str, ...] | list[str] = (), mime: str | None = None,
+                subset: str = "warc", limit: int = 1000) -> str:
+    """The usual record-list question as SQL over `ccindex` (what `crawl index query` runs when
+    a user writes it by hand): pages of one host or registered domain, a URL substring, content
+    languages (ISO 639-3, any of them), a detected MIME type; 200 responses only. Values are
+    quoted as SQL literals, so no caller-supplied text becomes SQL."""
+    if not 1 <= limit <= 1_000_000:
+        raise ValidationError(f"field 'limit': {limit} is not between 1 and 1000000")
+    bad = [lang for lang in languages if not (len(lang) == 3 and lang.isalpha() and lang.islower())]
+    if bad:
+        raise ValidationError(f"field 'languages': {bad[0]!r} is not an ISO 639-3 code such as eng")
+    where = [f"subset = {_sql_literal(subset)}", "fetch_status = 200"]
+    if host:
+        where.append(f"(url_host_name = {_sql_literal(host)} OR url_host_registered_domain = {_sql_literal(host)})")
+    if url_contains:
+        pattern = url_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(f"url LIKE {_sql_literal('%' + pattern + '%')} ESCAPE '\\'")
+    if languages:
+        where.append("(" + " OR ".join(f"content_languages LIKE {_sql_literal('%' + lang + '%')}"
+                                      for lang in languages) + ")")
+    if mime:
+        where.append(f"content_mime_detected = {_sql_literal(mime)}")
+    return ("SELECT url, warc_filename, warc_record_offset, warc_record_length FROM ccindex WHERE "
+            + " AND ".join(where) + f" ORDER BY warc_filename, warc_record_offset LIMIT {int(limit)}")
+
+
 def write_result(table: pa.Table, out: str | Path, fmt: OutputFormat | None = None) -> str:
     """Writes a query result: `parquet`, `csv`, `warc-list` (distinct `warc_filename`s, one a
     line, in first-seen order: input for `crawl run --input-list`) or `records` (the

@@ -499,6 +499,35 @@ async def crawl_run(body: CrawlRun) -> Any:
     return await _call(_crawl, body)
 
 
+class IndexQuery(_Body):
+    index: str = Field(description="a cc-index table: local folder, s3:// or https:// (as `crawl index query --index`)")
+    host: str | None = Field(None, description="a host name or registered domain")
+    url_contains: str | None = None
+    languages: list[str] = Field(default_factory=list, description="ISO 639-3 codes, any of them")
+    mime: str | None = Field(None, description="detected MIME type, e.g. text/html")
+    subset: str = "warc"
+    limit: int = Field(1000, ge=1, le=1_000_000)
+    out: str = Field(description="where to write the record list (Parquet), an absolute path")
+
+
+def _index_query(body: IndexQuery) -> dict[str, Any]:
+    from springboard.crawl.index import query, records_sql, write_result
+
+    _absolute(body.out, "out")
+    sql = records_sql(body.host, body.url_contains, body.languages, body.mime, body.subset, body.limit)
+    table = query(body.index, sql)
+    write_result(table, body.out, "records")
+    return {"rows": table.num_rows, "records": body.out, "sql": sql,
+            "preview": table.column("url").to_pylist()[:10]}
+
+
+@router.post("/crawl/index-query")
+async def crawl_index_query(body: IndexQuery) -> Any:
+    """`springboard crawl index query ... --format records` for the usual question (host, URL,
+    languages, MIME): a record list a crawl job reads with `records`."""
+    return await _call(_index_query, body)
+
+
 class CrawlExport(_Body):
     parquet: str
     out_dir: str

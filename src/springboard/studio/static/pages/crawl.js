@@ -18,6 +18,14 @@ export async function render(main, _args, query, ctx) {
   const quality = QUALITY.map((q) => h("input", { type: "checkbox", value: q, id: `cr-q-${q}` }));
   const dedup = ["exact", "minhash"].map((d) => h("input", { type: "checkbox", value: d, id: `cr-d-${d}` }));
   const run = h("button", { type: "submit", class: "primary", id: "cr-run" }, "Run crawl job");
+  // From an index query: the usual question (host, URL, languages, MIME) as a record list.
+  const qIndex = h("input", { type: "text", id: "cq-index", placeholder: "cc-index table: folder, s3:// or https://" });
+  const qHost = h("input", { type: "text", id: "cq-host", placeholder: "host or registered domain" });
+  const qUrl = h("input", { type: "text", id: "cq-url", placeholder: "URL contains" });
+  const qLang = h("input", { type: "text", id: "cq-languages", placeholder: "e.g. eng,deu (empty: any)" });
+  const qLimit = h("input", { type: "number", id: "cq-limit", value: "1000", min: "1" });
+  const qFind = h("button", { type: "button", id: "cq-find" }, "Find records");
+  const qResult = h("div", { id: "cq-result", "aria-live": "polite" });
   const jobsBox = h("div", { id: "cr-jobs" });
   const detail = h("div", { id: "cr-detail", "aria-live": "polite" });
   main.append(h("h1", {}, "Crawl"),
@@ -25,7 +33,21 @@ export async function render(main, _args, query, ctx) {
       field("Output folder (Parquet parts)", output), field("HTML → text", extract), field("Languages", languages),
       h("fieldset", {}, h("legend", {}, "Quality filters"), ...quality.map((q) => h("label", { for: q.id }, q, ` ${q.value}`))),
       h("fieldset", {}, h("legend", {}, "Deduplication"), ...dedup.map((d) => h("label", { for: d.id }, d, ` ${d.value}`))), run),
+    h("h2", {}, "Records from an index query"),
+    h("form", { id: "cq-form" }, field("Index", qIndex), field("Host", qHost), field("URL contains", qUrl),
+      field("Languages", qLang), field("At most", qLimit), qFind, qResult),
     h("h2", {}, "Crawl jobs"), jobsBox, detail);
+  action(qFind, async () => {
+    const body = { index: qIndex.value.trim(), languages: csv(qLang.value), limit: Number(qLimit.value),
+      out: `${cfg.home}/studio/crawl/records-${Date.now()}.parquet` };
+    if (qHost.value.trim()) body.host = qHost.value.trim();
+    if (qUrl.value.trim()) body.url_contains = qUrl.value.trim();
+    const r = await post("/studio/api/crawl/index-query", body);
+    records.value = r.records;  // the crawl form above now reads these records
+    qResult.replaceChildren(h("p", {}, `${r.rows} records → `, h("code", {}, r.records), " (set as the crawl's record list)"),
+      h("details", {}, h("summary", {}, "SQL"), h("pre", {}, r.sql)),
+      r.preview.length ? h("ul", {}, ...r.preview.map((u) => h("li", {}, u))) : "");
+  });
 
   let selected = query.get("job");
   let exportBox = null;
