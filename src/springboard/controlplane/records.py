@@ -10,9 +10,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from springboard import settings
+from springboard.jobs.store import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sm_resources (
@@ -43,25 +43,12 @@ class Resource:
     created: float
 
 
-class Records:
+class Records(SqliteFile):
     def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path else settings.jobs_db()
+        super().__init__(path)
         db = self._connect()
         try:
             db.executescript(_SCHEMA)
-        finally:
-            db.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
-
-    def _run(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        db = self._connect()
-        try:
-            return db.execute(sql, tuple(params)).fetchall()
         finally:
             db.close()
 

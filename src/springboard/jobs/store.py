@@ -154,9 +154,31 @@ def validate_name(name: str, what: str = "job") -> str:
     return name
 
 
-class JobStore:
+class SqliteFile:
+    """The state database (`jobs.db`, WAL): a connection per call, so threads and processes
+    share it. The job store and the control plane's records both stand on it."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else settings.jobs_db()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _run(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        db = self._connect()
+        try:
+            return db.execute(sql, tuple(params)).fetchall()
+        finally:
+            db.close()
+
+
+class JobStore(SqliteFile):
+    def __init__(self, path: Path | None = None) -> None:
+        super().__init__(path)
         db = self._connect()
         try:
             db.executescript(_SCHEMA)
@@ -172,20 +194,6 @@ class JobStore:
                 db.execute(_DEDUPE_METRICS)
                 db.execute(_METRICS_UNIQUE)
                 db.execute("COMMIT")
-        finally:
-            db.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _run(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        db = self._connect()
-        try:
-            return db.execute(sql, tuple(params)).fetchall()
         finally:
             db.close()
 
