@@ -97,3 +97,22 @@ def test_instance_type_picks_the_device(monkeypatch):
     assert device_for("ml.m5.xlarge") is None and device_for(None) is None  # the CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert device_for("ml.g5.2xlarge") is None  # no GPU here: the CPU serves
+
+
+def test_timestamps_are_milliseconds_both_ways():
+    """A client echoing a CreationTime back (CreationTimeAfter=created) must not get that
+    resource: the server stores finer times than the millisecond AWS sends."""
+    import datetime as dt
+
+    from springboard.controlplane.common import listing
+    from springboard.controlplane.protocol import serialize
+
+    stored = 1_700_000_000.1234567
+    shape = type("S", (), {"type_name": "timestamp"})()
+    sent = serialize(shape, stored)
+    assert sent == 1_700_000_000.123
+    echoed = dt.datetime.fromtimestamp(sent, dt.timezone.utc)  # what botocore parses, then sends back
+    items = [{"ModelName": "m", "CreationTime": stored}]
+    assert listing(items, {"CreationTimeAfter": echoed.timestamp()}, name_key="ModelName")[0] == []
+    assert listing(items, {"CreationTimeBefore": echoed.timestamp()}, name_key="ModelName")[0] == []
+    assert len(listing(items, {"CreationTimeAfter": sent - 0.001}, name_key="ModelName")[0]) == 1

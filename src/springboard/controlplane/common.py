@@ -39,9 +39,9 @@ def listing(
     for field, key in (("CreationTime", "CreationTime"), ("LastModifiedTime", "LastModifiedTime")):
         after, before = params.get(f"{field}After"), params.get(f"{field}Before")
         if after is not None:
-            out = [i for i in out if (i.get(key) or 0) > epoch(after)]
+            out = [i for i in out if round(i.get(key) or 0, 3) > round(epoch(after), 3)]
         if before is not None:
-            out = [i for i in out if (i.get(key) or 0) < epoch(before)]
+            out = [i for i in out if round(i.get(key) or 0, 3) < round(epoch(before), 3)]
     sort_keys = sort_keys or {"Name": name_key, "CreationTime": "CreationTime"}
     if status_key:
         sort_keys.setdefault("Status", status_key)

@@ -224,9 +224,10 @@ def serialize(shape: Shape | None, value: Any) -> Any:
         assert isinstance(shape, MapShape)
         return {str(k): serialize(shape.value, v) for k, v in (value or {}).items() if v is not None}
     if kind == "timestamp":
-        if isinstance(value, dt.datetime):
-            return value.timestamp()
-        return float(epoch(value))
+        # AWS sends milliseconds; a client echoing a time back (CreationTimeAfter=...) must
+        # compare equal to what it was given, so the filters in common.listing use the same grain.
+        seconds = value.timestamp() if isinstance(value, dt.datetime) else float(epoch(value))
+        return round(seconds, 3)
     if kind in ("integer", "long"):
         return int(value)
     if kind in ("float", "double"):
