@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import boto3
 import httpx
 import openai
+import liveserver
 import pytest
 import uvicorn
 from botocore import UNSIGNED
@@ -34,24 +33,10 @@ from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 KEY, SECRET = "sb-test-key", "sb-test-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _serve(app) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    live = liveserver.serve(app, publish=False)
+    yield live.url
+    live.stop(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +156,8 @@ def test_the_cli_client_sends_the_key_from_the_environment(keyed, monkeypatch):
 def test_off_loopback_without_a_key_is_refused(monkeypatch, capsys):
     monkeypatch.delenv("SPRINGBOARD_API_KEY", raising=False)
     with pytest.raises(ValidationError, match="not loopback"):
-        run(host="0.0.0.0", port=_free_port())
-    assert main(["serve", "--host", "0.0.0.0", "--port", str(_free_port())]) == 1
+        run(host="0.0.0.0", port=liveserver.free_port())
+    assert main(["serve", "--host", "0.0.0.0", "--port", str(liveserver.free_port())]) == 1
     assert "API key" in capsys.readouterr().err
 
 

@@ -3,15 +3,12 @@ environment `springboard jumpstart env` prints, per test."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import liveserver
 import pytest
-import uvicorn
 
 ROLE = "arn:aws:iam::111122223333:role/springboard"
 
@@ -71,37 +68,17 @@ class SdkServer:
     env: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def sdk_server(sdk_env, s3_bucket, monkeypatch, tmp_path) -> Iterator[SdkServer]:
     """The whole Springboard server on loopback (this test's SPRINGBOARD_HOME), moto as S3, and
     the environment `springboard jumpstart env --endpoint-url <server> --s3-endpoint-url <moto>
     --bucket <bucket>` prints, applied to this process (and so to the jobs it starts)."""
-    import json
     import os
 
-    from springboard.app import create_app
     from springboard.hub.jumpstart import sdk_environment
-    from springboard.serve.endpoints import EndpointManager
-    from springboard.serve.server import server_file
 
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(EndpointManager(), restore=False), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": "127.0.0.1", "port": port}))
+    live = liveserver.start()
+    url = live.url
     bucket = s3_bucket.removeprefix("s3://")
     env = sdk_environment(url, os.environ["AWS_ENDPOINT_URL_S3"], directory=tmp_path / "jumpstart",
                           bucket=bucket)
@@ -109,5 +86,4 @@ def sdk_server(sdk_env, s3_bucket, monkeypatch, tmp_path) -> Iterator[SdkServer]
         monkeypatch.setenv(key, value)
     reset_sdk_cache()
     yield SdkServer(url, s3_bucket, env)
-    srv.should_exit = True
-    thread.join(timeout=15)
+    live.stop()

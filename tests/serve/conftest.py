@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+import liveserver
 import pytest
-import uvicorn
 
 from springboard.generate import Engine
-from springboard.app import create_app
 from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
-
-
-@dataclass
-class LiveServer:
-    url: str
-    manager: EndpointManager
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,23 +22,13 @@ def t5_engine(tiny_t5_dir) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, causal_engine, t5_engine) -> Iterator[LiveServer]:
+def server(tmp_path_factory, causal_engine, t5_engine) -> Iterator[liveserver.LiveServer]:
     manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
     manager.add_engine(EndpointConfig(name="causal", model=str(causal_engine.model_dir)), causal_engine)
     manager.add_engine(EndpointConfig(name="t5", model=str(t5_engine.model_dir)), t5_engine)
-    port = _free_port()
-    config = uvicorn.Config(create_app(manager, restore=False), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", manager)
-    srv.should_exit = True
-    thread.join(timeout=10)
+    live = liveserver.start(manager, publish=False)
+    yield live
+    live.stop(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,13 @@ each adapter's merged model served alone."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import liveserver
 import pytest
-import uvicorn
 
-from springboard.app import create_app
 from springboard.generate import Engine, GenerationParams
 from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 from springboard.serve.server import ServerClient
@@ -73,26 +69,15 @@ def multi(tmp_path_factory, tiny_causal_dir, artifacts):
     manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
     manager.add_engine(EndpointConfig(name="multi", model=str(tiny_causal_dir),
                                       adapters={"a1": str(artifacts["a1"])}), engine)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(manager, restore=False), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
+    live = liveserver.start(manager, publish=False)
+    url = live.url
     # attached later, on the running endpoint: through the client and through the raw JSON route
     ServerClient(url).attach_adapter("multi", "a2", str(artifacts["a2"]))
     r = httpx.post(f"{url}/springboard/endpoints/multi/adapters", json={"name": "a3", "artifact": str(artifacts["a3"])})
     assert r.status_code == 200, r.text
     assert sorted(r.json()["adapters"]) == ["a1", "a2", "a3"]
     yield url, engine, base, manager
-    srv.should_exit = True
-    thread.join(timeout=10)
+    live.stop(timeout=10)
     engine.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,11 @@ from pathlib import Path
 
 import boto3
 import httpx
+import liveserver
 
 from springboard.generate import Engine
 from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 from springboard.serve.server import ServerClient
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _log_tail(path) -> str:
@@ -54,7 +48,7 @@ def _all_in_service(client: ServerClient, names: list[str]) -> dict[str, str]:
 
 
 def test_kill_9_and_clean_stop_bring_every_endpoint_back(sb_home, tiny_causal_dir, tiny_t5_dir, tmp_path):
-    port = _free_port()
+    port = liveserver.free_port()
     url = f"http://127.0.0.1:{port}"
     names = ["causal-a", "t5-b", "causal-c", "t5-d"]
     logfile = tmp_path / "server.log"

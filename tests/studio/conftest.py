@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import liveserver
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "studio"
@@ -29,56 +26,18 @@ def chromium_path() -> str:
     return found
 
 
-@dataclass
-class Live:
-    url: str
-    manager: object
-    api_key: str | None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(api_key: str | None = None) -> tuple[Live, object, threading.Thread]:
-    import uvicorn
-
-    from springboard.app import create_app
-    from springboard.serve.endpoints import EndpointManager
-    from springboard.serve.server import server_file
-
-    manager = EndpointManager()
-    port = _free_port()
-    app = create_app(manager, restore=False, api_key=api_key)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": "127.0.0.1", "port": port}))
-    return Live(url, manager, api_key), srv, thread
+@pytest.fixture
+def live(sb_home) -> Iterator[liveserver.LiveServer]:
+    server = liveserver.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def live(sb_home) -> Iterator[Live]:
-    server, srv, thread = start_server()
+def live_with_key(sb_home) -> Iterator[liveserver.LiveServer]:
+    server = liveserver.start(api_key="studio-test-key")
     yield server
-    srv.should_exit = True
-    thread.join(timeout=15)
-
-
-@pytest.fixture
-def live_with_key(sb_home) -> Iterator[Live]:
-    server, srv, thread = start_server(api_key="studio-test-key")
-    yield server
-    srv.should_exit = True
-    thread.join(timeout=15)
+    server.stop()
 
 
 @pytest.fixture(scope="session")
