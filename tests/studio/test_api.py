@@ -53,3 +53,24 @@ def test_writes_need_absolute_locations_and_an_existing_source(live, tmp_path):
     assert r.status_code == 404 and not (tmp_path / "out").exists()
     r = httpx.post(url + "/crawl/runs", json={"name": "c1", "inputs": [str(tmp_path)], "output": "rel"})
     assert r.status_code == 400 and "relative" in r.json()["message"]
+
+
+def test_job_output_files_on_s3_are_listed_and_downloaded(live, s3_bucket):
+    """A transform (or any job) whose output location is s3:// shows its files and serves them,
+    as a local one does (through springboard.storage, here moto's S3 on loopback)."""
+    from springboard import storage
+    from springboard.jobs import JobStore
+
+    out = f"{s3_bucket}/transform-out"
+    storage.write_bytes(f"{out}/test.jsonl.out", b'{"id": 0, "generated_texts": ["x"]}\n')
+    storage.write_bytes(f"{out}/sub/more.jsonl.out", b"{}\n")
+    JobStore().create("s3-job", "transform", "springboard.transform.job:run_job", {}, output_dir=out)
+    url = live.url + "/studio/api/jobs/s3-job/files"
+    files = httpx.get(url).json()
+    assert files == [{"name": "sub/more.jsonl.out", "size": 3}, {"name": "test.jsonl.out", "size": 36}]
+    got = httpx.get(url + "/test.jsonl.out")
+    assert got.status_code == 200 and got.content == b'{"id": 0, "generated_texts": ["x"]}\n'
+    assert httpx.get(url + "/sub/more.jsonl.out").content == b"{}\n"
+    assert httpx.get(url + "/nope.out").status_code == 404
+    assert httpx.get(url + "/sub/%2e%2e/test.jsonl.out").status_code == 404  # no way out of the output
+    assert httpx.get(url + "/sub").status_code == 404

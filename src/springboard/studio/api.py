@@ -10,10 +10,10 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -376,37 +376,51 @@ async def resume_job(name: str) -> Any:
 
 
 def _files(name: str) -> list[dict[str, Any]]:
-    from springboard import jobs
+    from springboard import jobs, storage
 
-    job = jobs.JobStore().get(name)
-    root = Path(job.output_dir)
-    if not root.is_dir():
+    root = str(jobs.JobStore().get(name).output_dir)
+    if not storage.isdir(root):
         return []
-    return [{"name": str(p.relative_to(root)), "size": p.stat().st_size}
-            for p in sorted(root.rglob("*")) if p.is_file()][:500]
+    fs, _ = storage.filesystem(root)
+    out = []
+    for location in storage.list_files(root)[:500]:
+        out.append({"name": location[len(root.rstrip("/")) + 1:], "size": fs.size(storage.filesystem(location)[1])})
+    return out
 
 
 @router.get("/jobs/{name}/files")
 async def job_files(name: str) -> Any:
-    """The files a job wrote to its local output folder (a transform's .out files, ...)."""
+    """The files a job wrote to its output location (a transform's .out files, ...), local or s3://."""
     return await _call(_files, name)
 
 
 @router.get("/jobs/{name}/files/{file:path}")
 async def job_file(name: str, file: str) -> Any:
-    def find() -> Path:
+    from springboard import storage
+
+    def find() -> str:
         from springboard import jobs
 
-        root = Path(jobs.JobStore().get(name).output_dir).resolve()
-        path = (root / file).resolve()
-        if root not in path.parents or not path.is_file():
+        root = str(jobs.JobStore().get(name).output_dir)
+        parts = file.split("/")
+        if any(p in ("", ".", "..") for p in parts) or not storage.exists(location := storage.join(root, *parts)) \
+                or storage.isdir(location):
             raise NotFoundError(f"job {name!r} has no output file {file!r}")
-        return path
+        return location
 
     found = await _call(find)
     if isinstance(found, JSONResponse):
         return found
-    return FileResponse(str(found), filename=found.name, media_type="application/octet-stream")
+    if not storage.is_remote(found):
+        return FileResponse(storage.local_path(found), filename=Path(file).name, media_type="application/octet-stream")
+
+    def chunks() -> Iterator[bytes]:
+        with storage.open_file(found, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"Content-Disposition": f'attachment; filename="{Path(file).name}"'})
 
 
 def _stop(name: str) -> dict[str, Any]:
