@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMPORT_NAMES = {"pyspark": "pyspark"}  # distribution -> module, where they differ
+IMPORT_NAMES = {"pyspark": "pyspark", "llama-cpp-python": "llama_cpp"}  # distribution -> module, where they differ
 
 
 def test_each_runtime_extra_is_imported_by_the_package():
