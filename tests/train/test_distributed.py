@@ -26,21 +26,9 @@ from springboard.train.distributed import LaunchPlan, plan_launch, processes_fro
 from springboard.train.job import TrainingJobConfig, submit_training
 from springboard.train.sdk import Estimator
 
+from .test_train_job import numbers  # noqa: F401 - the same 40-example data set
+
 REL = 1e-4
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-@pytest.fixture
-def numbers(tmp_path) -> Path:
-    return write_jsonl(
-        tmp_path / "numbers" / "train.jsonl",
-        [{"prompt": f"Say the number {i}:", "completion": f"{i} is the number"} for i in range(40)],
-    )
 
 
 # Full fine-tuning: no random LoRA initialisation, so 1 and N processes start identical.
