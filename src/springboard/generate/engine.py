@@ -90,6 +90,7 @@ class Engine:
         self.fast: Any = None  # the LlamaCppBackend when backend == "llamacpp"
         self.adapters: dict[str, Path] = {}  # name -> adapter dir (attach_adapter)
         self.peft: Any = None  # the PeftModel wrapping self.model once an adapter is attached
+        self.lora: Any = None  # its MultiLoRA: per-row adapters in one batch (generate/lora.py)
 
     def enable_continuous_batching(self, max_batch: int = 32, prefill_chunk: int = 256) -> bool:
         """Starts this engine's scheduler (causal models): from then on generate_batch and
@@ -114,7 +115,7 @@ class Engine:
         """Attaches a LoRA adapter (a training job's artifact: `adapter/` + springboard.json, or
         a peft adapter directory) under `name`, on the model already loaded: the base weights are
         not reloaded. Requests choose it with GenerationParams.adapter; they run on the
-        scheduler, whose forward passes give each row its own adapter (peft mixed batches).
+        scheduler, whose forward passes give each row its own adapter (generate/lora.py).
         The adapter's base model must be this engine's."""
         import torch
         from peft import PeftModel
@@ -142,17 +143,27 @@ class Engine:
             if name in self.adapters:
                 raise DataError(f"adapter {name!r} is already attached (attached: {', '.join(self.adapters)})",
                                 field="name")
+            from springboard.generate.lora import MultiLoRA
+
             try:
                 if self.peft is None:
                     self.peft = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name)
+                    self.lora = MultiLoRA(self.peft)
                 else:
                     self.peft.load_adapter(str(adapter_dir), adapter_name=name)
             except Exception as exc:  # a corrupt or foreign adapter directory
                 raise DataError(f"cannot load the LoRA adapter at {adapter_dir}: {type(exc).__name__}: {exc}",
                                 field="artifact") from exc
             self.peft.eval()
+            try:
+                self.lora.add(name)
+            except DataError:
+                if not self.lora.names:  # the first adapter: leave the plain model as it was
+                    self.model = self.peft.unload()
+                    self.peft = self.lora = None
+                raise
             # No adapter is active for plain calls of self.model (generate(), scoring): they stay
-            # the base model's; scheduler rows pick theirs with adapter_names.
+            # the base model's; scheduler rows pick theirs through self.lora.rows().
             for module in self.model.modules():
                 if isinstance(module, BaseTunerLayer):
                     module.set_adapter([])
