@@ -9,13 +9,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Torch's OpenMP threads busy-wait (spin) between parallel regions by default. On a machine busier
-# than its cores a spinning thread burns the time slice its lagging team mate needs, so every
-# parallel region waits a scheduler tick: decoding SmolLM2 ran ~10x slower (74 s instead of 5-6 s
-# for 32 tokens at load 10 on 2 cores), on whichever request path's thread owned that spinning
-# team (the cause of non-streamed invocations running 4-6x slower than streamed ones). Passive
-# waiting sleeps instead. It must be set before torch loads OpenMP; a value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Torch's OpenMP threads spin between parallel regions before they sleep: ~3 ms by default in
+# libgomp, ~5 min with OMP_WAIT_POLICY=ACTIVE, not at all with PASSIVE. On a machine busier than its
+# cores a long spin burns the slice a lagging team mate needs: decode ran ~10x slower (55 s instead
+# of 6 s for 24 tokens of SmolLM2 with 6 busy processes on 2 cores), the cause of non-streamed
+# invocations running 4-6x slower than streamed ones. Not spinning at all (PASSIVE) costs ~40% on an
+# idle machine (a decode step of 8 rows: 96 ms instead of 63 ms): every region wakes its threads
+# from sleep. A short bounded spin keeps nearly all of the idle speed and bounds the loss under load
+# (2x PASSIVE's time there, not 10x): benchmarks/openmp_wait_policy.py. It must be set before torch
+# loads OpenMP; a policy or spin count the user set wins (OMP_WAIT_POLICY=PASSIVE on a machine
+# shared with busy processes).
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 _EXPORTS = {
     # errors

@@ -205,3 +205,26 @@ def test_prompts_of_very_different_lengths_are_prefilled_in_groups_with_unchange
     assert stats.rows == 4 and stats.prefill_chunks >= 2  # short and long prompts: two groups
     solo = [engine.generate([r.prompts[0]], r.params)[0].texts for r in requests]
     assert [r[0].texts for r in results] == solo
+
+
+def test_a_shared_prompt_prefix_is_computed_once_and_reused_with_unchanged_results(tiny_causal_dir):
+    engine = Engine.load(tiny_causal_dir)
+    preamble = "You are a helpful assistant. " * 6
+    prompts = [preamble + q for q in ("Hi", "What is two plus two?", "Name a colour", "Say yes")]
+    requests = [GenerationRequest([p], GenerationParams(max_new_tokens=5)) for p in prompts]
+    solo = [engine.generate([p], r.params)[0].texts for p, r in zip(prompts, requests)]
+    batcher = Batcher(engine, max_batch_size=16, max_wait_ms=50)
+    scheduler = engine.scheduler
+
+    async def two_rounds():
+        try:
+            return [await asyncio.gather(*(batcher.submit(r) for r in requests)) for _ in range(2)]
+        finally:
+            await batcher.close()
+
+    for results in asyncio.run(two_rounds()):
+        assert [r[0].texts for r in results] == solo
+    assert scheduler._prefixes  # the preamble's keys and values were kept
+    assert scheduler.stats.prefix_hits >= 1  # and the second round took them from the cache
+    (adapter, tokens), = list(scheduler._prefixes)
+    assert adapter is None and len(tokens) >= 16

@@ -1,9 +1,11 @@
 """Continuous batching (iteration-level scheduling) for causal models on the CPU.
 
 One Scheduler per loaded engine runs one thread. Every step it
-1. admits waiting rows (up to `max_batch` running) as one prefill group, left-padded, and runs
-   that group's prompt through the model `prefill_chunk` columns at a time, one chunk per step, so
-   a long prompt delays the running streams by one chunk, not by its whole length;
+1. admits waiting rows (up to `max_batch` running) in prefill groups of similar prompt length,
+   each left-padded, and runs a group's prompt through the model `prefill_chunk` columns at a time,
+   one chunk per step, so a long prompt delays the running streams by one chunk, not by its whole
+   length; a prompt prefix the group shares (a chat template's system prompt) comes from a small
+   prefix cache of keys and values instead of being computed for every row;
 2. runs one decode step for every running row: one forward pass over a [rows, 1] batch whose KV
    cache is one left-padded DynamicCache;
 3. hands each row its next token (logits processors, greedy or sampled with the row's own
@@ -24,7 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,9 @@ class _Prefill:
     done: int = 0  # columns read so far
 
 
+_MIN_PREFIX = 16  # shared prompt tokens worth taking from the prefix cache
+_PREFIXES = 16  # prefixes kept (least recently used dropped)
+
 # What one more prefill pass costs, in prompt positions: a pass reads every weight once, which takes
 # about as long as ~32 positions of prompt (a 1-row decode step is ~30 ms, a prompt position ~1 ms,
 # SmolLM2 on two cores).
@@ -95,6 +100,7 @@ class SchedulerStats:
     prefill_chunks: int = 0
     rows: int = 0
     max_running: int = 0
+    prefix_hits: int = 0
 
 
 class Scheduler:
@@ -111,6 +117,7 @@ class Scheduler:
         self._mask: torch.Tensor | None = None
         self._last: torch.Tensor | None = None  # each running row's newest token, not yet fed
         self._prefill: deque[_Prefill] = deque()  # admitted groups, prefilled one after the other
+        self._prefixes: OrderedDict[tuple, list] = OrderedDict()  # (adapter, tokens) -> per-layer (keys, values)
         # transformers 5 renames the forward's `past_key_values` to `cache`
         params = inspect.signature(engine.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -203,16 +210,70 @@ class Scheduler:
         if not rows:
             return
         for group in _by_length(rows):
-            length = max(len(r.stream.prompt_ids) for r in group)
-            pad = self.engine.tokenizer.pad_token_id or 0
-            ids = torch.full((len(group), length), pad, dtype=torch.long)
-            mask = torch.zeros((len(group), length), dtype=torch.long)
-            for i, row in enumerate(group):
-                n = len(row.stream.prompt_ids)
-                ids[i, length - n :] = torch.tensor(row.stream.prompt_ids)
-                mask[i, length - n :] = 1
-            self._prefill.append(_Prefill(group, ids, mask, DynamicCache(config=self.engine.model.config)))
+            self._prefill.append(self._group(group))
         self.stats.rows += len(rows)
+
+    def _group(self, rows: list[_Row]) -> _Prefill:
+        """A prefill group: its rows left-padded to one length. When the rows share a long prompt
+        prefix (a chat template's system prompt, a few-shot preamble), its keys and values come
+        from the prefix cache (computed once, at one row) and only the rest is prefilled:
+        columns [prefix][padding][row's own tokens], positions counted over real tokens only."""
+        import torch
+        from transformers import DynamicCache
+
+        prompts = [r.stream.prompt_ids for r in rows]
+        prefix = self._prefix(rows, prompts)
+        shared = len(prefix[0]) if prefix else 0
+        length = shared + max(len(p) - shared for p in prompts)
+        pad = self.engine.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        cache = DynamicCache(config=self.engine.model.config)
+        if prefix:
+            tokens, kv = prefix
+            ids[:, :shared] = torch.tensor(tokens)
+            mask[:, :shared] = 1
+            for layer, (keys, values) in enumerate(kv):
+                cache.update(keys.expand(len(rows), -1, -1, -1).contiguous(),
+                             values.expand(len(rows), -1, -1, -1).contiguous(), layer)
+        for i, prompt in enumerate(prompts):
+            n = len(prompt) - shared
+            ids[i, length - n :] = torch.tensor(prompt[shared:])
+            mask[i, length - n :] = 1
+        return _Prefill(rows, ids, mask, cache, done=shared)
+
+    def _prefix(self, rows: list[_Row], prompts: list[list[int]]) -> tuple[tuple[int, ...], list] | None:
+        """The shared prompt prefix of a group and its per-layer (keys, values) at one row, from
+        the prefix cache or computed now; None when there is none worth it. Keyed by adapter too:
+        a LoRA adapter changes the keys and values."""
+        adapter = rows[0].stream.params.adapter
+        if any(r.stream.params.adapter != adapter for r in rows):
+            return None
+        limit = min(len(p) for p in prompts) - 1  # every row keeps a token to prefill
+        common = 0
+        while common < limit and all(p[common] == prompts[0][common] for p in prompts):
+            common += 1
+        if common < _MIN_PREFIX:
+            return None
+        head = tuple(prompts[0][:common])
+        for tokens in sorted(self._prefixes, key=lambda t: -len(t[1])):  # longest cached prefix of it
+            if tokens[0] == adapter and head[: len(tokens[1])] == tokens[1] and len(tokens[1]) >= _MIN_PREFIX:
+                self._prefixes.move_to_end(tokens)
+                self.stats.prefix_hits += 1
+                return tokens[1], self._prefixes[tokens]
+        if (len(rows) - 1) * common <= _PASS_COST:  # computing it apart would cost more than it saves
+            return None
+        import torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.engine.model.config)
+        self._forward(rows[:1], input_ids=torch.tensor([head]), **{self._cache_arg: cache}, use_cache=True,
+                      logits_to_keep=1)
+        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        self._prefixes[(adapter, head)] = kv
+        while len(self._prefixes) > _PREFIXES:
+            self._prefixes.popitem(last=False)
+        return head, kv
 
     def _prefilling(self) -> list[_Row]:
         return [row for group in self._prefill for row in group.rows]
