@@ -3,7 +3,7 @@
 N concurrent boto3 `sagemaker-runtime` clients (default 1, 4, 16, 64) send greedy requests with
 mixed answer lengths to one endpoint of the real SmolLM2-135M model (fp32, CPU): half are chat
 questions asking for a one-word answer (they stop at EOS after a few tokens), half are story
-openers that run to the token limit. Each mode has its own endpoint and its own engine:
+openers that run to the token limit. Each mode is its own server process with its own engine:
 
 - continuous: the engine's scheduler (rows join the running batch at the next step, leave when done)
 - static: the dynamic batcher before continuous batching (a pass runs until its longest row ends)
@@ -24,6 +24,8 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,7 +36,7 @@ import boto3
 import uvicorn
 
 from springboard.app import create_app
-from springboard.generate import Engine, GenerationParams
+from springboard.generate import Engine
 from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
 from springboard.serve.batching import Batcher
 
@@ -45,11 +47,11 @@ QUESTIONS = ["What color is the sky on a clear day?", "What is the capital of Fr
              "What is the opposite of hot?"]
 
 
-def start_server(manager: EndpointManager) -> tuple[uvicorn.Server, str]:
+def start_server(app) -> tuple[uvicorn.Server, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(manager, restore=False), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -140,26 +142,21 @@ def main() -> None:
     parser.add_argument("--none-max-clients", type=int, default=16, help="skip no-batching above this")
     parser.add_argument("--ttft-clients", type=int, default=16)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve_throughput.json"))
+    parser.add_argument("--serve", choices=list(MODES), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    import torch
-
-    manager = EndpointManager(EndpointRegistry(Path(tempfile.mkdtemp(prefix="sb-bench-"))))
-    modes = {"continuous": {}, "static": {"continuous": False}, "none": {"enabled": False}}
-    for mode, options in modes.items():
-        engine = Engine.load(args.model)  # one engine per mode: the scheduler is per engine
-        endpoint = manager.add_engine(EndpointConfig(name=mode, model=args.model, max_batch_size=64,
-                                                     max_wait_ms=10), engine)
-        engine.close()  # add_engine's batcher started a scheduler; this mode's batcher decides
-        endpoint.batcher = Batcher(engine, max_batch_size=64, max_wait_ms=10, **options)
-        engine.generate(["Warm up."], GenerationParams(max_new_tokens=2))
-    server, url = start_server(manager)
+    if args.serve:  # the child process serving one mode
+        serve(args.serve, args.model)
+        return
     results: dict = {"model": args.model, "long_max_new_tokens": args.long, "short_max_new_tokens": args.short,
-                     "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
-                     "cpus": os.cpu_count(), "runs": []}
-    try:
-        for clients in args.clients:
-            for mode in modes:
+                     "torch_threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+                     "machine": platform.machine(), "cpus": os.cpu_count(), "runs": [], "ttft": []}
+    for mode in MODES:
+        child = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--model", args.model],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            url = _ready(child)
+            for clients in args.clients:
                 if mode == "none" and clients > args.none_max_clients:
                     continue
                 load = os.getloadavg()[0]
@@ -167,24 +164,66 @@ def main() -> None:
                 results["runs"].append(run)
                 print(run, flush=True)
                 save(args.out, results)
-        results["ttft"] = []
-        for mode in ("continuous", "static"):
-            run = {"mode": mode, **ttft_test(url, mode, args.ttft_clients, args.long, args.short)}
-            results["ttft"].append(run)
-            print(run, flush=True)
-        by = {(r["mode"], r["clients"]): r for r in results["runs"]}
-        results["speedup_tokens_per_s_vs_static"] = {
-            c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("static", c)]["generated_tokens_per_s"], 2)
-            for c in args.clients if ("static", c) in by}
-        results["speedup_tokens_per_s_vs_none"] = {
-            c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("none", c)]["generated_tokens_per_s"], 2)
-            for c in args.clients if ("none", c) in by}
-        results["scheduler"] = vars(manager.get("continuous").engine.scheduler.stats)
-        results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
-    finally:
-        server.should_exit = True
+            if mode != "none":
+                run = {"mode": mode, **ttft_test(url, mode, args.ttft_clients, args.long, args.short)}
+                results["ttft"].append(run)
+                print(run, flush=True)
+            if mode == "continuous":
+                results["scheduler"] = _scheduler_stats(url)
+        finally:
+            child.terminate()
+            child.wait(timeout=60)
+    by = {(r["mode"], r["clients"]): r for r in results["runs"]}
+    results["speedup_tokens_per_s_vs_static"] = {
+        c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("static", c)]["generated_tokens_per_s"], 2)
+        for c in args.clients if ("static", c) in by}
+    results["speedup_tokens_per_s_vs_none"] = {
+        c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("none", c)]["generated_tokens_per_s"], 2)
+        for c in args.clients if ("none", c) in by}
+    results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     save(args.out, results)
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=2))
+
+
+# Each mode is its own server process, as each would be deployed: engines in one process would
+# share (and throttle) one OpenMP runtime.
+MODES = {"continuous": {}, "static": {"continuous": False}, "none": {"enabled": False}}
+
+
+def serve(mode: str, model: str) -> None:
+    manager = EndpointManager(EndpointRegistry(Path(tempfile.mkdtemp(prefix="sb-bench-"))))
+    engine = Engine.load(model)
+    endpoint = manager.add_engine(EndpointConfig(name=mode, model=model, max_batch_size=64, max_wait_ms=10), engine)
+    engine.close()  # add_engine's batcher started a scheduler; this mode's batcher decides
+    endpoint.batcher = Batcher(engine, max_batch_size=64, max_wait_ms=10, **MODES[mode])
+    app = create_app(manager, restore=False)
+
+    @app.get("/bench/scheduler")
+    def stats() -> dict:
+        return vars(engine.scheduler.stats) if engine.scheduler is not None else {}
+
+    server, url = start_server(app)
+    client(url).invoke_endpoint(EndpointName=mode, ContentType="application/json",  # warm up, as served
+                                Body=json.dumps({"inputs": "Warm up.", "parameters": {"max_new_tokens": 2}}))
+
+    print("READY", url, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def _ready(child: subprocess.Popen) -> str:
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("READY "):
+            return line.split()[1]
+    raise RuntimeError(f"the {child.args} server exited with {child.wait()}")
+
+
+def _scheduler_stats(url: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/bench/scheduler") as response:
+        return json.loads(response.read())
 
 
 def save(out: str, results: dict) -> None:

@@ -74,3 +74,22 @@ def test_adapters_the_batched_path_cannot_serve_are_refused(tmp_path, tiny_causa
         engine.attach_adapter("s", saved)
     assert list(engine.adapters) == ["ok"] and engine.lora.names == ["ok"]
     assert "s" not in engine.peft.peft_config
+
+
+def test_rows_of_different_adapters_take_their_own_adapters_cached_prompt_prefix(engine):
+    from springboard.generate import GenerationParams, GenerationRequest
+
+    preamble = "You are a helpful assistant who answers briefly. " * 3
+    jobs = [(a, preamble + q) for a, q in [("a1", "Hi"), ("a2", "Name a colour"), (None, "Say yes"),
+                                           ("a3", "Count to three"), ("a1", "What is two plus two?")]]
+    requests = [GenerationRequest([p], GenerationParams(max_new_tokens=6, adapter=a)) for a, p in jobs]
+    solo = [engine.generate(r.prompts, r.params)[0].texts for r in requests]  # one row at a time: no prefix
+    scheduler = engine.scheduler
+    assert not scheduler._prefixes
+    for _ in range(2):
+        with engine._lock:  # the scheduler cannot step until every row is queued: one prefill group
+            scheduled = [engine.schedule(r) for r in requests]
+        assert [s.wait()[0].texts for s in scheduled] == solo
+    # each adapter's (and the base model's) keys and values of the shared preamble, computed once
+    assert sorted(str(adapter) for adapter, _ in scheduler._prefixes) == ["None", "a1", "a2", "a3"]
+    assert scheduler.stats.prefix_hits >= 4

@@ -117,10 +117,6 @@ class Engine:
         not reloaded. Requests choose it with GenerationParams.adapter; they run on the
         scheduler, whose forward passes give each row its own adapter (generate/lora.py).
         The adapter's base model must be this engine's."""
-        import torch
-        from peft import PeftModel
-        from peft.tuners.tuners_utils import BaseTunerLayer
-
         if not name or name == "__base__" or ":" in name or len(name) > 128:
             raise DataError(f"adapter name {name!r} is not allowed (1-128 characters, no ':', not __base__)",
                             field="name")
@@ -139,37 +135,44 @@ class Engine:
             raise DataError(f"{artifact} holds no LoRA adapter (no adapter/adapter_config.json): only LoRA "
                             "training jobs' artifacts can be attached", field="artifact")
         self._check_base(artifact, adapter_dir)
-        with self._lock, torch.inference_mode():
-            if name in self.adapters:
-                raise DataError(f"adapter {name!r} is already attached (attached: {', '.join(self.adapters)})",
-                                field="name")
-            from springboard.generate.lora import MultiLoRA
-
-            try:
-                if self.peft is None:
-                    self.peft = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name)
-                    self.lora = MultiLoRA(self.peft)
-                else:
-                    self.peft.load_adapter(str(adapter_dir), adapter_name=name)
-            except Exception as exc:  # a corrupt or foreign adapter directory
-                raise DataError(f"cannot load the LoRA adapter at {adapter_dir}: {type(exc).__name__}: {exc}",
-                                field="artifact") from exc
-            self.peft.eval()
-            try:
-                self.lora.add(name)
-            except DataError:
-                if not self.lora.names:  # the first adapter: leave the plain model as it was
-                    self.model = self.peft.unload()
-                    self.peft = self.lora = None
-                raise
-            # No adapter is active for plain calls of self.model (generate(), scoring): they stay
-            # the base model's; scheduler rows pick theirs through self.lora.rows().
-            for module in self.model.modules():
-                if isinstance(module, BaseTunerLayer):
-                    module.set_adapter([])
-            self.adapters[name] = adapter_dir
+        with self._lock:
+            apart(lambda: self._attach(name, adapter_dir))
         log.info("adapter %s attached from %s", name, adapter_dir)
         return adapter_dir
+
+    def _attach(self, name: str, adapter_dir: Path) -> None:
+        from peft import PeftModel
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        from springboard.generate.lora import MultiLoRA
+
+        if name in self.adapters:
+            raise DataError(f"adapter {name!r} is already attached (attached: {', '.join(self.adapters)})",
+                            field="name")
+
+        try:
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name)
+                self.lora = MultiLoRA(self.peft)
+            else:
+                self.peft.load_adapter(str(adapter_dir), adapter_name=name)
+        except Exception as exc:  # a corrupt or foreign adapter directory
+            raise DataError(f"cannot load the LoRA adapter at {adapter_dir}: {type(exc).__name__}: {exc}",
+                            field="artifact") from exc
+        self.peft.eval()
+        try:
+            self.lora.add(name)
+        except DataError:
+            if not self.lora.names:  # the first adapter: leave the plain model as it was
+                self.model = self.peft.unload()
+                self.peft = self.lora = None
+            raise
+        # No adapter is active for plain calls of self.model (generate(), scoring): they stay
+        # the base model's; scheduler rows pick theirs through self.lora.rows().
+        for module in self.model.modules():
+            if isinstance(module, BaseTunerLayer):
+                module.set_adapter([])
+        self.adapters[name] = adapter_dir
 
     def _check_base(self, artifact: Path, adapter_dir: Path) -> None:
         names: list[str] = []
@@ -246,6 +249,10 @@ class Engine:
              backend: str | None = None) -> Engine:
         """Loads a hub model id, a training job name or a local HF directory (artifact).
         `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto."""
+        return apart(lambda: cls._load(ref, device, dtype, backend), inference=False)
+
+    @classmethod
+    def _load(cls, ref: str | Path, device: str | None, dtype: str | None, backend: str | None) -> Engine:
         import torch
 
         from springboard.generate.llamacpp import LlamaCppBackend, backend_for
@@ -341,16 +348,14 @@ class Engine:
     def score(self, prompts: Sequence[Prompt], top_n: int = 0, chat: bool = False) -> list[list[TokenLogprob]]:
         """Each prompt's tokens with their log-probabilities (the first one has none): what
         OpenAI `echo` with `max_tokens=0` and log-likelihood evaluation ask for."""
-        import torch
-
         if self.is_seq2seq:
             raise DataError("prompt log-probabilities need a causal (decoder-only) model", field="echo")
         out = []
         for prompt in prompts:
             _, ids = self.encode(prompt, chat)
             self._check_context(len(ids), 0, None)
-            with self._lock, torch.inference_mode():
-                scored, _ = score_causal(self.model, self.vocab, ids, [], top_n, with_prompt=True)
+            with self._lock:
+                scored, _ = apart(lambda ids=ids: score_causal(self.model, self.vocab, ids, [], top_n, with_prompt=True))
             out.append(scored or [])
         return out
 
@@ -401,11 +406,14 @@ class Engine:
         config = self._generation_config(lead, max(limits) if limits else 1)
         start = 0 if self.is_seq2seq else batch["input_ids"].shape[1]
         criteria = self._stopping(lead, start)
-        with self._lock, torch.inference_mode():
+        def run() -> Any:
             if lead.do_sample and lead.seed is not None:
                 torch.manual_seed(lead.seed)
-            out = self.model.generate(**batch, generation_config=config, stopping_criteria=criteria,
-                                      logits_processor=self._processors(lead, start))
+            return self.model.generate(**batch, generation_config=config, stopping_criteria=criteria,
+                                       logits_processor=self._processors(lead, start))
+
+        with self._lock:
+            out = apart(run)
         new_tokens = out if self.is_seq2seq else out[:, batch["input_ids"].shape[1] :]
         n = lead.num_return_sequences
         results: list[GenerationResult] = []
@@ -467,12 +475,11 @@ class Engine:
     def _add_logprobs(self, result: GenerationResult, params: GenerationParams, prompt: list[int],
                       sequences: list[list[int]]) -> None:
         """Scores the prompt and each generated sequence when the request asks for it."""
-        import torch
-
         if params.logprobs is None and not params.prompt_logprobs:
             return
         top_n = params.logprobs or 0
-        with self._lock, torch.inference_mode():
+
+        def run() -> None:
             for j, generated in enumerate(sequences):
                 if self.is_seq2seq:
                     start = self.model.generation_config.decoder_start_token_id
@@ -485,6 +492,9 @@ class Engine:
                     if with_prompt:
                         result.prompt_logprobs = prompt_part
                 result.tokens.append(scored)
+
+        with self._lock:
+            apart(run)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -677,6 +687,38 @@ class ScheduledRequest:
                 tokens=[list(s.tokens) for s in streams] if params.logprobs is not None else [],
             ))
         return out
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def apart(fn: Any, inference: bool = True) -> Any:
+    """Runs `fn()` (torch compute) on a thread of its own that ends with it, and returns or raises
+    what it did. A thread's OpenMP pool lives as long as the thread, and libgomp cuts every team's
+    spin-wait to almost nothing once the process holds more OpenMP threads than cores: a pool left
+    on a long-lived thread (a request's worker, the loader, the main thread after a load) slowed the
+    scheduler's decode steps ~1.4x (8 rows of SmolLM2 on 2 cores: 92 ms instead of 64). So the
+    scheduler's is the one long-lived thread that computes; the rest computes here."""
+    import torch
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            if inference:
+                with torch.inference_mode():
+                    box["value"] = fn()
+            else:
+                box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="springboard-compute", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 # -- resolution helpers ------------------------------------------------------------------------

@@ -199,9 +199,6 @@ class Scheduler:
         self.stats.max_running = max(self.stats.max_running, len(self._running))
 
     def _start_prefill(self) -> None:
-        import torch
-        from transformers import DynamicCache
-
         rows: list[_Row] = []
         with self._wake:
             while self._waiting and len(self._running) + len(rows) < self.max_batch:
@@ -234,8 +231,7 @@ class Scheduler:
             ids[:, :shared] = torch.tensor(tokens)
             mask[:, :shared] = 1
             for layer, (keys, values) in enumerate(kv):
-                cache.update(keys.expand(len(rows), -1, -1, -1).contiguous(),
-                             values.expand(len(rows), -1, -1, -1).contiguous(), layer)
+                cache.update(keys, values, layer)
         for i, prompt in enumerate(prompts):
             n = len(prompt) - shared
             ids[i, length - n :] = torch.tensor(prompt[shared:])
@@ -243,12 +239,12 @@ class Scheduler:
         return _Prefill(rows, ids, mask, cache, done=shared)
 
     def _prefix(self, rows: list[_Row], prompts: list[list[int]]) -> tuple[tuple[int, ...], list] | None:
-        """The shared prompt prefix of a group and its per-layer (keys, values) at one row, from
-        the prefix cache or computed now; None when there is none worth it. Keyed by adapter too:
-        a LoRA adapter changes the keys and values."""
-        adapter = rows[0].stream.params.adapter
-        if any(r.stream.params.adapter != adapter for r in rows):
-            return None
+        """The prompt prefix a group shares and its per-layer (keys, values) for every row (each
+        row's adapter's: a LoRA adapter changes them), from the prefix cache or computed now (once
+        per adapter, at one row); None when there is none worth it. A one-row group only takes what
+        the cache holds: its whole prompt is no prefix anyone shares."""
+        import torch
+
         limit = min(len(p) for p in prompts) - 1  # every row keeps a token to prefill
         common = 0
         while common < limit and all(p[common] == prompts[0][common] for p in prompts):
@@ -256,24 +252,45 @@ class Scheduler:
         if common < _MIN_PREFIX:
             return None
         head = tuple(prompts[0][:common])
-        for tokens in sorted(self._prefixes, key=lambda t: -len(t[1])):  # longest cached prefix of it
-            if tokens[0] == adapter and head[: len(tokens[1])] == tokens[1] and len(tokens[1]) >= _MIN_PREFIX:
-                self._prefixes.move_to_end(tokens)
+        adapters = [r.stream.params.adapter for r in rows]
+        found: dict[str | None, list] = {}
+        shared = common
+        for adapter in dict.fromkeys(adapters):
+            hit = self._cached_prefix(adapter, head)
+            if hit is None:
+                if len(rows) == 1 or (len(rows) - 1) * common <= _PASS_COST:
+                    return None  # computing it apart would cost more than it saves
+                hit = self._compute_prefix(adapter, head)
+            found[adapter] = hit
+            shared = min(shared, hit[0])
+        kv = []
+        for layer in range(len(found[adapters[0]][1])):
+            keys = torch.cat([found[a][1][layer][0][:, :, :shared] for a in adapters])
+            values = torch.cat([found[a][1][layer][1][:, :, :shared] for a in adapters])
+            kv.append((keys, values))
+        return head[:shared], kv
+
+    def _cached_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list] | None:
+        """The longest cached prefix of `head` for `adapter`: (its length, per-layer (keys, values))."""
+        for key in sorted(self._prefixes, key=lambda k: -len(k[1])):
+            if key[0] == adapter and len(key[1]) >= _MIN_PREFIX and head[: len(key[1])] == key[1]:
+                self._prefixes.move_to_end(key)
                 self.stats.prefix_hits += 1
-                return tokens[1], self._prefixes[tokens]
-        if (len(rows) - 1) * common <= _PASS_COST:  # computing it apart would cost more than it saves
-            return None
+                return len(key[1]), self._prefixes[key]
+        return None
+
+    def _compute_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list]:
         import torch
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.engine.model.config)
-        self._forward(rows[:1], input_ids=torch.tensor([head]), **{self._cache_arg: cache}, use_cache=True,
+        self._forward([adapter], input_ids=torch.tensor([head]), **{self._cache_arg: cache}, use_cache=True,
                       logits_to_keep=1)
         kv = [(layer.keys, layer.values) for layer in cache.layers]
         self._prefixes[(adapter, head)] = kv
         while len(self._prefixes) > _PREFIXES:
             self._prefixes.popitem(last=False)
-        return head, kv
+        return len(head), kv
 
     def _prefilling(self) -> list[_Row]:
         return [row for group in self._prefill for row in group.rows]
@@ -292,7 +309,7 @@ class Scheduler:
         mask = pre.mask[:, :stop]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, start:stop]
         out = self._forward(
-            pre.rows, input_ids=pre.ids[:, start:stop], attention_mask=mask, position_ids=positions,
+            [r.stream.params.adapter for r in pre.rows], input_ids=pre.ids[:, start:stop], attention_mask=mask, position_ids=positions,
             **{self._cache_arg: pre.cache}, cache_position=torch.arange(start, stop), use_cache=True, logits_to_keep=1,
         )
         pre.done = stop
@@ -317,7 +334,7 @@ class Scheduler:
         self._mask = torch.cat([self._mask, torch.ones((len(self._running), 1), dtype=torch.long)], dim=1)
         positions = self._mask.sum(-1, keepdim=True) - 1
         out = self._forward(
-            self._running, input_ids=self._last[:, None], attention_mask=self._mask, position_ids=positions,
+            [r.stream.params.adapter for r in self._running], input_ids=self._last[:, None], attention_mask=self._mask, position_ids=positions,
             **{self._cache_arg: self._cache}, cache_position=torch.tensor([length]), use_cache=True,
         )
         self.stats.steps += 1
@@ -328,13 +345,13 @@ class Scheduler:
         if finished:
             self._keep([i for i in range(len(self._running)) if i not in finished])
 
-    def _forward(self, rows: list[_Row], **kwargs: Any) -> Any:
-        """One forward pass of the model over `rows`; with LoRA adapters attached each row gets
-        its own (generate/lora.py), a row without one the base model."""
+    def _forward(self, adapters: list[str | None], **kwargs: Any) -> Any:
+        """One forward pass of the model; with LoRA adapters attached row i gets `adapters[i]`
+        (generate/lora.py), None the base model."""
         lora = self.engine.lora
         if lora is None:
             return self.engine.model(**kwargs)
-        with lora.rows([r.stream.params.adapter for r in rows]):
+        with lora.rows(adapters):
             return self.engine.model(**kwargs)
 
     # -- rows ------------------------------------------------------------------------------------
