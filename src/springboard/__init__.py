@@ -11,14 +11,14 @@ __version__ = "0.1.0"
 
 # Torch's OpenMP threads spin between parallel regions before they sleep: ~3 ms by default in
 # libgomp, ~5 min with OMP_WAIT_POLICY=ACTIVE, not at all with PASSIVE. On a machine busier than its
-# cores a long spin burns the slice a lagging team mate needs: decode ran ~10x slower (55 s instead
-# of 6 s for 24 tokens of SmolLM2 with 6 busy processes on 2 cores), the cause of non-streamed
-# invocations running 4-6x slower than streamed ones. Not spinning at all (PASSIVE) costs ~40% on an
-# idle machine (a decode step of 8 rows: 96 ms instead of 63 ms): every region wakes its threads
-# from sleep. A short bounded spin keeps nearly all of the idle speed and bounds the loss under load
-# (2x PASSIVE's time there, not 10x): benchmarks/openmp_wait_policy.py. It must be set before torch
-# loads OpenMP; a policy or spin count the user set wins (OMP_WAIT_POLICY=PASSIVE on a machine
-# shared with busy processes).
+# cores a long spin burns the slice a lagging team mate needs: decode ran 4-7x slower (25-38 s
+# instead of 6 s for 24 tokens of SmolLM2 with 6 busy processes on 2 cores), the cause of
+# non-streamed invocations running 4-6x slower than streamed ones. Not spinning at all (PASSIVE)
+# costs ~1.5x on an idle machine (a decode step of 8 rows: 96 ms instead of 63 ms): every region
+# wakes its threads from sleep. A short bounded spin keeps the idle speed and stays within ~15% of
+# PASSIVE under that load: benchmarks/openmp_wait_policy.py. It must be set before torch loads
+# OpenMP; a policy or spin count the user set wins (OMP_WAIT_POLICY=PASSIVE on a machine shared
+# with busy processes).
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "10000"
 
