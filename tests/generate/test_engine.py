@@ -166,3 +166,31 @@ def test_stream_refuses_beam_search(causal):
     with pytest.raises(DataError) as err:
         causal.stream("Hi", GenerationParams(num_beams=2))
     assert err.value.field == "num_beams"
+
+
+def test_torch_work_off_the_scheduler_runs_on_short_lived_threads(causal, tiny_causal_dir):
+    """A thread's OpenMP pool lives as long as the thread, and libgomp throttles every team's spin
+    once the process holds more OpenMP threads than cores: loads, static passes and scoring run on
+    a thread that ends with them (engine.apart), the caller's thread computes nothing."""
+    import threading
+
+    from springboard.generate.engine import apart
+
+    seen: list[str] = []
+    generate = causal.model.generate
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return generate(*args, **kwargs)
+
+    causal.model.generate = spy
+    try:
+        causal.generate(["hello"], GenerationParams(max_new_tokens=2, num_beams=2))  # a static pass
+    finally:
+        del causal.model.generate
+    assert seen == ["springboard-compute"]
+    with pytest.raises(KeyError):  # errors reach the caller
+        apart(lambda: {}["missing"])
+    threads = []
+    apart(lambda: threads.append(threading.current_thread()))
+    assert threads[0] is not threading.current_thread() and not threads[0].is_alive()
