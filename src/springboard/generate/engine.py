@@ -355,7 +355,8 @@ class Engine:
             _, ids = self.encode(prompt, chat)
             self._check_context(len(ids), 0, None)
             with self._lock:
-                scored, _ = apart(lambda ids=ids: score_causal(self.model, self.vocab, ids, [], top_n, with_prompt=True))
+                scored, _ = apart(lambda ids=ids: score_causal(self.model, self.vocab, ids, [], top_n,
+                                                               with_prompt=True))
             out.append(scored or [])
         return out
 

@@ -70,9 +70,9 @@ class _Prefill:
 _MIN_PREFIX = 16  # shared prompt tokens worth taking from the prefix cache
 _PREFIXES = 16  # prefixes kept (least recently used dropped)
 
-# What one more prefill pass costs, in prompt positions: a pass reads every weight once, which takes
-# about as long as ~32 positions of prompt (a 1-row decode step is ~30 ms, a prompt position ~1 ms,
-# SmolLM2 on two cores).
+# What one more prefill pass costs, in prompt positions (a heuristic): a pass reads every weight
+# once, which takes about as long as ~32 positions of prompt (SmolLM2 on two cores: a 1-row decode
+# step ~30 ms, a prompt position ~1 ms); larger models and GPUs shift both alike.
 _PASS_COST = 32
 
 
@@ -309,8 +309,9 @@ class Scheduler:
         mask = pre.mask[:, :stop]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, start:stop]
         out = self._forward(
-            [r.stream.params.adapter for r in pre.rows], input_ids=pre.ids[:, start:stop], attention_mask=mask, position_ids=positions,
-            **{self._cache_arg: pre.cache}, cache_position=torch.arange(start, stop), use_cache=True, logits_to_keep=1,
+            [r.stream.params.adapter for r in pre.rows], input_ids=pre.ids[:, start:stop], attention_mask=mask,
+            position_ids=positions, **{self._cache_arg: pre.cache}, cache_position=torch.arange(start, stop),
+            use_cache=True, logits_to_keep=1,
         )
         pre.done = stop
         self.stats.prefill_chunks += 1
@@ -334,8 +335,9 @@ class Scheduler:
         self._mask = torch.cat([self._mask, torch.ones((len(self._running), 1), dtype=torch.long)], dim=1)
         positions = self._mask.sum(-1, keepdim=True) - 1
         out = self._forward(
-            [r.stream.params.adapter for r in self._running], input_ids=self._last[:, None], attention_mask=self._mask, position_ids=positions,
-            **{self._cache_arg: self._cache}, cache_position=torch.tensor([length]), use_cache=True,
+            [r.stream.params.adapter for r in self._running], input_ids=self._last[:, None],
+            attention_mask=self._mask, position_ids=positions, **{self._cache_arg: self._cache},
+            cache_position=torch.tensor([length]), use_cache=True,
         )
         self.stats.steps += 1
         logits = out.logits[:, -1, :].float()
