@@ -96,7 +96,8 @@ def test_kill_9_then_resume_every_record_exactly_once(tmp_path, tiny_causal_dir,
 
 
 def test_sdk_transformer_stop_and_resume(tmp_path, tiny_causal_dir):
-    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"item {i}"} for i in range(40)])
+    # enough single-record batches in a that the stop lands before b is reached, however fast
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"item {i}"} for i in range(200)])
     write_jsonl(tmp_path / "in/b.jsonl", [{"id": i, "text_inputs": f"other {i}"} for i in range(3)])
     transformer = Transformer(str(tiny_causal_dir), instance_count=1, output_path=str(tmp_path / "out"),
                               assemble_with="Line", max_payload=1, strategy="SingleRecord",
@@ -115,7 +116,7 @@ def test_sdk_transformer_stop_and_resume(tmp_path, tiny_causal_dir):
     assert job.status == "Completed", job.failure_reason
     assert transformer.describe()["JobStatus"] == "Completed"
     ids = [json.loads(line)["id"] for line in (tmp_path / "out/a.jsonl.out").read_text().splitlines()]
-    assert ids == list(range(40))
+    assert ids == list(range(200))
     assert (tmp_path / "out/b.jsonl.out").read_text().count("\n") == 3
 
 
