@@ -30,6 +30,7 @@ class MultiLoRA:
         self.peft = peft_model
         self.names: list[str] = []  # attached adapters, in column order
         self._layers: list[Any] = []  # peft LoRA layers carrying a hook
+        self._layouts: dict[tuple, dict[str, tuple[int, int]]] = {}  # layout -> adapter -> its columns
         self._masks: dict[tuple, Any] | None = None  # layout -> [rows, 1, Σr], set during a pass
 
     def add(self, name: str) -> None:
@@ -86,6 +87,13 @@ class MultiLoRA:
                 layer.register_forward_hook(self._hook)
                 layer._sb_hooked = True
                 self._layers.append(layer)
+        self._layouts = {}
+        for layer in self._layers:
+            columns, start = {}, 0
+            for name, rank in layer._sb_layout:
+                columns[name] = (start, start + rank)
+                start += rank
+            self._layouts[layer._sb_layout] = columns
 
     def _hook(self, layer: Any, args: tuple, output: Any) -> Any:
         masks = self._masks
@@ -105,16 +113,9 @@ class MultiLoRA:
             yield
             return
         masks = {}
-        for layer in self._layers:
-            layout = layer._sb_layout
-            if layout in masks:
-                continue
-            columns = {}
-            start = 0
-            for name, rank in layout:
-                columns[name] = (start, start + rank)
-                start += rank
-            mask = torch.zeros((len(adapters), 1, start), dtype=layer._sb_a.dtype)
+        for layout, columns in self._layouts.items():
+            width = max((hi for _, hi in columns.values()), default=0)
+            mask = torch.zeros((len(adapters), 1, width), dtype=self._layers[0]._sb_a.dtype)
             for i, name in enumerate(adapters):
                 if name in columns:
                     lo, hi = columns[name]
