@@ -149,7 +149,6 @@ class Engine:
         if name in self.adapters:
             raise DataError(f"adapter {name!r} is already attached (attached: {', '.join(self.adapters)})",
                             field="name")
-
         try:
             if self.peft is None:
                 self.peft = PeftModel.from_pretrained(self.model, str(adapter_dir), adapter_name=name)
@@ -407,6 +406,7 @@ class Engine:
         config = self._generation_config(lead, max(limits) if limits else 1)
         start = 0 if self.is_seq2seq else batch["input_ids"].shape[1]
         criteria = self._stopping(lead, start)
+
         def run() -> Any:
             if lead.do_sample and lead.seed is not None:
                 torch.manual_seed(lead.seed)
