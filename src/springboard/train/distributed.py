@@ -517,6 +517,11 @@ def _log_setup(dist: Distributed) -> None:
 
 if __name__ == "__main__":
     code = rank_main(sys.argv[1])
-    if torch.distributed.is_initialized():
+    if torch.distributed.is_initialized() and code == 0:
+        # Every rank reaches the end before any tears its gloo pairs down: a rank that destroyed the
+        # group while rank 0 was still writing the artifact aborted now and then ("terminate called
+        # without an active exception", SIGABRT) and failed a finished job. After a failure the
+        # group is left alone (destroying it while a peer is in a collective can hang).
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     sys.exit(code)
