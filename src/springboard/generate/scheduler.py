@@ -254,15 +254,18 @@ class Scheduler:
         head = tuple(prompts[0][:common])
         adapters = [r.stream.params.adapter for r in rows]
         found: dict[str | None, list] = {}
-        shared = common
+        shared, hits = common, 0
         for adapter in dict.fromkeys(adapters):
             hit = self._cached_prefix(adapter, head)
             if hit is None:
                 if len(rows) == 1 or (len(rows) - 1) * common <= _PASS_COST:
                     return None  # computing it apart would cost more than it saves
                 hit = self._compute_prefix(adapter, head)
+            else:
+                hits += 1
             found[adapter] = hit
             shared = min(shared, hit[0])
+        self.stats.prefix_hits += hits  # counted once the group takes them
         kv = []
         for layer in range(len(found[adapters[0]][1])):
             keys = torch.cat([found[a][1][layer][0][:, :, :shared] for a in adapters])
@@ -273,9 +276,8 @@ class Scheduler:
     def _cached_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list] | None:
         """The longest cached prefix of `head` for `adapter`: (its length, per-layer (keys, values))."""
         for key in sorted(self._prefixes, key=lambda k: -len(k[1])):
-            if key[0] == adapter and len(key[1]) >= _MIN_PREFIX and head[: len(key[1])] == key[1]:
+            if key[0] == adapter and head[: len(key[1])] == key[1]:  # only prefixes >= _MIN_PREFIX are kept
                 self._prefixes.move_to_end(key)
-                self.stats.prefix_hits += 1
                 return len(key[1]), self._prefixes[key]
         return None
 
