@@ -106,9 +106,10 @@ def test_transform_validation_errors(sm, t5_model, tmp_path):
 def test_cli_transform_job_is_seen_through_boto3(sm, tiny_t5_dir, tmp_path, capsys):
     data = records(tmp_path / "in.jsonl")
     assert main(["transform", "--model", str(tiny_t5_dir), "--input", str(data), "--output", str(tmp_path / "o"),
-                 "--name", "from-cli", "--wait"]) == 0
+                 "--name", "from-cli", "--max-concurrent-transforms", "2", "--wait"]) == 0
     job = sm.describe_transform_job(TransformJobName="from-cli")
     assert job["TransformJobStatus"] == "Completed"
+    assert job["MaxConcurrentTransforms"] == 2
     assert job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == str(data)
     assert job["TransformOutput"]["S3OutputPath"] == str(tmp_path / "o")
 
@@ -120,8 +121,10 @@ def test_instance_count_is_the_number_of_transform_workers(sm, wait, t5_model, t
     records(tmp_path / "in" / "b.jsonl")
     req = transform_request("two-workers", t5_model, str(tmp_path / "in"), str(tmp_path / "out"))
     req["TransformResources"] = {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+    req["MaxConcurrentTransforms"] = 3
     sm.create_transform_job(**req)
-    assert jobs.JobStore().get("two-workers").config["instance_count"] == 2
+    config = jobs.JobStore().get("two-workers").config
+    assert config["instance_count"] == 2 and config["max_concurrent_transforms"] == 3
     wait("transform_job_completed_or_stopped", TransformJobName="two-workers")
     job = sm.describe_transform_job(TransformJobName="two-workers")
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")

@@ -357,3 +357,76 @@ def test_default_failure_voids_the_whole_file_even_when_split_in_shards(tmp_path
     assert TransformRunner(config1, engine, tmp_path / "state").run().failed_files == []
     assert engine.prompts_seen == [f"p{i}" for i in range(12)]
     assert len(read_out(tmp_path / "out/a.jsonl.out")) == 12
+
+
+def test_batches_in_flight_share_the_engines_continuous_batch(tmp_path, tiny_causal_dir):
+    """On a causal model a worker keeps MaxConcurrentTransforms batches in flight, and their
+    records run together on the engine's continuous-batching scheduler (as an endpoint's requests
+    do); outputs are in input order and equal each record generated alone (greedy). With 1, one
+    batch at a time."""
+    from springboard.generate import Engine, GenerationParams
+
+    prompts = [f"record {i} " + "and more words " * (i % 4) for i in range(15)]
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": p} for i, p in enumerate(prompts)])
+    reference = Engine.load(str(tiny_causal_dir))
+    expected = [r.texts for r in reference.generate(prompts, GenerationParams(max_new_tokens=24), batch_size=1)]
+    assert reference.scheduler is None
+    for concurrency in (4, 1):
+        engine = Engine.load(str(tiny_causal_dir))
+        try:
+            progress = run(tmp_path, engine, state=f"state{concurrency}", output=str(tmp_path / f"out{concurrency}"),
+                           chat=False, max_concurrent_transforms=concurrency,
+                           environment={"HYPER_PARAMS": "{'batch_size': 3, 'max_new_tokens': 24}"})
+            stats = engine.scheduler.stats
+        finally:
+            engine.close()
+        out = read_out(tmp_path / f"out{concurrency}/a.jsonl.out")
+        assert [r["id"] for r in out] == list(range(15)) and progress.failed == 0
+        assert [r["generated_texts"] for r in out] == expected
+        assert stats.rows == 15
+        if concurrency == 4:
+            assert stats.max_running > 3  # records of several batches in one running batch
+        else:
+            assert stats.max_running <= 3
+
+
+def test_seeded_sampling_on_the_scheduler_does_not_depend_on_neighbours(tmp_path, tiny_causal_dir):
+    """A seeded sampling record gets the same text whatever batch it is in and however many
+    batches are in flight: each record is its own request with its own generator, as it would be
+    sent to an endpoint."""
+    from springboard.generate import Engine
+
+    hp = "{'batch_size': 4, 'max_new_tokens': 12, 'do_sample': True, 'top_k': 50, 'seed': 7}"
+    write_jsonl(tmp_path / "many/a.jsonl", [{"id": i, "text_inputs": f"prompt number {i}"} for i in range(8)])
+    write_jsonl(tmp_path / "one/a.jsonl", [{"id": 5, "text_inputs": "prompt number 5"}])
+    texts = {}
+    for name, concurrency in (("many", 4), ("one", 1)):
+        engine = Engine.load(str(tiny_causal_dir))
+        try:
+            run(tmp_path, engine, state=f"state-{name}", input=str(tmp_path / name), output=str(tmp_path / f"out-{name}"),
+                chat=False, max_concurrent_transforms=concurrency, environment={"HYPER_PARAMS": hp})
+        finally:
+            engine.close()
+        texts[name] = {r["id"]: r["generated_texts"][0] for r in read_out(tmp_path / f"out-{name}/a.jsonl.out")}
+    assert texts["many"][5] == texts["one"][5]
+    assert len(set(texts["many"].values())) > 1
+
+
+def test_a_record_the_scheduler_refuses_fails_alone(tmp_path, tiny_causal_dir):
+    """A record the engine refuses when it is scheduled (a prompt over the model's context) gets
+    its error line; its batch's other records are generated."""
+    from springboard.generate import Engine
+
+    engine = Engine.load(str(tiny_causal_dir))
+    too_long = "word " * (engine.context_length + 10)
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": 0, "text_inputs": "short one"}, {"id": 1, "text_inputs": too_long},
+                                          {"id": 2, "text_inputs": "short two"}])
+    try:
+        progress = run(tmp_path, engine, chat=False, on_error="error_line",
+                       environment={"HYPER_PARAMS": "{'batch_size': 3, 'max_new_tokens': 4}"})
+    finally:
+        engine.close()
+    out = read_out(tmp_path / "out/a.jsonl.out")
+    assert [r["id"] for r in out] == [0, 1, 2] and progress.failed == 1
+    assert "generated_texts" in out[0] and "generated_texts" in out[2]
+    assert out[1]["error"].startswith("line 2:") and "this model reads at most" in out[1]["error"]

@@ -1,9 +1,10 @@
 """Transform jobs: CreateTransformJob starts the same batch-transform job `springboard transform`
 does, with the model that the named Model maps to. The request's knobs map one to one onto the
 transform room's configuration (ContentType, SplitType, BatchStrategy, MaxPayloadInMB, Accept,
-AssembleWith, DataProcessing, Environment, TransformResources.InstanceCount); locations may be
-s3://, file:// or local paths. Recorded without effect: MaxConcurrentTransforms and
-ModelClientConfig (the workers run each request as it comes), InstanceType, KMS keys, tags."""
+AssembleWith, DataProcessing, Environment, TransformResources.InstanceCount,
+MaxConcurrentTransforms: batches in flight per worker); locations may be s3://, file:// or local
+paths. Recorded without effect: ModelClientConfig (a request is not timed out or retried on its
+own), InstanceType, KMS keys, tags."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
         knobs["batch_strategy"] = params["BatchStrategy"]
     if params.get("MaxPayloadInMB") is not None:
         knobs["max_payload"] = params["MaxPayloadInMB"]
+    if params.get("MaxConcurrentTransforms"):
+        knobs["max_concurrent_transforms"] = params["MaxConcurrentTransforms"]
     processing = params.get("DataProcessing") or {}
     for key, field in (("InputFilter", "input_filter"), ("OutputFilter", "output_filter"), ("JoinSource", "join_source")):
         if processing.get(key):
@@ -88,6 +91,7 @@ def _request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
         "ModelName": c["model"],
         "BatchStrategy": c.get("batch_strategy"),
         "MaxPayloadInMB": int(c["max_payload"]) if c.get("max_payload") is not None else None,
+        "MaxConcurrentTransforms": c.get("max_concurrent_transforms") or None,
         "Environment": c.get("environment") or {},
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": c["input"]}},

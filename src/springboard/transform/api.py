@@ -26,7 +26,8 @@ def run_transform(
 ) -> Job:
     """Starts a transform job (`knobs`: any TransformConfig field, e.g. content_type,
     split_type, batch_strategy, max_payload, assemble_with, accept, join_source, input_filter,
-    output_filter, on_error, chat, instance_count, runner, master) and, with `wait`, returns it
+    output_filter, on_error, chat, instance_count, max_concurrent_transforms, runner,
+    master) and, with `wait`, returns it
     once it has ended. `input`/`output`: local paths, file:// or s3:// locations. `progress`:
     a progress bar (default: when stderr is a terminal)."""
     config = make_config(

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--instance-count", type=int, default=1,
                    help="workers, each with its own model; the input is split by file and, inside a "
                    "large file, by record ranges (.out files are the same as with one worker)")
+    p.add_argument("--max-concurrent-transforms", type=int, default=0,
+                   help="batches each worker has in flight (SageMaker's MaxConcurrentTransforms); on a causal "
+                   "model their records share one continuous batch (default 0: 4)")
     p.add_argument("--runner", default="local", choices=["local", "spark"],
                    help="local: a process pool (default); spark: a Spark job, one model per Python worker")
     p.add_argument("--master", help="Spark master URL for --runner spark (default local[instance-count])")
@@ -82,6 +85,7 @@ def _transform(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         chat=args.chat,
         instance_count=args.instance_count,
+        max_concurrent_transforms=args.max_concurrent_transforms,
         runner=args.runner,
         master=args.master,
     )

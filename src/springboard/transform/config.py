@@ -32,6 +32,9 @@ RECORD_PARAMS = (
 )
 ACCEPTS = ("application/jsonlines", "application/json", "application/json;verbose", "text/csv")
 DEFAULT_BATCH_SIZE = 8
+# Requests (batches) a worker has in flight when MaxConcurrentTransforms is 0 or unset: what this
+# container's execution-parameters would say (SageMaker asks the container in that case).
+DEFAULT_CONCURRENT_TRANSFORMS = 4
 
 
 class TransformConfig(BaseModel):
@@ -67,6 +70,11 @@ class TransformConfig(BaseModel):
         "that have one",
     )
     instance_count: int = Field(1, ge=1, le=64, description="workers, each with its own engine")
+    max_concurrent_transforms: int = Field(
+        0, ge=0, le=64,
+        description="batches a worker has in flight at once (SageMaker's MaxConcurrentTransforms); on a causal "
+        f"model their records share one continuous batch; 0: the default, {DEFAULT_CONCURRENT_TRANSFORMS}",
+    )
     runner: Literal["local", "spark"] = Field(
         "local", description="local: a process pool of instance_count workers; spark: a Spark job"
     )

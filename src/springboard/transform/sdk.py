@@ -36,9 +36,10 @@ class Transformer:
         **aws_only: Any,
     ) -> None:
         """`model_name`: a hub model id, training job name or artifact path. `instance_count`:
-        workers on this machine, each with its own model. `instance_type` and
-        `max_concurrent_transforms` are recorded only; the AWS-only arguments in `AWS_ONLY`
-        (tags, KMS keys, a session) have no local meaning. Any other keyword is an error."""
+        workers on this machine, each with its own model. `max_concurrent_transforms`: batches
+        each worker has in flight (on a causal model their records share one continuous batch).
+        `instance_type` is recorded only; the AWS-only arguments in `AWS_ONLY` (tags, KMS keys,
+        a session) have no local meaning. Any other keyword is an error."""
         _check_aws_only(aws_only, "Transformer")
         self.model_name = model_name
         self.instance_count = instance_count
@@ -48,6 +49,7 @@ class Transformer:
         self.output_path = output_path
         self.accept = accept
         self.max_payload = max_payload
+        self.max_concurrent_transforms = max_concurrent_transforms
         self.env = dict(env or {})
         self.base_transform_job_name = base_transform_job_name
         self.latest_transform_job: str | None = None
@@ -91,6 +93,7 @@ class Transformer:
             "output_filter": output_filter,
             "join_source": join_source,
             "instance_count": self.instance_count,
+            "max_concurrent_transforms": self.max_concurrent_transforms,
         }
         job = run_transform(
             self.model_name,
