@@ -194,3 +194,61 @@ def test_torch_work_off_the_scheduler_runs_on_short_lived_threads(causal, tiny_c
     threads = []
     apart(lambda: threads.append(threading.current_thread()))
     assert threads[0] is not threading.current_thread() and not threads[0].is_alive()
+
+
+@pytest.mark.parametrize("where", ["_group", "_join"])
+def test_a_failed_scheduler_step_fails_its_requests_instead_of_hanging(tiny_causal_dir, monkeypatch, where):
+    """A step that raises while a prefill group is being formed or joins the running batch ends
+    that group's rows with the error (they used to be in neither queue and wait for ever); the
+    scheduler goes on serving the next requests."""
+    import threading
+    import time
+
+    from springboard.generate.scheduler import Scheduler
+
+    engine = Engine.load(tiny_causal_dir)
+    engine.enable_continuous_batching()
+    real = getattr(Scheduler, where)
+    calls = []
+    fail_at = 2 if where == "_join" else 1  # the running row's own join comes first
+
+    def once(self, *args):
+        calls.append(where)
+        if len(calls) == fail_at:
+            raise RuntimeError(f"boom in {where}")
+        return real(self, *args)
+
+    monkeypatch.setattr(Scheduler, where, once)
+    params = GenerationParams(max_new_tokens=4)
+    try:
+        if where == "_join":  # a running batch to join
+            running = engine.schedule(GenerationRequest(["a running row"], GenerationParams(max_new_tokens=200)))
+            deadline = time.time() + 30
+            while not engine.scheduler.stats.steps and time.time() < deadline:  # it is in the running batch
+                time.sleep(0.001)
+        box = {}
+        worker = threading.Thread(target=lambda: box.setdefault("out", _catch(engine, params)))
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "the request hung"
+        assert isinstance(box["out"], RuntimeError) and "boom" in str(box["out"])
+        assert engine.generate(["and the next one"], params)[0].generated_tokens == 4
+        if where == "_join":
+            assert isinstance(_wait_error(running), RuntimeError)  # the running rows failed with the step
+    finally:
+        engine.close()
+
+
+def _catch(engine, params):
+    try:
+        return engine.generate(["one prompt", "another prompt here"], params)
+    except Exception as exc:  # noqa: BLE001 - the test inspects it
+        return exc
+
+
+def _wait_error(scheduled):
+    try:
+        scheduled.wait()
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    return None

@@ -269,6 +269,10 @@ class Engine:
         except (OSError, ValueError) as exc:
             raise ValidationError(f"cannot load model from {model_dir}: {exc}") from exc
         model.to(device).eval()
+        if device == "cpu":
+            from springboard.generate.cpu import pack_linears
+
+            pack_linears(model)
         engine = cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
         chosen = backend_for(backend, device, config)
         if chosen == "llamacpp" and torch_dtype != torch.float32:

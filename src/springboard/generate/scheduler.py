@@ -7,7 +7,7 @@ One Scheduler per loaded engine runs one thread. Every step it
    length; a prompt prefix the group shares (a chat template's system prompt) comes from a small
    prefix cache of keys and values instead of being computed for every row;
 2. runs one decode step for every running row: one forward pass over a [rows, 1] batch whose KV
-   cache is one left-padded DynamicCache;
+   cache is one left-padded DynamicCache whose layers grow in place (generate/cpu.py);
 3. hands each row its next token (logits processors, greedy or sampled with the row's own
    generator, so a seeded row does not depend on its neighbours), decodes it (RowDecoder: eos,
    stop sequences, limit) and drops finished or cancelled rows from the batch at once.
@@ -206,9 +206,16 @@ class Scheduler:
         rows = [r for r in rows if not self._ended_early(r)]
         if not rows:
             return
-        for group in _by_length(rows):
-            self._prefill.append(self._group(group))
         self.stats.rows += len(rows)
+        try:
+            for group in _by_length(rows):
+                self._prefill.append(self._group(group))
+        except BaseException as exc:  # rows no group holds yet would wait for ever
+            held = {id(r) for r in self._prefilling()}
+            for row in rows:
+                if id(row) not in held:
+                    row.stream.end(exc)
+            raise
 
     def _group(self, rows: list[_Row]) -> _Prefill:
         """A prefill group: its rows left-padded to one length. When the rows share a long prompt
@@ -216,7 +223,7 @@ class Scheduler:
         from the prefix cache (computed once, at one row) and only the rest is prefilled:
         columns [prefix][padding][row's own tokens], positions counted over real tokens only."""
         import torch
-        from transformers import DynamicCache
+        from springboard.generate.cpu import growing_cache
 
         prompts = [r.stream.prompt_ids for r in rows]
         prefix = self._prefix(rows, prompts)
@@ -225,7 +232,7 @@ class Scheduler:
         pad = self.engine.tokenizer.pad_token_id or 0
         ids = torch.full((len(rows), length), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.long)
-        cache = DynamicCache(config=self.engine.model.config)
+        cache = growing_cache(self.engine.model.config)
         if prefix:
             tokens, kv = prefix
             ids[:, :shared] = torch.tensor(tokens)
@@ -283,9 +290,9 @@ class Scheduler:
 
     def _compute_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list]:
         import torch
-        from transformers import DynamicCache
+        from springboard.generate.cpu import growing_cache
 
-        cache = DynamicCache(config=self.engine.model.config)
+        cache = growing_cache(self.engine.model.config)
         self._forward([adapter], input_ids=torch.tensor([head]), **{self._cache_arg: cache}, use_cache=True,
                       logits_to_keep=1)
         kv = [(layer.keys, layer.values) for layer in cache.layers]
@@ -319,15 +326,17 @@ class Scheduler:
         self.stats.prefill_chunks += 1
         if stop < pre.ids.shape[1]:
             return
-        self._prefill.popleft()
+        # the group leaves the prefill queue only once its rows are running (or ended): a failure
+        # on the way ends them with the error, as it does the running ones
         logits = out.logits[:, -1, :].float()
         tokens = self._choose(pre.rows, logits)
         keep = [i for i, row in enumerate(pre.rows) if not self._advance(row, tokens[i], logits[i])]
-        if not keep:
-            return
-        index = torch.tensor(keep)
-        pre.cache.batch_select_indices(index)
-        self._join(pre.cache, pre.mask[index], torch.tensor([tokens[i] for i in keep]), [pre.rows[i] for i in keep])
+        if keep:
+            index = torch.tensor(keep)
+            pre.cache.batch_select_indices(index)
+            self._join(pre.cache, pre.mask[index], torch.tensor([tokens[i] for i in keep]),
+                       [pre.rows[i] for i in keep])
+        self._prefill.popleft()
 
     def _decode(self) -> None:
         import torch

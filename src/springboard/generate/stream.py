@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from springboard.generate.engine import Engine
 
 _END = object()
+_END_LOCK = threading.Lock()
 
 
 @dataclass
@@ -111,6 +112,7 @@ class TextStream(Iterator[str]):
         self._engine = engine
         self._cancelled = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._ended = False
         self._done = False
         self._thread: threading.Thread | None = None
         if feed is not None:
@@ -129,6 +131,11 @@ class TextStream(Iterator[str]):
         self._queue.put(event)
 
     def end(self, error: BaseException | None = None) -> None:
+        """Ends the stream (with `error`: it failed); a second call does nothing."""
+        with _END_LOCK:
+            if self._ended:
+                return
+            self._ended = True
         if error is not None and self.error is None:
             self.error = error
         self._queue.put(_END)

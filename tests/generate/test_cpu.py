@@ -1,0 +1,82 @@
+"""The cheaper CPU decode step (generate/cpu.py): packed weights and the in-place KV cache must
+not change a bit of the model's output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from springboard.generate.cpu import growing_cache, pack_linears, packing_available
+
+
+def _model(path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch has no MKL packed GEMM")
+def test_packed_weights_equal_f_linear_bit_for_bit_and_follow_weight_changes(tiny_causal_dir):
+    plain, packed = _model(tiny_causal_dir), _model(tiny_causal_dir)
+    assert pack_linears(packed) == sum(isinstance(m, torch.nn.Linear) for m in packed.modules())
+    calls = []
+    real = torch.ops.mkl._mkl_linear
+    torch.ops.mkl._mkl_linear = lambda *a: calls.append(a[-1]) or real(*a)
+    try:
+        with torch.inference_mode():
+            for rows, length in ((16, 1), (40, 1), (1, 7), (3, 9), (600, 1)):
+                ids = torch.randint(3, 300, (rows, length), generator=torch.Generator().manual_seed(rows))
+                assert torch.equal(plain(input_ids=ids).logits, packed(input_ids=ids).logits), (rows, length)
+    finally:
+        torch.ops.mkl._mkl_linear = real
+    assert set(calls) == {16, 40, 27}  # passes of 16-512 rows (3 x 9 positions: 27) are packed
+    layer = next(m for m in packed.modules() if isinstance(m, torch.nn.Linear))
+    twin = next(m for m in plain.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        layer.weight.mul_(2)
+        twin.weight.mul_(2)
+    with torch.inference_mode():
+        ids = torch.randint(3, 300, (16, 1))
+        assert torch.equal(plain(input_ids=ids).logits, packed(input_ids=ids).logits)
+
+
+def test_packed_weights_off_by_environment(tiny_causal_dir, monkeypatch):
+    monkeypatch.setenv("SPRINGBOARD_PACKED_WEIGHTS", "0")
+    assert pack_linears(_model(tiny_causal_dir)) == 0
+
+
+def test_growing_cache_equals_dynamic_cache_and_appends_in_place(tiny_causal_dir):
+    """Prefill, decode steps, a row dropped (batch_select_indices) and a trim by assignment, as
+    the scheduler does them: logits equal DynamicCache's at every step; between growths a step
+    writes into the same buffer."""
+    from transformers import DynamicCache
+
+    import inspect
+
+    model = _model(tiny_causal_dir)
+    arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    ids = torch.randint(3, 300, (4, 70), generator=torch.Generator().manual_seed(0))
+    caches = [DynamicCache(config=model.config), growing_cache(model.config)]
+    assert type(caches[1].layers[0]).__name__ == "GrowingLayer"
+    pointers = set()
+    with torch.inference_mode():
+        outs = [model(input_ids=ids[:, :6], **{arg: c}, use_cache=True).logits for c in caches]
+        assert torch.equal(*outs)
+        rows = 4
+        for step in range(6, 70):
+            if step == 30:  # a row finished
+                for c in caches:
+                    c.batch_select_indices(torch.tensor([0, 2, 3]))
+                ids, rows = ids[[0, 2, 3]], 3
+            if step == 40:  # the first columns trimmed, as the scheduler does once no row uses them
+                for c in caches:
+                    for layer in c.layers:
+                        layer.keys, layer.values = layer.keys[:, :, 1:, :], layer.values[:, :, 1:, :]
+            length = caches[0].get_seq_length()
+            assert caches[1].get_seq_length() == length
+            outs = [model(input_ids=ids[:, step : step + 1], **{arg: c}, use_cache=True,
+                          cache_position=torch.tensor([length])).logits for c in caches]
+            assert torch.equal(*outs), step
+            pointers.add(caches[1].layers[0].keys.data_ptr())
+            assert caches[1].layers[0].keys.shape == (rows, 2, length + 1, 16)
+    assert len(pointers) < 10  # grown a few times, not copied every step
