@@ -430,3 +430,34 @@ def test_a_record_the_scheduler_refuses_fails_alone(tmp_path, tiny_causal_dir):
     assert [r["id"] for r in out] == [0, 1, 2] and progress.failed == 1
     assert "generated_texts" in out[0] and "generated_texts" in out[2]
     assert out[1]["error"].startswith("line 2:") and "this model reads at most" in out[1]["error"]
+
+
+def test_a_failed_scheduler_step_retries_its_records(tmp_path, tiny_causal_dir, monkeypatch):
+    """A decode step that fails ends every row in it; the transform tries each of those records
+    again on its own, so the job's output is the same as without the failure."""
+    from springboard.generate import Engine
+    from springboard.generate.scheduler import Scheduler
+
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"item {i} of the list"} for i in range(9)])
+    hp = {"HYPER_PARAMS": "{'batch_size': 3, 'max_new_tokens': 8}"}
+    engine = Engine.load(str(tiny_causal_dir))
+    try:
+        run(tmp_path, engine, state="clean", output=str(tmp_path / "clean"), chat=False, environment=hp)
+    finally:
+        engine.close()
+    real, calls = Scheduler._decode, []
+
+    def flaky(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a step failed")
+        return real(self)
+
+    monkeypatch.setattr(Scheduler, "_decode", flaky)
+    engine = Engine.load(str(tiny_causal_dir))
+    try:
+        progress = run(tmp_path, engine, state="flaky", output=str(tmp_path / "flaky"), chat=False, environment=hp)
+    finally:
+        engine.close()
+    assert len(calls) > 3 and progress.failed == 0
+    assert read_out(tmp_path / "flaky/a.jsonl.out") == read_out(tmp_path / "clean/a.jsonl.out")

@@ -1,15 +1,18 @@
-"""A cheaper CPU decode step with bit-identical outputs: two costs of HF's eager forward that
-batching on the CPU makes large, measured on SmolLM2-135M (float32, 2 cores, 16 rows, ~100 cached
-positions): ~74 ms a step before, ~56 after, logits equal bit for bit.
+"""A cheaper CPU decode step: two costs of HF's eager forward that batching on the CPU makes large,
+measured on SmolLM2-135M (float32, 2 cores, ~100 cached positions): 16 rows ~74 ms a step before,
+~56 after, logits equal bit for bit.
 
 - **Packed weights** (`pack_linears`). MKL's `sgemm` repacks the weight matrix into its kernel's
-  layout on every call; with 16-256 rows a step that repacking is a quarter of each matmul. MKL's
-  packed GEMM (`cblas_sgemm_pack` once, `sgemm_compute` per call; torch exposes it as
-  `torch.ops.mkl._mkl_linear`, what Inductor's CPU freezing uses) skips it. From 16 rows on its
-  results equal `F.linear`'s bit for bit (the same kernels); below 16 they differ in the last bits,
-  so smaller passes keep `F.linear`, and so do large prefill chunks (no gain there). It costs a
-  second copy of the linear weights (kept while the originals serve the other passes), so it is
-  used only where memory allows (`SPRINGBOARD_PACKED_WEIGHTS=0` turns it off).
+  layout on every call; with 2-256 rows a step that repacking is a sixth to a quarter of each
+  matmul. MKL's packed GEMM (`cblas_sgemm_pack` once, `sgemm_compute` per call; torch exposes it
+  as `torch.ops.mkl._mkl_linear`, what Inductor's CPU freezing uses) skips it. Its rows are the
+  same whatever the pass's size, and equal, bit for bit, what `F.linear` gives from 16 rows on
+  (sgemm switches kernels there: below 16 rows its results differ in the last bits, as they do
+  between any two batch sizes). A single stream's passes of under 16 rows (its decode steps, a
+  short prompt) keep `F.linear`, so it stays bit-equal to HF `generate()`, and so do large
+  prefill chunks (no gain there). It costs a second copy of
+  the linear weights (the originals serve the other passes), so it is used only where memory
+  allows (`SPRINGBOARD_PACKED_WEIGHTS=0` turns it off).
 - **A KV cache that grows in place** (`growing_cache`). transformers' DynamicLayer appends each
   step's keys and values with `torch.cat`, copying the whole cache of every layer every step
   (16 rows x 100 positions: ~70 MB a step, a fifth of the step); `GrowingLayer` keeps spare
@@ -24,8 +27,10 @@ from typing import Any
 
 log = logging.getLogger("springboard.generate")
 
-_MIN_ROWS = 16  # from here on packed GEMM equals F.linear bit for bit
+_EXACT_ROWS = 16  # from here on F.linear (sgemm) uses the kernel the packed GEMM does: equal bit for bit
+_MIN_ROWS = 2  # passes of 2-15 rows of a batch are packed too (a single stream's stay F.linear's)
 _MAX_ROWS = 512  # above, no gain (prefill chunks)
+_PACK_FOR = 16  # the row count MKL packs for (its results do not depend on it)
 
 
 def packing_available() -> bool:
@@ -36,7 +41,7 @@ def packing_available() -> bool:
 
 
 def pack_linears(model: Any) -> int:
-    """Gives the model's float32 CPU linear layers MKL-packed weights for passes of 16-512 rows,
+    """Gives the model's float32 CPU linear layers MKL-packed weights for passes of 2-512 rows,
     when the packed copy fits in available memory with room to spare. Returns how many layers
     were packed. A weight changed in place afterwards (merged adapter) is packed again."""
     import torch
@@ -69,7 +74,7 @@ def _available_memory() -> int:
 
 
 class _PackedForward:
-    """A Linear's forward that uses its MKL-packed weight for passes of 16-512 rows."""
+    """A Linear's forward that uses its MKL-packed weight for passes of 2-512 rows."""
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
@@ -83,11 +88,14 @@ class _PackedForward:
         layer = self.layer
         weight = layer.weight
         rows = x.numel() // max(x.shape[-1], 1)
-        if (args or kwargs or not _MIN_ROWS <= rows <= _MAX_ROWS or x.dtype != torch.float32
+        batch = x.shape[0] if x.dim() > 2 else rows
+        # 16-512 rows: equal to F.linear; 2-15 rows of a batch: what a batched F.linear gives
+        packs = _EXACT_ROWS <= rows <= _MAX_ROWS or (_MIN_ROWS <= rows < _EXACT_ROWS and batch >= _MIN_ROWS)
+        if (args or kwargs or not packs or x.dtype != torch.float32
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
             return F.linear(x, weight, layer.bias, *args, **kwargs)
         if self.version != weight._version or self.packed is None:
-            self.packed = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), _MIN_ROWS)
+            self.packed = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), _PACK_FOR)
             self.version = weight._version
         return torch.ops.mkl._mkl_linear(x, self.packed, weight, layer.bias, rows)
 

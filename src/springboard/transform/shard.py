@@ -333,11 +333,22 @@ class ShardRunner:
         errors: list[str | None] = [None] * len(inputs)
         tokens = 0
         for params, members, scheduled in pending.groups:
+            if scheduled:
+                for i in members:
+                    try:
+                        tokens += self._take(inputs[i], scheduled[i].wait(), texts, i)
+                    except JobStopped:
+                        raise
+                    except Exception:  # noqa: BLE001 - a failed step fails every row in it: once more alone
+                        try:
+                            tokens += self._generate_group(inputs, [i], params, texts)
+                        except JobStopped:
+                            raise
+                        except Exception as exc:  # noqa: BLE001
+                            errors[i] = _gen_error(exc)
+                continue
             try:
-                for i in members if scheduled else ():
-                    tokens += self._take(inputs[i], scheduled[i].wait(), texts, i)
-                if not scheduled:
-                    tokens += self._generate_group(inputs, members, params, texts)
+                tokens += self._generate_group(inputs, members, params, texts)
             except JobStopped:  # SIGTERM lands mid-generation: a stop, not a failed record
                 raise
             except Exception as exc:  # noqa: BLE001 - isolate the record that fails
@@ -345,8 +356,6 @@ class ShardRunner:
                     errors[members[0]] = _gen_error(exc)
                     continue
                 for i in members:
-                    if texts[i] is not None:
-                        continue
                     try:
                         tokens += self._generate_group(inputs, [i], params, texts)
                     except JobStopped:
