@@ -6,7 +6,10 @@ questions asking for a one-word answer (they stop at EOS after a few tokens), ha
 openers that run to the token limit. Each mode is its own server process with its own engine:
 
 - continuous: the engine's scheduler (rows join the running batch at the next step, leave when done)
-- static: the dynamic batcher before continuous batching (a pass runs until its longest row ends)
+- static: the dynamic batcher before continuous batching (a pass runs until its longest row ends),
+  on today's engine (packed weights, generate/cpu.py)
+- static-before: the same batcher as it was before issue 13, without packed weights
+  (SPRINGBOARD_PACKED_WEIGHTS=0): the baseline the issue's bar names ("today's static batcher")
 - none: one request at a time
 
 Reports requests/s, generated tokens/s, p50/p95 latency per mode and client count, and p50/p95
@@ -153,7 +156,7 @@ def main() -> None:
                      "machine": platform.machine(), "cpus": os.cpu_count(), "runs": [], "ttft": []}
     for mode in MODES:
         child = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--model", args.model],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, text=True, env={**os.environ, **MODE_ENV.get(mode, {})})
         try:
             url = _ready(child)
             for clients in args.clients:
@@ -164,7 +167,7 @@ def main() -> None:
                 results["runs"].append(run)
                 print(run, flush=True)
                 save(args.out, results)
-            if mode != "none":
+            if mode in ("continuous", "static"):
                 run = {"mode": mode, **ttft_test(url, mode, args.ttft_clients, args.long, args.short)}
                 results["ttft"].append(run)
                 print(run, flush=True)
@@ -177,6 +180,9 @@ def main() -> None:
     results["speedup_tokens_per_s_vs_static"] = {
         c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("static", c)]["generated_tokens_per_s"], 2)
         for c in args.clients if ("static", c) in by}
+    results["speedup_tokens_per_s_vs_static_before"] = {
+        c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("static-before", c)]["generated_tokens_per_s"], 2)
+        for c in args.clients if ("static-before", c) in by}
     results["speedup_tokens_per_s_vs_none"] = {
         c: round(by[("continuous", c)]["generated_tokens_per_s"] / by[("none", c)]["generated_tokens_per_s"], 2)
         for c in args.clients if ("none", c) in by}
@@ -187,7 +193,9 @@ def main() -> None:
 
 # Each mode is its own server process, as each would be deployed: engines in one process would
 # share (and throttle) one OpenMP runtime.
-MODES = {"continuous": {}, "static": {"continuous": False}, "none": {"enabled": False}}
+MODES = {"continuous": {}, "static": {"continuous": False}, "static-before": {"continuous": False},
+         "none": {"enabled": False}}
+MODE_ENV = {"static-before": {"SPRINGBOARD_PACKED_WEIGHTS": "0"}}
 
 
 def serve(mode: str, model: str) -> None:

@@ -87,3 +87,22 @@ def test_growing_cache_equals_dynamic_cache_and_appends_in_place(tiny_causal_dir
             pointers.add(caches[1].layers[0].keys.data_ptr())
             assert caches[1].layers[0].keys.shape == (rows, 2, length + 1, 16)
     assert len(pointers) < 10  # grown a few times, not copied every step
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch has no MKL packed GEMM")
+def test_only_a_lone_engine_is_packed(tiny_causal_dir, monkeypatch):
+    """Engines pack their weights while they are the only one in the process: a second engine
+    unpacks the first and is not packed (several packed engines stepped slower than plain ones)."""
+    import weakref
+
+    from springboard.generate import Engine, cpu
+
+    monkeypatch.setattr(cpu, "_LIVE", weakref.WeakSet())  # engines other tests left behind do not count
+
+    def packed(engine):
+        return any(isinstance(m.__dict__.get("forward"), cpu._PackedForward) for m in engine.model.modules())
+
+    first = Engine.load(tiny_causal_dir)
+    assert packed(first)
+    second = Engine.load(tiny_causal_dir)
+    assert not packed(first) and not packed(second)

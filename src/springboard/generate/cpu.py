@@ -12,7 +12,8 @@ measured on SmolLM2-135M (float32, 2 cores, ~100 cached positions): 16 rows ~74 
   short prompt) keep `F.linear`, so it stays bit-equal to HF `generate()`, and so do large
   prefill chunks (no gain there). It costs a second copy of
   the linear weights (the originals serve the other passes), so it is used only where memory
-  allows (`SPRINGBOARD_PACKED_WEIGHTS=0` turns it off).
+  allows, and only while one engine is loaded in the process (`pack_if_alone`);
+  `SPRINGBOARD_PACKED_WEIGHTS=0` turns it off.
 - **A KV cache that grows in place** (`growing_cache`). transformers' DynamicLayer appends each
   step's keys and values with `torch.cat`, copying the whole cache of every layer every step
   (16 rows x 100 positions: ~70 MB a step, a fifth of the step); `GrowingLayer` keeps spare
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import weakref
 from typing import Any
 
 log = logging.getLogger("springboard.generate")
@@ -59,6 +61,30 @@ def pack_linears(model: Any) -> int:
         layer.forward = _PackedForward(layer)
     log.info("packed weights: %d linear layers (%d MB)", len(layers), need >> 20)
     return len(layers)
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # models loaded by engines in this process
+
+
+def pack_if_alone(model: Any) -> int:
+    """The engine's policy: packed weights while this is the only engine's model in the process.
+    Three engines in one process (three endpoints on one server) stepped ~25% slower packed than
+    plain on 2 cores (benchmarks/multi_adapter.py, separate mode: 44 vs 58 tokens/s), while one
+    engine steps ~20% faster: a second engine unpacks the first and is not packed."""
+    others = [m for m in list(_LIVE) if m is not model]
+    _LIVE.add(model)
+    if others:
+        for other in others:
+            unpack_linears(other)
+        return 0
+    return pack_linears(model)
+
+
+def unpack_linears(model: Any) -> None:
+    """Back to plain F.linear (the packed copies are freed)."""
+    for module in model.modules():
+        if isinstance(module.__dict__.get("forward"), _PackedForward):
+            del module.forward
 
 
 def _available_memory() -> int:

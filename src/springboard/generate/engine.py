@@ -270,9 +270,9 @@ class Engine:
             raise ValidationError(f"cannot load model from {model_dir}: {exc}") from exc
         model.to(device).eval()
         if device == "cpu":
-            from springboard.generate.cpu import pack_linears
+            from springboard.generate.cpu import pack_if_alone
 
-            pack_linears(model)
+            pack_if_alone(model)
         engine = cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
         chosen = backend_for(backend, device, config)
         if chosen == "llamacpp" and torch_dtype != torch.float32:
