@@ -106,3 +106,17 @@ def test_only_a_lone_engine_is_packed(tiny_causal_dir, monkeypatch):
     assert packed(first)
     second = Engine.load(tiny_causal_dir)
     assert not packed(first) and not packed(second)
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch has no MKL packed GEMM")
+def test_an_engine_dropped_does_not_keep_the_next_from_packing(tiny_causal_dir, monkeypatch):
+    import weakref
+
+    from springboard.generate import Engine, cpu
+
+    monkeypatch.setattr(cpu, "_LIVE", weakref.WeakSet())
+    first = Engine.load(tiny_causal_dir)
+    first.close()
+    del first
+    second = Engine.load(tiny_causal_dir)
+    assert any(isinstance(m.__dict__.get("forward"), cpu._PackedForward) for m in second.model.modules())

@@ -328,8 +328,10 @@ def test_keyboard_only_navigation(live, page):
     page.focus("#model-filter")
     page.keyboard.type("architecture == seq2seq")
     page.keyboard.press("Enter")
-    expect(page.locator("#model-results")).to_contain_text("flan-t5-small")
+    # the filtered page replaces the unfiltered one (which lists flan-t5-small too), and its facets
+    # and results appear together once its query returns: wait for the new page's results
     expect(page.locator("#model-results")).not_to_contain_text("smollm2")
+    expect(page.locator("#model-results")).to_contain_text("flan-t5-small")
     page.focus("#model-filter")
     page.keyboard.press("Tab")  # Search
     page.keyboard.press("Tab")  # first facet checkbox: task text-generation

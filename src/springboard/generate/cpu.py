@@ -72,6 +72,11 @@ def pack_if_alone(model: Any) -> int:
     plain on 2 cores (benchmarks/multi_adapter.py, separate mode: 44 vs 58 tokens/s), while one
     engine steps ~20% faster: a second engine unpacks the first and is not packed."""
     others = [m for m in list(_LIVE) if m is not model]
+    if others:  # engines dropped but not yet collected (models hold reference cycles) do not count
+        import gc
+
+        gc.collect()
+        others = [m for m in list(_LIVE) if m is not model]
     _LIVE.add(model)
     if others:
         for other in others:
@@ -103,7 +108,7 @@ class _PackedForward:
     """A Linear's forward that uses its MKL-packed weight for passes of 2-512 rows."""
 
     def __init__(self, layer: Any) -> None:
-        self.layer = layer
+        self.layer = weakref.ref(layer)  # the layer holds this forward: no reference cycle
         self.packed: Any = None
         self.version = -1
 
@@ -111,7 +116,7 @@ class _PackedForward:
         import torch
         import torch.nn.functional as F
 
-        layer = self.layer
+        layer = self.layer()
         weight = layer.weight
         rows = x.numel() // max(x.shape[-1], 1)
         batch = x.shape[0] if x.dim() > 2 else rows

@@ -340,12 +340,7 @@ class ShardRunner:
                     except JobStopped:
                         raise
                     except Exception:  # noqa: BLE001 - a failed step fails every row in it: once more alone
-                        try:
-                            tokens += self._generate_group(inputs, [i], params, texts)
-                        except JobStopped:
-                            raise
-                        except Exception as exc:  # noqa: BLE001
-                            errors[i] = _gen_error(exc)
+                        tokens += self._alone(inputs, i, params, texts, errors)
                 continue
             try:
                 tokens += self._generate_group(inputs, members, params, texts)
@@ -355,14 +350,18 @@ class ShardRunner:
                 if len(members) == 1:
                     errors[members[0]] = _gen_error(exc)
                     continue
-                for i in members:
-                    try:
-                        tokens += self._generate_group(inputs, [i], params, texts)
-                    except JobStopped:
-                        raise
-                    except Exception as exc1:  # noqa: BLE001
-                        errors[i] = _gen_error(exc1)
+                tokens += sum(self._alone(inputs, i, params, texts, errors) for i in members)
         return texts, errors, tokens
+
+    def _alone(self, inputs: list[ModelInput | None], i: int, params: Any, texts: list, errors: list) -> int:
+        """Generates record i on its own; its error (if it fails) goes to errors[i]."""
+        try:
+            return self._generate_group(inputs, [i], params, texts)
+        except JobStopped:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            errors[i] = _gen_error(exc)
+            return 0
 
     def _schedules(self, params: Any) -> bool:
         """Whether the engine's continuous-batching scheduler runs these params (a causal model,
