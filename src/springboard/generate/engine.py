@@ -667,6 +667,10 @@ class ScheduledRequest:
             for stream in row:
                 stream.cancel()
 
+    def done(self) -> bool:
+        """Whether every row has ended (wait() returns at once)."""
+        return self._event.is_set()
+
     def wait(self) -> list[GenerationResult]:
         self._event.wait()
         return self.results()

@@ -88,7 +88,10 @@ def generate_texts(
     engine: Any, prompts: list[str], params: Any, chat: bool, batch_size: int
 ) -> list[tuple[list[str], int]]:
     """(texts, generated tokens) per prompt, in order."""
-    results = engine.generate(prompts, params, chat=chat, batch_size=batch_size)
+    return _pairs(engine.generate(prompts, params, chat=chat, batch_size=batch_size))
+
+
+def _pairs(results: list[Any]) -> list[tuple[list[str], int]]:
     return [(list(r.texts), int(r.generated_tokens)) for r in results]
 
 
@@ -194,27 +197,15 @@ class ShardRunner:
                     raise JobStopped("transform stopped on request")
                 if failed_marker.exists():  # another shard failed this file: its .out is void
                     return state
-                try:
-                    pending.append(self._submit(chunk, shard.rel))
-                    done += size
-                    chunk = []
-                    # up to `concurrency` batches in flight (MaxConcurrentTransforms); the oldest
-                    # is written once it is complete, so the part file stays in input order
-                    while pending and (len(pending) >= self.concurrency or pending[0].ready()):
-                        write(pending.popleft())
-                except _FileFailed as exc:
-                    state.error = str(exc)
-                    failed_marker.touch()
-                    state.save(state_path)
-                    return state
-            try:
-                while pending:
+                pending.append(self._submit(chunk, shard.rel))
+                done += size
+                chunk = []
+                # up to `concurrency` batches in flight (MaxConcurrentTransforms); the oldest
+                # is written once it is complete, so the part file stays in input order
+                while pending and (len(pending) >= self.concurrency or pending[0].ready()):
                     write(pending.popleft())
-            except _FileFailed as exc:
-                state.error = str(exc)
-                failed_marker.touch()
-                state.save(state_path)
-                return state
+            while pending:
+                write(pending.popleft())
             if done != shard.records:
                 raise SpringboardError(
                     f"{shard.rel}: found {done} of the {shard.records} records planned for records "
@@ -222,6 +213,11 @@ class ShardRunner:
                 )
             f.close()  # complete on disk before the state says so (another process publishes it)
             state.done = True
+            state.save(state_path)
+            return state
+        except _FileFailed as exc:  # a record failed the file (on_error="fail")
+            state.error = str(exc)
+            failed_marker.touch()
             state.save(state_path)
             return state
         finally:
@@ -336,7 +332,7 @@ class ShardRunner:
             if scheduled:
                 for i in members:
                     try:
-                        tokens += self._take(inputs[i], scheduled[i].wait(), texts, i)
+                        tokens += self._take(inputs[i], _pairs(scheduled[i].wait()), texts, i)
                     except JobStopped:
                         raise
                     except Exception:  # noqa: BLE001 - a failed step fails every row in it: once more alone
@@ -367,12 +363,9 @@ class ShardRunner:
         """Whether the engine's continuous-batching scheduler runs these params (a causal model,
         no beam search, ...): then every record is its own request, and the batches in flight
         share the scheduler's running batch."""
-        schedules = getattr(self.engine, "schedules", None)
-        if schedules is None or not self._continuous:
-            return False
-        from springboard.generate.engine import GenerationRequest
+        from springboard.generate.scheduler import supports
 
-        return bool(schedules([GenerationRequest(["-"], params, self.chat)]))
+        return self._continuous and supports(self.engine, params)
 
     def _request(self, mi: ModelInput | None, params: Any) -> Any:
         from springboard.generate.engine import GenerationRequest
@@ -381,10 +374,9 @@ class ShardRunner:
         return GenerationRequest(list(mi.prompts), params, self.chat)
 
     @staticmethod
-    def _take(mi: ModelInput | None, results: list[Any], texts: list, i: int) -> int:
-        """Stores a record's results in `texts[i]`; returns its generated tokens."""
+    def _take(mi: ModelInput | None, mine: list[tuple[list[str], int]], texts: list, i: int) -> int:
+        """Stores a record's (texts, generated tokens) per prompt in `texts[i]`; returns its tokens."""
         assert mi is not None
-        mine = [(list(r.texts), int(r.generated_tokens)) for r in results]
         if mi.many:
             texts[i] = [t[0] if len(t) == 1 else t for t, _ in mine]
         else:
@@ -404,7 +396,7 @@ class ShardRunner:
         pos, tokens = 0, 0
         for i in members:
             n = len(inputs[i].prompts)  # type: ignore[union-attr]
-            tokens += self._take(inputs[i], [_Texts(*r) for r in results[pos : pos + n]], texts, i)
+            tokens += self._take(inputs[i], results[pos : pos + n], texts, i)
             pos += n
         return tokens
 
@@ -444,12 +436,6 @@ class ShardRunner:
 
 
 @dataclass
-class _Texts:
-    texts: list[str]
-    generated_tokens: int
-
-
-@dataclass
 class _Pending:
     """A batch on its way: its records, their model inputs (None where the record failed) and
     errors, and per set of parameters (params, record indexes, the scheduled request of each
@@ -461,7 +447,7 @@ class _Pending:
     groups: list[tuple[Any, list[int], dict[int, Any]]] = field(default_factory=list)
 
     def ready(self) -> bool:
-        return all(s._event.is_set() for _, members, scheduled in self.groups for s in scheduled.values())
+        return all(request.done() for _, _, scheduled in self.groups for request in scheduled.values())
 
     def cancel(self) -> None:
         for _, _, scheduled in self.groups:
