@@ -68,13 +68,19 @@ def alive(pid: int) -> bool:
 
 def accelerate_view(plan: LaunchPlan):
     """The plan's arguments as accelerate itself parses and validates them, and the environment
-    its torchrun launcher gives each rank."""
+    its torchrun launcher gives each rank. A GPU plan is viewed as on a CUDA host: accelerate
+    (1.16 and later) names the visible devices by the accelerator torch reports, none here."""
+    from unittest import mock
+
+    import torch
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils.launch import prepare_multi_gpu_env
 
-    args = launch_command_parser().parse_args(plan.accelerate_args() + ["-m", "springboard.train.distributed", "job"])
-    args, _defaults, _mp = _validate_launch_command(args)
-    return args, prepare_multi_gpu_env(args)
+    host = torch.device("cuda") if plan.gpus else None
+    with mock.patch.object(torch.accelerator, "current_accelerator", return_value=host):
+        args = launch_command_parser().parse_args(plan.accelerate_args() + ["-m", "springboard.train.distributed", "job"])
+        args, _defaults, _mp = _validate_launch_command(args)
+        return args, prepare_multi_gpu_env(args)
 
 
 def test_instance_count_maps_to_processes():
