@@ -5,12 +5,14 @@ measured on SmolLM2-135M (float32, 2 cores, ~100 cached positions): 16 rows ~74 
 - **Packed weights** (`pack_linears`). MKL's `sgemm` repacks the weight matrix into its kernel's
   layout on every call; with 2-256 rows a step that repacking is a sixth to a quarter of each
   matmul. MKL's packed GEMM (`cblas_sgemm_pack` once, `sgemm_compute` per call; torch exposes it
-  as `torch.ops.mkl._mkl_linear`, what Inductor's CPU freezing uses) skips it. Its rows are the
-  same whatever the pass's size, and equal, bit for bit, what `F.linear` gives from 16 rows on
-  (sgemm switches kernels there: below 16 rows its results differ in the last bits, as they do
-  between any two batch sizes). A single stream's passes of under 16 rows (its decode steps, a
-  short prompt) keep `F.linear`, so it stays bit-equal to HF `generate()`, and so do large
-  prefill chunks (no gain there). It costs a second copy of
+  as `torch.ops.mkl._mkl_linear`, what Inductor's CPU freezing uses) skips it. From 16 rows on it
+  equals, bit for bit, what `F.linear` gives. Below 16 rows sgemm's results differ in the last
+  bits between batch sizes; which of those row counts the packed GEMM gives each row its 16-row
+  result for depends on the CPU (every count tried on the Intel Xeon this was measured on; only 4,
+  8 and 12-15 on an AMD EPYC, where F.linear agrees at those too), so `_batch_invariant_rows` measures it once per
+  process and only those passes of a batch are packed; the others, a single stream's passes of
+  under 16 rows (its decode steps, a short prompt) and large prefill chunks (no gain there) keep
+  `F.linear`, so a single stream stays bit-equal to HF `generate()`. It costs a second copy of
   the linear weights (the originals serve the other passes), so it is used only where memory
   allows, and only while one engine is loaded in the process (`pack_if_alone`);
   `SPRINGBOARD_PACKED_WEIGHTS=0` turns it off.
@@ -30,7 +32,6 @@ from typing import Any
 log = logging.getLogger("springboard.generate")
 
 _EXACT_ROWS = 16  # from here on F.linear (sgemm) uses the kernel the packed GEMM does: equal bit for bit
-_MIN_ROWS = 2  # passes of 2-15 rows of a batch are packed too (a single stream's stay F.linear's)
 _MAX_ROWS = 512  # above, no gain (prefill chunks)
 _PACK_FOR = 16  # the row count MKL packs for (its results do not depend on it)
 
@@ -39,7 +40,31 @@ def packing_available() -> bool:
     import torch
 
     return (os.environ.get("SPRINGBOARD_PACKED_WEIGHTS", "1") != "0" and torch.backends.mkl.is_available()
-            and hasattr(torch.ops.mkl, "_mkl_linear") and hasattr(torch.ops.mkl, "_mkl_reorder_linear_weight"))
+            and hasattr(torch.ops.mkl, "_mkl_linear") and hasattr(torch.ops.mkl, "_mkl_reorder_linear_weight")
+            and _batch_invariant_rows() is not None)
+
+
+@functools.cache
+def _batch_invariant_rows() -> frozenset[int] | None:
+    """The row counts of 2-15 for which this CPU's packed GEMM gives each row what a 16-row pass
+    gives; None where packed passes of 16 rows or more are not bit-equal to F.linear (then nothing
+    is packed). Measured once per process on a small random layer."""
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    weight, x = torch.randn(96, 160, generator=gen), torch.randn(64, 160, generator=gen)
+    with torch.inference_mode():
+        packed = torch.ops.mkl._mkl_reorder_linear_weight(weight, _PACK_FOR)
+
+        def run(rows: int) -> Any:
+            return torch.ops.mkl._mkl_linear(x[:rows], packed, weight, None, rows)
+
+        if not all(torch.equal(run(rows), F.linear(x[:rows], weight)) for rows in (16, 17, 33, 64)):
+            log.info("packed weights: not used (this CPU's packed GEMM is not bit-equal to F.linear)")
+            return None
+        full = run(_EXACT_ROWS)
+        return frozenset(rows for rows in range(2, _EXACT_ROWS) if torch.equal(run(rows), full[:rows]))
 
 
 def pack_linears(model: Any) -> int:
@@ -120,8 +145,8 @@ class _PackedForward:
         weight = layer.weight
         rows = x.numel() // max(x.shape[-1], 1)
         batch = x.shape[0] if x.dim() > 2 else rows
-        # 16-512 rows: equal to F.linear; 2-15 rows of a batch: what a batched F.linear gives
-        packs = _EXACT_ROWS <= rows <= _MAX_ROWS or (_MIN_ROWS <= rows < _EXACT_ROWS and batch >= _MIN_ROWS)
+        # 16-512 rows: equal to F.linear; some of 2-15 rows of a batch: what a 16-row F.linear gives
+        packs = _EXACT_ROWS <= rows <= _MAX_ROWS or (batch > 1 and rows in _batch_invariant_rows())
         if (args or kwargs or not packs or x.dtype != torch.float32
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
             return F.linear(x, weight, layer.bias, *args, **kwargs)
