@@ -78,7 +78,8 @@ def accelerate_view(plan: LaunchPlan):
 
     host = torch.device("cuda") if plan.gpus else None
     with mock.patch.object(torch.accelerator, "current_accelerator", return_value=host):
-        args = launch_command_parser().parse_args(plan.accelerate_args() + ["-m", "springboard.train.distributed", "job"])
+        script = ["-m", "springboard.train.distributed", "job"]
+        args = launch_command_parser().parse_args(plan.accelerate_args() + script)
         args, _defaults, _mp = _validate_launch_command(args)
         return args, prepare_multi_gpu_env(args)
 
