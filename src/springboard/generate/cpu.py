@@ -82,8 +82,9 @@ def pack_linears(model: Any) -> int:
     if not layers or need * 4 > free:
         log.info("packed weights: not used (%d MB needed, %d MB available)", need >> 20, free >> 20)
         return 0
+    small = _batch_invariant_rows()
     for layer in layers:
-        layer.forward = _PackedForward(layer)
+        layer.forward = _PackedForward(layer, small)
     log.info("packed weights: %d linear layers (%d MB)", len(layers), need >> 20)
     return len(layers)
 
@@ -132,8 +133,9 @@ def _available_memory() -> int:
 class _PackedForward:
     """A Linear's forward that uses its MKL-packed weight for passes of 2-512 rows."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, small: frozenset[int]) -> None:
         self.layer = weakref.ref(layer)  # the layer holds this forward: no reference cycle
+        self.small = small  # the row counts under 16 packed for a batch (_batch_invariant_rows)
         self.packed: Any = None
         self.version = -1
 
@@ -146,7 +148,7 @@ class _PackedForward:
         rows = x.numel() // max(x.shape[-1], 1)
         batch = x.shape[0] if x.dim() > 2 else rows
         # 16-512 rows: equal to F.linear; some of 2-15 rows of a batch: what a 16-row F.linear gives
-        packs = _EXACT_ROWS <= rows <= _MAX_ROWS or (batch > 1 and rows in _batch_invariant_rows())
+        packs = _EXACT_ROWS <= rows <= _MAX_ROWS or (batch > 1 and rows in self.small)
         if (args or kwargs or not packs or x.dtype != torch.float32
                 or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
             return F.linear(x, weight, layer.bias, *args, **kwargs)
