@@ -25,7 +25,7 @@ from pathlib import Path
 from springboard.crawl.synth import docs_pages, write_warc
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared/data/commoncrawl/CC-MAIN-2020-34-sample.warc.gz"
+SAMPLE = ROOT / "tests/fixtures/commoncrawl/CC-MAIN-2020-34-sample.warc.gz"
 
 
 def seed_stack(paths: list[Path]) -> tuple[int, int]:

@@ -36,7 +36,8 @@ from springboard.crawl.index import query, write_result
 from springboard.crawl.index_build import build_index
 from springboard.crawl.synth import docs_pages, write_warc
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/commoncrawl/CC-MAIN-2020-34-sample.warc.gz"
+# Real Common Crawl records kept in the repository (tests/fixtures/commoncrawl/README.md says whence)
+SAMPLE = Path(__file__).resolve().parents[1] / "tests/fixtures/commoncrawl/CC-MAIN-2020-34-sample.warc.gz"
 
 
 def main() -> None:

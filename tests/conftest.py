@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import tinymodels  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -49,15 +49,9 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Real sample data (Common Crawl records); read-only. The project's checkout sits beside
-    the shared folder (`../shared`), as in CI; SPRINGBOARD_SHARED_DIR points elsewhere."""
-    import os
-
-    root = Path(os.environ.get("SPRINGBOARD_SHARED_DIR", SHARED))
-    if not (root / "data").is_dir():
-        pytest.fail(f"{root / 'data'} not found: these tests read the real Common Crawl samples in "
-                    "../shared/data beside the checkout (or set SPRINGBOARD_SHARED_DIR)")
-    return root / "data"
+    """Real sample data (Common Crawl records), kept in the repository so a clone tests on its
+    own: tests/fixtures (its README names each file's source and license); read-only."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")
