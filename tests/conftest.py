@@ -28,9 +28,16 @@ def shared_models_dir(request, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def sb_home(tmp_path, monkeypatch, shared_models_dir) -> Path:
+def sb_home(tmp_path, tmp_path_factory, monkeypatch, shared_models_dir) -> Path:
+    import os
+
     home = tmp_path / "sbhome"
     monkeypatch.setenv("SPRINGBOARD_HOME", str(home))
+    # What a server request may read and write besides the home (storage.confine): the tests'
+    # temporary folders and the checked-in fixtures (tests/security narrows it again).
+    monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(FIXTURES)]))
+    monkeypatch.delenv("SPRINGBOARD_ALLOW_HTTP", raising=False)
+    monkeypatch.delenv("SPRINGBOARD_ALLOWED_HOSTS", raising=False)
     monkeypatch.setenv("SPRINGBOARD_MODELS_DIR", str(shared_models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

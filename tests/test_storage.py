@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 
 import boto3
@@ -102,3 +103,64 @@ def test_endpoint_comes_from_the_standard_aws_setting(moto_s3_server, monkeypatc
     assert storage.s3_options()["endpoint_url"] == "http://example.invalid:1"
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3_server)
     assert storage.s3_options()["endpoint_url"] == moto_s3_server
+
+
+# -- confinement (issue 19): what a server request may touch ---------------------------------------
+
+
+def test_confine_admits_the_home_the_roots_and_s3_only(sb_home, tmp_path, monkeypatch):
+    from springboard.errors import AccessDeniedError
+
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", f"{tmp_path / 'nowhere'}{os.pathsep}{root}")
+    assert storage.confine(root / "data", "f") == str((root / "data").resolve())
+    assert storage.confine(f"file://{root}/new/file.txt", "f", write=True) == str(root.resolve() / "new" / "file.txt")
+    assert storage.confine(sb_home / "jobs" / "x", "f", write=True).endswith("x")
+    assert storage.confine("s3://bucket/k", "f", write=True) == "s3://bucket/k"
+    for outside in ("/etc/passwd", f"{root}/../elsewhere", str(tmp_path / "decoy")):
+        with pytest.raises(AccessDeniedError, match="field 'f'.*SPRINGBOARD_DATA_ROOTS"):
+            storage.confine(outside, "f")
+    (root / "link").symlink_to("/etc")
+    with pytest.raises(AccessDeniedError):
+        storage.confine(root / "link" / "passwd", "f")
+    with pytest.raises(AccessDeniedError, match="data root itself"):
+        storage.confine(root, "f", write=True, overwrite=True)
+    with pytest.raises(AccessDeniedError, match="data root itself"):
+        storage.confine(sb_home, "f", write=True)
+    with pytest.raises(ValidationError, match="relative"):
+        storage.confine("data/x", "f")
+    with pytest.raises(AccessDeniedError, match="memory"):
+        storage.confine("memory://x", "f")
+
+
+def test_confine_http_only_under_an_allowed_prefix(monkeypatch):
+    from springboard.errors import AccessDeniedError
+
+    url = "https://data.commoncrawl.org/crawl-data/x.warc.gz"
+    with pytest.raises(AccessDeniedError, match="SPRINGBOARD_ALLOW_HTTP"):
+        storage.confine(url, "f")
+    monkeypatch.setenv("SPRINGBOARD_ALLOW_HTTP", "https://data.commoncrawl.org/crawl-data, http://127.0.0.1:9/a/")
+    assert storage.confine(url, "f") == url
+    for bad in ("https://data.commoncrawl.org.evil.example/crawl-data/x", "http://data.commoncrawl.org/crawl-data/x",
+                "https://data.commoncrawl.org/crawl-dataX", "https://user@data.commoncrawl.org/crawl-data/x",
+                "http://127.0.0.1:10/a/x", "http://127.0.0.1:9/ab"):
+        with pytest.raises(AccessDeniedError):
+            storage.confine(bad, "f")
+    with pytest.raises(AccessDeniedError, match="writes only"):
+        storage.confine(url, "f", write=True)
+    monkeypatch.setenv("SPRINGBOARD_ALLOW_HTTP", "1")
+    assert storage.confine("http://anything.example/x", "f") == "http://anything.example/x"
+
+
+def test_confine_reference_leaves_names_alone(tmp_path, monkeypatch):
+    from springboard.errors import AccessDeniedError
+
+    monkeypatch.chdir(tmp_path)
+    assert storage.confine_reference("smollm2-135m-instruct", "model") == "smollm2-135m-instruct"
+    assert storage.confine_reference("HuggingFaceTB/SmolLM2-135M", "model") == "HuggingFaceTB/SmolLM2-135M"
+    with pytest.raises(AccessDeniedError):
+        storage.confine_reference("/etc", "model")
+    (tmp_path / "here").mkdir()  # a folder in the server's working directory is a location, not a name
+    with pytest.raises(ValidationError, match="relative"):
+        storage.confine_reference("here", "model")

@@ -43,8 +43,17 @@ class NotFoundError(SpringboardError):
     """A model, job, endpoint or file that does not exist."""
 
 
+class AccessDeniedError(SpringboardError):
+    """A location a server request may not read or write (storage.confine): servers answer 403."""
+
+
 class ConflictError(SpringboardError):
     """A name already taken, or an operation the current state does not allow."""
+
+
+class LimitExceededError(SpringboardError):
+    """A configured limit reached (e.g. the endpoints one server hosts): SageMaker's
+    ResourceLimitExceeded."""
 
 
 class ModelUnavailableError(SpringboardError):

@@ -38,7 +38,8 @@ def test_a_new_server_restores_recorded_endpoints(tiny_causal_dir, tmp_path):
 def test_single_model_container_contract(tiny_causal_dir):
     manager = EndpointManager()
     manager.create(EndpointConfig(name="only", model=str(tiny_causal_dir)), background=False)
-    with TestClient(create_app(manager, restore=False)) as client:
+    # base_url: the server answers loopback Host names only (TestClient's default is "testserver")
+    with TestClient(create_app(manager, restore=False), base_url="http://127.0.0.1") as client:
         assert client.get("/ping").status_code == 200
         response = client.post("/invocations", json={"inputs": "Hello", "parameters": {"max_new_tokens": 3}})
         assert response.status_code == 200 and "generated_text" in response.json()[0]

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from springboard.controlplane import protocol
 from springboard.controlplane.protocol import AwsError
-from springboard.errors import ConflictError, NotFoundError, SpringboardError
+from springboard import storage
+from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError
 
 log = logging.getLogger("springboard.controlplane")
 
@@ -107,15 +108,19 @@ def handle(ctx: Context, name: str, body: bytes) -> Response:
                 "UnsupportedOperation",
                 f"Springboard does not serve SageMaker.{name}; it serves: {', '.join(sorted(OPERATIONS))}",
             )
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise AwsError("SerializationException", f"the request body is not JSON: {exc}") from None
+        params = protocol.parse_body(body)
         protocol.validate(op, params)
+        for where, location, written in protocol.locations(op.input_shape, params):
+            if written:
+                storage.confine(location, where, write=True)
+            else:  # a model location may also be a catalog id or a job name
+                storage.confine_reference(location, where)
         result = handler(ctx, params) or {}
         return Response(json.dumps(protocol.serialize(op.output_shape, result)), media_type=CONTENT_TYPE)
     except AwsError as exc:
         return _error(exc)
+    except AccessDeniedError as exc:
+        return _error(AwsError("AccessDeniedException", str(exc), 403))
     except NotFoundError as exc:
         return _error(protocol.not_found(str(exc)))
     except ConflictError as exc:

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from springboard import storage
 from springboard.controlplane.records import Records
-from springboard.errors import NotFoundError, SpringboardError
+from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError
 
 log = logging.getLogger("springboard.controlplane")
 
@@ -66,7 +66,10 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     if not 1 <= timeout <= 3600:
         return _error("ValidationError", f"InvocationTimeoutSeconds must be between 1 and 3600 (got {timeout:g})")
     try:
+        source = storage.confine(source, "InputLocation")
         found = await asyncio.to_thread(storage.exists, source)
+    except AccessDeniedError as exc:
+        return _error("AccessDeniedException", str(exc), 403)
     except SpringboardError as exc:
         return _error("ValidationError", f"InputLocation: {exc}")
     if not found:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import regex
@@ -17,8 +19,11 @@ ACCOUNT = "000000000000"
 REGION = "local"
 
 # Locations: botocore's patterns allow only s3:// and https://; Springboard also takes local
-# paths and file:// URIs (and a hub id or job name for ModelDataUrl), resolved by the handlers.
-LOCATION_SHAPES = frozenset({"S3Uri", "Url"})
+# paths and file:// URIs (and a hub id or job name for ModelDataUrl), resolved by the handlers,
+# each checked by storage.confine first (see `locations`).
+LOCATION_SHAPES = frozenset({"S3Uri", "Url", "DestinationS3Uri", "S3ModelUri"})
+# Location members a job or endpoint writes to (any other location member is read).
+OUTPUT_MEMBERS = frozenset({"S3OutputPath", "S3FailurePath", "DestinationS3Uri"})
 
 
 class AwsError(Exception):
@@ -39,14 +44,15 @@ def not_found(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
-@functools.lru_cache(maxsize=1)
-def service() -> ServiceModel:
-    return ServiceModel(Loader().load_service_model("sagemaker", "service-2"), "sagemaker")
+@functools.lru_cache(maxsize=4)
+def service(name: str = "sagemaker") -> ServiceModel:
+    """botocore's model of an AWS service: `sagemaker`, or `logs` (CloudWatch Logs)."""
+    return ServiceModel(Loader().load_service_model(name, "service-2"), name)
 
 
-def operation(name: str) -> OperationModel | None:
+def operation(name: str, service_name: str = "sagemaker") -> OperationModel | None:
     try:
-        return service().operation_model(name)
+        return service(service_name).operation_model(name)
     except Exception:  # botocore raises OperationNotFoundError
         return None
 
@@ -57,6 +63,20 @@ def arn(kind: str, name: str) -> str:
 
 
 # --- requests ------------------------------------------------------------------------------------
+
+
+def parse_body(body: bytes) -> Any:
+    """An AWS JSON request body (SageMaker, CloudWatch Logs) as plain data, through the server's
+    one JSON decoder (serve.bodies: nesting depth, lone surrogates); what it refuses is a
+    SerializationException, as AWS answers a body it cannot read. Non-finite numbers
+    (Infinity, NaN, 1e400) pass here and are refused by `validate` with the member they sit in."""
+    from springboard.errors import DataError
+    from springboard.serve.bodies import decode_json
+
+    try:
+        return decode_json(body or b"{}", field="body")
+    except DataError as exc:
+        raise AwsError("SerializationException", str(exc)) from None
 
 
 def validate(op: OperationModel, params: Any) -> dict[str, Any]:
@@ -72,6 +92,32 @@ def validate(op: OperationModel, params: Any) -> dict[str, Any]:
         count = len(errors)
         raise validation(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors[:10]))
     return params
+
+
+def locations(shape: Shape | None, value: Any, path: str = "",
+              written: bool = False) -> Iterator[tuple[str, str, bool]]:
+    """(member path, location, whether it is written to) for every location member of a
+    (validated) request, so the dispatcher confines them all in one place."""
+    if shape is None:
+        return
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        assert isinstance(shape, StructureShape)
+        for key, item in value.items():
+            member = shape.members.get(key)
+            if member is not None and item is not None:
+                yield from locations(member, item, _member_path(path, key),
+                                     written or key in OUTPUT_MEMBERS or key == "CheckpointConfig")
+    elif kind == "list" and isinstance(value, list):
+        assert isinstance(shape, ListShape)
+        for i, item in enumerate(value):
+            yield from locations(shape.member, item, f"{path}.{i + 1}.member", written)
+    elif kind == "map" and isinstance(value, dict):
+        assert isinstance(shape, MapShape)
+        for key, item in value.items():
+            yield from locations(shape.value, item, f"{path}.{key}", written)
+    elif kind == "string" and shape.name in LOCATION_SHAPES and isinstance(value, str):
+        yield path, value, written
 
 
 def _member_path(prefix: str, name: str) -> str:
@@ -147,15 +193,19 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         _range(shape, value, where, errors)
         return
     if kind in ("float", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a number")
             return
         _range(shape, value, where, errors)
         return
     if kind == "boolean" and not isinstance(value, bool):
         errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a boolean")
-    if kind == "timestamp" and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
-        errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a timestamp")
+    if kind == "timestamp":
+        try:
+            epoch(value)
+        except AwsError:
+            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a "
+                          "timestamp (epoch seconds or ISO 8601, years 1-9999)")
 
 
 def _length(shape: Shape, value: Any, where: str, errors: list[str], what: str) -> None:
@@ -187,16 +237,28 @@ def _full_match(pattern: str, value: str) -> bool:
     return True if compiled is None else compiled.fullmatch(value) is not None
 
 
-def epoch(value: Any) -> Any:
-    """Input timestamps (epoch numbers or ISO strings) as epoch seconds."""
+_EPOCH_RANGE = (dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc).timestamp(),
+                dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc).timestamp())
+
+
+def epoch(value: Any) -> float:
+    """A timestamp (epoch seconds as a number or numeric string, or an ISO 8601 string) as
+    epoch seconds: the one coercion every input timestamp goes through. Anything else, a
+    non-finite number or a time outside years 1-9999 is a ValidationException."""
+    seconds: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value) if not isinstance(value, int) or abs(value) < 10**20 else math.inf
+    elif isinstance(value, str):
         try:
-            return float(value)
+            seconds = float(value)
         except ValueError:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return value
+            try:
+                seconds = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except (ValueError, OverflowError, OSError):
+                seconds = None
+    if seconds is None or not math.isfinite(seconds) or not _EPOCH_RANGE[0] <= seconds <= _EPOCH_RANGE[1]:
+        raise validation(f"{_show(value)!r} is not a timestamp (epoch seconds or ISO 8601, years 1-9999)")
+    return seconds
 
 
 # --- responses -----------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def _fs(path: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
 def _display(fs: fsspec.AbstractFileSystem, path: str) -> str:
     # Local files are shown as plain paths, remote ones keep their scheme so users can find them.
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+    if protocol in ("file", "local") or "://" in path:  # http(s) paths keep their URL already
+        return path
+    return f"{protocol}://{path}"
 
 
 def read_bytes(path: str | Path) -> bytes:

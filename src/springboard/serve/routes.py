@@ -16,11 +16,13 @@ import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
+from springboard import storage
+from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.serve import eventstream
 from springboard.serve.bodies import decode_json
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.limits import ClientGone, until_disconnected
 from springboard.serve.payloads import (
     Invocation,
     custom_attributes,
@@ -28,7 +30,7 @@ from springboard.serve.payloads import (
     parse_invocation,
     render_response,
 )
-from springboard.serve.tgi_format import stream_events
+from springboard.serve.tgi_format import stream_events, with_error_event
 from springboard.serve.registry import AdapterAttach, EndpointConfig
 from springboard.serve.schema import request_body, runtime_body
 
@@ -108,6 +110,9 @@ async def health(request: Request) -> dict[str, Any]:
 async def create_endpoint(request: Request) -> Response:
     try:
         config = EndpointConfig.model_validate(decode_json(await request.body()))
+        storage.confine_reference(config.model, "model")
+        for adapter, artifact in config.adapters.items():
+            storage.confine_reference(artifact, f"adapters.{adapter}")
         record = manager_of(request).create(config)
     except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
         return _control_error(exc)
@@ -119,6 +124,7 @@ async def attach_adapter(name: str, request: Request) -> Response:
     """Attaches a LoRA adapter (a training job's artifact) to the endpoint's loaded base model."""
     try:
         body = AdapterAttach.model_validate(decode_json(await request.body()))
+        storage.confine_reference(body.artifact, "artifact")
         record = await manager_of(request).attach_adapter(name, body.name, body.artifact)
     except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
         return _control_error(exc)
@@ -205,13 +211,15 @@ async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> 
                 media_type=eventstream.CONTENT_TYPE,
                 headers={**variant, "X-Amzn-SageMaker-Content-Type": "text/event-stream"},
             )
-        return StreamingResponse(events, media_type="text/event-stream", headers=variant)
+        return StreamingResponse(with_error_event(events), media_type="text/event-stream", headers=variant)
     if inv.batch_size is not None and inv.batch_size > endpoint.record.max_batch_size:
         # A pass's memory grows with its rows: the endpoint's max_batch_size bounds every pass.
         raise _client_error(f"field 'batch_size': {inv.batch_size} is over this endpoint's max_batch_size "
                             f"({endpoint.record.max_batch_size}; set at deploy time)")
     try:
-        results = await endpoint.generate(gen, inv.batch_size)
+        results = await until_disconnected(request, endpoint.generate(gen, inv.batch_size))
+    except ClientGone as exc:  # nobody reads this answer; the generation has stopped
+        raise InvocationFailed("ClientGone", str(exc), 400) from None
     except ValidationError as exc:
         raise _client_error(str(exc)) from None
     except EndpointNotReady as exc:
@@ -269,6 +277,8 @@ def _control_error(exc: Exception) -> JSONResponse:
         status = 404
     elif isinstance(exc, ConflictError):
         status = 409
+    elif isinstance(exc, AccessDeniedError):
+        status = 403
     message = str(exc)
     if isinstance(exc, pydantic.ValidationError):
         from springboard.generate.params import params_error

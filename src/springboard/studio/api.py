@@ -2,7 +2,11 @@
 SageMaker control plane has no operation for. Actions (create/stop jobs, deploy, invoke) are not
 here: the browser sends those to the control plane and the runtime like boto3 does.
 
-Errors are the SpringboardError family: 400 (bad input) / 404 (not found), body `{"message"}`."""
+Every location a body names goes through `storage.confine` (the home, SPRINGBOARD_DATA_ROOTS,
+s3://, http(s) only where SPRINGBOARD_ALLOW_HTTP allows) before anything reads or writes it.
+
+Errors are the SpringboardError family: 400 (bad input) / 403 (a location the server may not
+use) / 404 (not found), body `{"message"}`."""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from springboard import settings
-from springboard.errors import NotFoundError, SpringboardError, ValidationError
+from springboard import settings, storage
+from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError, ValidationError
 
 router = APIRouter(prefix="/studio/api")
 
@@ -27,7 +31,7 @@ PREVIEW_MAX = 20
 
 
 def _error(exc: SpringboardError) -> JSONResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 400
+    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, AccessDeniedError) else 400
     return JSONResponse({"message": str(exc), "error": {"message": str(exc), "type": type(exc).__name__}},
                         status_code=status)
 
@@ -192,7 +196,8 @@ def _preview(body: TemplatePreview) -> dict[str, Any]:
             if len(rows) >= body.count:
                 break
     elif body.data:
-        file = io.resolve_channel(body.data, (".jsonl", ".json", ".csv", ".parquet"), "training data")
+        data = storage.confine(body.data, "data")
+        file = io.resolve_channel(data, (".jsonl", ".json", ".csv", ".parquet"), "training data")
         for number, record in io.iter_table(file):
             rows.append((file, number, record))
             if len(rows) >= body.count:
@@ -244,19 +249,21 @@ def _stage(body: Dataset) -> dict[str, Any]:
                 raise ValueError("not an object")
         except ValueError as exc:
             raise ValidationError(f"template.json: not a JSON object ({exc})") from None
+    source = storage.confine(body.source, "source") if body.source else None
     digest = hashlib.sha256(json.dumps([body.files, body.source, body.template]).encode()).hexdigest()[:10]
     target = datasets_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
     target.mkdir(parents=True, exist_ok=True)
-    if body.source:
-        if not storage.exists(body.source):
+    if source:
+        if not storage.exists(source):
             raise NotFoundError(f"{body.source}: no such file or folder")
-        if storage.isdir(body.source):
-            for uri in storage.list_files(body.source, recursive=False):
+        if storage.isdir(source):
+            for uri in storage.list_files(source, recursive=False):
                 name = uri.rstrip("/").rsplit("/", 1)[-1]
                 if name != "template.json" or body.template is None:
-                    (target / name).write_bytes(storage.read_bytes(uri))
+                    # a symlink inside the folder may point anywhere: each file is checked too
+                    (target / name).write_bytes(storage.read_bytes(storage.confine(uri, "source")))
         else:
-            (target / body.source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(body.source))
+            (target / source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(source))
     for name, text in body.files.items():
         (target / name).write_text(text)
     if body.template is not None:
@@ -378,7 +385,7 @@ async def resume_job(name: str) -> Any:
 def _files(name: str) -> list[dict[str, Any]]:
     from springboard import jobs, storage
 
-    root = str(jobs.JobStore().get(name).output_dir)
+    root = storage.confine(str(jobs.JobStore().get(name).output_dir), "output")
     if not storage.isdir(root):
         return []
     fs, _ = storage.filesystem(root)
@@ -401,12 +408,12 @@ async def job_file(name: str, file: str) -> Any:
     def find() -> str:
         from springboard import jobs
 
-        root = str(jobs.JobStore().get(name).output_dir)
+        root = storage.confine(str(jobs.JobStore().get(name).output_dir), "output")
         parts = file.split("/")
         if any(p in ("", ".", "..") for p in parts) or not storage.exists(location := storage.join(root, *parts)) \
                 or storage.isdir(location):
             raise NotFoundError(f"job {name!r} has no output file {file!r}")
-        return location
+        return storage.confine(location, "file")  # a symlink in the output may point anywhere
 
     found = await _call(find)
     if isinstance(found, JSONResponse):
@@ -448,11 +455,14 @@ class RougeRequest(_Body):
 
 
 def _rouge(body: RougeRequest) -> dict[str, Any]:
+    from springboard import storage
     from springboard.evaluate.rouge import rouge_scores
 
-    reports = [rouge_scores(p, body.references, on=body.on, prediction_field=body.prediction_field,
+    references = storage.confine(body.references, "references")
+    predictions = [storage.confine(p, f"predictions[{i}]") for i, p in enumerate(body.predictions)]
+    reports = [rouge_scores(p, references, on=body.on, prediction_field=body.prediction_field,
                             reference_field=body.reference_field, use_stemmer=body.use_stemmer).model_dump(mode="json")
-               for p in body.predictions]
+               for p in predictions]
     return {"reports": reports}
 
 
@@ -488,6 +498,24 @@ def _absolute(location: str, what: str) -> str:
     raise ValidationError(f"field '{what}': {location!r} is relative; give an absolute path or a URI (s3://...)")
 
 
+def _confine_archives(config) -> None:
+    """What the job will open, checked now: the files a folder or glob expands to (a symlink
+    may point anywhere) and the archives a record list names (a relative name is fetched from
+    `warc_prefix`, an absolute one read as it is)."""
+    from springboard.crawl.config import _expand, _read_records, resolve_uri
+
+    for i, inp in enumerate(config.inputs):
+        try:
+            found = _expand(inp)
+        except SpringboardError:
+            continue  # a missing input fails the job, as it does from the CLI
+        for uri in found:
+            storage.confine(uri, f"inputs[{i}]")
+    if config.records and Path(config.records).exists():
+        for name, _ in _read_records(config.records):
+            storage.confine(resolve_uri(name, config.warc_prefix), "records (warc_filename)")
+
+
 def _crawl(body: CrawlRun) -> dict[str, Any]:
     import pydantic
 
@@ -496,12 +524,17 @@ def _crawl(body: CrawlRun) -> dict[str, Any]:
 
     fields = body.model_dump(exclude={"name"}, exclude_none=True)
     _absolute(body.output, "output")
+    fields["output"] = storage.confine(body.output, "output", write=True, overwrite=body.overwrite)
+    fields["inputs"] = [storage.confine(inp, f"inputs[{i}]") for i, inp in enumerate(body.inputs)]
+    if body.records is not None:
+        fields["records"] = storage.confine(body.records, "records")
     try:
         config = CrawlRunConfig(**fields)
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         raise ValidationError(f"crawl run: field '{where}': {err['msg'].removeprefix('Value error, ')}") from None
+    _confine_archives(config)
     job = jobs.submit(kind="crawl", name=jobs.validate_name(body.name), entrypoint="springboard.crawl.job:run_job",
                       config=config.model_dump(), output_dir=config.output)
     return _job_brief(job)
@@ -522,16 +555,21 @@ class IndexQuery(_Body):
     subset: str = "warc"
     limit: int = Field(1000, ge=1, le=1_000_000)
     out: str = Field(description="where to write the record list (Parquet), an absolute path")
+    overwrite: bool = Field(False, description="replace `out` if it exists")
 
 
 def _index_query(body: IndexQuery) -> dict[str, Any]:
     from springboard.crawl.index import query, records_sql, write_result
 
     _absolute(body.out, "out")
+    out = storage.confine(body.out, "out", write=True, overwrite=body.overwrite)
+    if not body.overwrite and storage.exists(out):
+        raise ValidationError(f"field 'out': {body.out} exists; pick a new file or set overwrite")
+    index = storage.confine(body.index, "index")
     sql = records_sql(body.host, body.url_contains, body.languages, body.mime, body.subset, body.limit)
-    table = query(body.index, sql)
-    write_result(table, body.out, "records")
-    return {"rows": table.num_rows, "records": body.out, "sql": sql,
+    table = query(index, sql)
+    write_result(table, out, "records")
+    return {"rows": table.num_rows, "records": out, "sql": sql,
             "preview": table.column("url").to_pylist()[:10]}
 
 
@@ -553,12 +591,12 @@ class CrawlExport(_Body):
 def _export(body: CrawlExport) -> dict[str, Any]:
     from springboard.crawl.export import export
 
-    from springboard import storage
-
     _absolute(body.out_dir, "out_dir")
-    if not storage.exists(body.parquet):
+    parquet = storage.confine(body.parquet, "parquet")
+    out_dir = storage.confine(body.out_dir, "out_dir", write=True, overwrite=body.overwrite)
+    if not storage.exists(parquet):
         raise NotFoundError(f"field 'parquet': {body.parquet}: no such crawl output")
-    res = export(body.parquet, out_dir=body.out_dir, fmt=body.format, column=body.column, overwrite=body.overwrite)
+    res = export(parquet, out_dir=out_dir, fmt=body.format, column=body.column, overwrite=body.overwrite)
     return {"documents": res.documents, "path": str(res.path), "bytes": res.bytes,
             "skipped_empty": res.skipped_empty, "channel": str(Path(res.path).parent)}
 
