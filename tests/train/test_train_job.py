@@ -173,7 +173,7 @@ def test_grad_accumulation_matches_large_batch(tiny_causal_dir, numbers):
 
     params = []
     for bs, acc, name in ((4, 1, "a"), (2, 2, "b")):
-        hp = hps.parse("causal-lm", {"peft_type": "none", "per_device_train_batch_size": bs, "gradient_accumulation_steps": acc, "max_steps": "1", "learning_rate": "0.01", "lora_dropout": "0"})
+        hp = hps.parse("causal-lm", {"peft_type": "none", "per_device_train_batch_size": bs, "gradient_accumulation_steps": acc, "max_steps": "1", "learning_rate": "0.01", "lora_dropout": "0", "precision": "float32"})
         model, tok, s2s = load_model(tiny_causal_dir, hp, torch.device("cpu"))
         data = prepare_data(numbers, tok, DataOptions(architecture="causal", max_input_length=64))
         # Same 4 examples in both runs: batch order comes from (seed, epoch); take a fixed subset.

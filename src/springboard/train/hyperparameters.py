@@ -39,6 +39,10 @@ class _Base(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = Field(42, ge=0, le=2**32 - 1)
     peft_type: Literal["lora", "none"] = "lora"
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto: bf16 mixed precision where the GPU has bf16 or this CPU's bf16 GEMM "
+        "measures faster (a run-time probe), float32 otherwise"
+    )
     lora_r: int = Field(8, ge=1, le=1024)
     lora_alpha: float = Field(32, gt=0, le=4096)
     lora_dropout: float = Field(0.05, ge=0, lt=1)

@@ -148,9 +148,11 @@ def check_job_name(name: str) -> str:
     return name
 
 
-def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bool = False) -> jobs.Job:
+def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bool = False,
+                    also: Any = None) -> jobs.Job:
     """Checks the request (`preflight`) and starts the job; the schedule warnings are in the
-    job's config (`describe` shows them as Warnings)."""
+    job's config (`describe` shows them as Warnings). `also`: written in the job's creating
+    transaction (jobs.JobStore.create)."""
     if name:
         check_job_name(name)
     check = preflight(config)
@@ -158,7 +160,7 @@ def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bo
     stored = config.model_dump()
     if check.warnings:
         stored["warnings"] = check.warnings
-    return jobs.submit("training", name, ENTRYPOINT, stored, wait=wait)
+    return jobs.submit("training", name, ENTRYPOINT, stored, wait=wait, also=also)
 
 
 def run(ctx: jobs.JobContext) -> None:
@@ -186,7 +188,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
     from springboard import hub
     from springboard.data import prepare_data
     from springboard.train.artifact import save_artifact
-    from springboard.train.loop import evaluate, fit, load_model
+    from springboard.train.loop import evaluate, fit, load_model, precision_for
     from springboard.train.schedule import schedule_problems
 
     config = TrainingJobConfig(**ctx.config)
@@ -196,25 +198,31 @@ def train(ctx: jobs.JobContext, dist) -> None:
     ctx.set_secondary_status("Downloading", f"resolving model {config.model} and reading {config.train}")
     model_dir = Path(hub.resolve_model(config.model))
     device = dist.device
-    model, tokenizer, seq2seq = load_model(model_dir, hp, device)
+    precision = agreed_precision(precision_for(hp, device), dist)
+    ctx.log.info("%s", precision.describe())
+    model, tokenizer, seq2seq = load_model(model_dir, hp, device, precision)
 
     options = data_options(hp, seq2seq, _context_length(model.config, tokenizer))
     data = prepare_data(config.train, tokenizer, options, validation=config.validation)
     test = _test_examples(config.test, tokenizer, options) if config.test else []
-    ctx.update_config(resolved_hyperparameters=hp.model_dump(), data_stats=_plain(data.stats))
+    ctx.update_config(resolved_hyperparameters=hp.model_dump(), data_stats=_plain(data.stats),
+                      precision={"name": precision.name, "requested": precision.requested, "reason": precision.reason})
     for problem in schedule_problems(hp, len(data.train), processes=config.processes):
         ctx.warn(problem)
 
-    ctx.set_secondary_status("Training", f"{len(data.train)} training / {len(data.validation)} validation examples")
+    # DescribeTrainingJob shows this message in SecondaryStatusTransitions (the Training entry).
+    ctx.set_secondary_status(
+        "Training", f"{len(data.train)} training / {len(data.validation)} validation examples; {precision.describe()}"
+    )
     started = time.time()
     model = dist.prepare_model(model)
     result = fit(
-        model, tokenizer, data.train, data.validation, hp, ctx, ctx.checkpoint_dir, seq2seq, device, dist
+        model, tokenizer, data.train, data.validation, hp, ctx, ctx.checkpoint_dir, seq2seq, device, dist, precision
     )
     test_metrics: dict[str, float] = {}
     if test:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        test_loss = evaluate(model, test, hp, seq2seq, pad_id, device, dist)
+        test_loss = evaluate(model, test, hp, seq2seq, pad_id, device, dist, precision)
         if test_loss is not None:
             test_metrics = {"test_loss": test_loss, "test_perplexity": math.exp(min(test_loss, 50.0))}
             ctx.log_metrics(step=result.global_step, values=test_metrics)
@@ -233,6 +241,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
         "architecture": arch,
         "task": "text2text" if seq2seq else "text-generation",
         "hyperparameters": hp.model_dump(),
+        "precision": {"name": precision.name, "requested": precision.requested, "reason": precision.reason},
         "data_fingerprint": data.fingerprint,
         "training_job": ctx.name,
         "processes": dist.world_size,
@@ -252,6 +261,19 @@ def train(ctx: jobs.JobContext, dist) -> None:
     if config.output_path:
         _upload(out, config.output_path, ctx.name, compress=config.output_compression == "gzip")
     ctx.log.info("artifact written to %s", out)
+
+
+def agreed_precision(precision, dist):
+    """Every rank computes in one precision: each probes its own CPU, and a rank whose probe
+    said float32 (a busy core while it measured) makes all of them float32."""
+    from springboard.hardware import Precision
+
+    if dist.world_size == 1:
+        return precision
+    (float32_ranks,) = dist.sum([0.0 if precision.bf16 else 1.0])
+    if precision.bf16 and float32_ranks:
+        return Precision("float32", precision.requested, "another training process found bf16 no faster")
+    return precision
 
 
 def data_options(hp: hps.Hyperparameters, seq2seq: bool, context: int):

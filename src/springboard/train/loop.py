@@ -5,6 +5,9 @@ CPU training is compute-bound, so speed comes from doing less work:
 - for causal models the vocabulary projection runs only at positions that carry a label
   (the completion), not over the whole sequence: on a 135M model the LM head is ~20% of the
   forward FLOPs and its fp32 logits dominate activation memory;
+- matrix products run in bf16 under autocast where the hardware does them faster
+  (`hardware.choose_precision`: a GPU with bf16, or a CPU whose bf16 GEMM measures faster);
+  trained weights, optimizer state and the loss stay float32;
 - the loss is summed per token and divided by the label tokens of the whole optimizer step,
   so gradient accumulation gives the same update as one large batch.
 """
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from springboard.errors import HyperparameterError, JobStopped
+from springboard.hardware import Precision, choose_precision
 from springboard.train import checkpoint
 from springboard.train.batching import (
     IGNORE_INDEX,
@@ -36,6 +40,10 @@ from springboard.train.distributed import Distributed, single
 from springboard.train.hyperparameters import Hyperparameters
 
 log = logging.getLogger("springboard.train")
+# The same metrics also as the transformers Trainer prints them in JumpStart's containers, so the
+# MetricDefinitions of JumpStart specs and SageMaker notebooks (`'eval_loss': ([0-9\.]+)`) match.
+TRAINER_TRAIN_LINE = "{'loss': %.4f, 'learning_rate': %r, 'epoch': %.2f}"
+TRAINER_EVAL_LINE = "{'eval_loss': %.4f, 'epoch': %.2f}"
 
 
 class Reporter(Protocol):
@@ -66,14 +74,23 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device):
-    """The model ready to train: fp32 on CPU (bf16 autocast is ~30x slower on CPUs without
-    AMX), bf16 on GPUs; LoRA adapters attached when peft_type is lora."""
+def precision_for(hp: Hyperparameters, device: torch.device) -> Precision:
+    """The run's precision (`hp.precision` on this device; the CPU probe runs once per process)."""
+    return choose_precision(hp.precision, device.type)
+
+
+def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, precision: Precision | None = None):
+    """The model ready to train, its weights in float32, except a LoRA base on a GPU in bf16
+    precision, stored in bf16 (frozen, half the memory); LoRA adapters attached (peft keeps
+    them in float32) when peft_type is lora. bf16 compute is autocast around each step."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    # On a CPU the frozen base stays float32 too: autocast casts it per product, and the merged
+    # artifact is then the float32 base plus the float32 update, never a bf16-rounded base.
+    bf16_base = device.type == "cuda" and hp.peft_type == "lora" and (precision or precision_for(hp, device)).bf16
+    dtype = torch.bfloat16 if bf16_base else torch.float32
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
     # same configuration and seed give the same run.
@@ -182,7 +199,10 @@ def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smooth
         hidden = body(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
         ).last_hidden_state
-        logits = head(hidden[:, :-1][keep]).float()
+        # The head runs at label positions only, so it is cheap: kept in its own dtype even
+        # under bf16 autocast, where bf16 logits (8-bit mantissa) would blur the loss.
+        with torch.autocast(hidden.device.type, enabled=False):
+            logits = head(hidden[:, :-1][keep].to(head.weight.dtype)).float()
     else:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
         logits = out.logits[:, :-1][keep].float()
@@ -192,12 +212,15 @@ def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smooth
 
 @torch.no_grad()
 def evaluate(
-    model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device, dist: Distributed | None = None
+    model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device, dist: Distributed | None = None,
+    precision: Precision | None = None,
 ) -> float | None:
-    """Token-weighted validation loss (each rank takes its slice of every batch; summed)."""
+    """Token-weighted validation loss (each rank takes its slice of every batch; summed), in the
+    run's precision."""
     if not examples:
         return None
     dist = dist or single()
+    precision = precision or precision_for(hp, device)
     was_training = model.training
     model.eval()
     split = None if seq2seq or dist.fsdp else _split_head(model)
@@ -209,7 +232,8 @@ def evaluate(
         if not local:
             continue
         batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in local], pad_id).items()}
-        loss, n = loss_sum(model, batch, seq2seq, split)
+        with precision.autocast(device.type):
+            loss, n = loss_sum(model, batch, seq2seq, split)
         total += weight * loss.item()
         count += int(weight * int(n))
     total, count = dist.sum([total, count])
@@ -228,6 +252,7 @@ def fit(
     seq2seq: bool,
     device: torch.device,
     dist: Distributed | None = None,
+    precision: Precision | None = None,
 ) -> TrainResult:
     """`dist`: the processes this runs on (one by default). With N processes a global batch is
     N x per_device_train_batch_size examples, each process taking its slice, so the updates
@@ -242,6 +267,7 @@ def fit(
     collate = collate_seq2seq if seq2seq else collate_causal
     split = None if seq2seq or dist.fsdp else _split_head(model)  # FSDP needs the root forward
     causal = not seq2seq
+    precision = precision or precision_for(hp, device)
     smoothing = getattr(hp, "label_smoothing_factor", 0.0)
     lengths = [len(e.input_ids) for e in train]
     global_batch = dist.global_batch(hp.per_device_train_batch_size)
@@ -269,11 +295,12 @@ def fit(
         pos = dist.load_checkpoint(found, model, optimizer, scheduler)
         log.info("resumed from %s (epoch %d, batch %d, step %d)", found.name, pos.epoch, pos.batch, pos.global_step)
     else:
-        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist)
+        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist, precision)
         if initial_val is not None:
             reporter.log_metrics(step=0, epoch=0.0, val_loss=initial_val, perplexity=_ppl(initial_val))
             log.info("step 0: val_loss %.4f perplexity %.2f", initial_val, _ppl(initial_val))
 
+    log.info("%s", precision.describe())
     log.info(
         "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation x %d processes",
         len(train), len(validation), hp.epochs, total_steps, hp.per_device_train_batch_size,
@@ -300,11 +327,12 @@ def fit(
     def validate(epoch_f: float) -> None:
         nonlocal last_val, paused
         t = time.perf_counter()
-        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist)
+        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist, precision)
         paused += time.perf_counter() - t
         if last_val is not None:
             reporter.log_metrics(step=pos.global_step, epoch=epoch_f, val_loss=last_val, perplexity=_ppl(last_val))
             log.info("step %d epoch %.2f: val_loss %.4f perplexity %.2f", pos.global_step, epoch_f, last_val, _ppl(last_val))
+            log.info(TRAINER_EVAL_LINE, last_val, epoch_f)
 
     done = pos.global_step >= total_steps
     while pos.epoch < hp.epochs and not done:
@@ -321,7 +349,8 @@ def fit(
                 if not local:
                     continue
                 batch = {k: v.to(device) for k, v in collate([train[i] for i in local], pad_id).items()}
-                loss, n = loss_sum(model, batch, seq2seq, split, smoothing)
+                with precision.autocast(device.type):
+                    loss, n = loss_sum(model, batch, seq2seq, split, smoothing)
                 (weight * loss / max(step_labels, 1)).backward()
                 window_loss += weight * loss.item()
                 window_tokens += int(weight * int(n))
@@ -354,6 +383,7 @@ def fit(
                     pos.global_step, total_steps, epoch_f, last_train_loss, point["learning_rate"],
                     point["tokens_per_second"],
                 )
+                log.info(TRAINER_TRAIN_LINE, last_train_loss, point["learning_rate"], epoch_f)
                 window_loss = window_tokens = 0.0
                 window_real = 0
                 window_start = time.perf_counter()

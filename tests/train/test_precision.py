@@ -1,0 +1,127 @@
+"""The `precision` hyperparameter: validation, the auto rule, and a bf16 job's record."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from springboard import hardware, jobs
+from springboard.errors import HyperparameterError
+from springboard.train import hyperparameters as hps
+from springboard.train.job import TrainingJobConfig, submit_training
+
+
+def write_numbers(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"prompt": f"Say the number {i}:", "completion": f"{i} is the number"} for i in range(40)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("family", sorted(hps.FAMILIES))
+def test_unknown_precision_is_refused_naming_the_key(family):
+    assert hps.parse(family, {}).precision == "auto"
+    assert hps.parse(family, {"precision": "bfloat16"}).precision == "bfloat16"
+    with pytest.raises(HyperparameterError, match=r"'precision': must be one of 'auto', 'float32' or 'bfloat16'.*'fp16'"):
+        hps.parse(family, {"precision": "fp16"})
+
+
+def test_float32_is_always_honoured():
+    chosen = hardware.choose_precision("float32", "cpu")
+    assert chosen.name == "float32" and not chosen.bf16
+
+
+def test_cpu_without_native_bf16_falls_back_to_float32(monkeypatch):
+    monkeypatch.setattr(hardware, "_cpu_flags", lambda: {"avx2", "fma"})
+    for asked in ("auto", "bfloat16"):
+        chosen = hardware.choose_precision(asked, "cpu")
+        assert chosen.name == "float32" and "no native bf16" in chosen.reason, chosen
+    assert "bfloat16 not used" in hardware.choose_precision("bfloat16", "cpu").reason
+
+
+def test_auto_follows_the_measured_gemm_speed(monkeypatch):
+    monkeypatch.setattr(hardware, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(hardware, "cpu_bf16", lambda: hardware.CpuBf16(native=True, speedup=1.05))
+    slow = hardware.choose_precision("auto", "cpu")
+    assert slow.name == "float32" and "1.05x" in slow.reason
+    monkeypatch.setattr(hardware, "cpu_bf16", lambda: hardware.CpuBf16(native=True, speedup=2.3))
+    fast = hardware.choose_precision("auto", "cpu")
+    assert fast.name == "bfloat16" and "2.30x" in fast.reason
+    # asked for explicitly, bf16 is used whatever the probe says
+    monkeypatch.setattr(hardware, "cpu_bf16", lambda: hardware.CpuBf16(native=True, speedup=0.5))
+    assert hardware.choose_precision("bfloat16", "cpu").bf16
+
+
+def test_the_probe_measures_this_cpu_once():
+    first = hardware.cpu_bf16()
+    assert first.speedup > 0 and first is hardware.cpu_bf16()
+    assert first.native == hardware.cpu_has_native_bf16()
+
+
+def test_bf16_autocast_runs_matmuls_in_bf16_and_keeps_the_loss_close(tiny_causal_dir, tmp_path):
+    """Under bf16 the body's products are bf16 (hooked on a projection), the LM head and the
+    loss stay float32, and the loss is within 2% of float32's on the tiny model."""
+    from springboard.data import DataOptions, prepare_data
+    from springboard.train.batching import collate_causal
+    from springboard.train.loop import _split_head, load_model, loss_sum
+
+    hp = hps.parse("causal-lm", {"precision": "bfloat16"})
+    model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
+    model.eval()
+    numbers = write_numbers(tmp_path / "n.jsonl")
+    batch = collate_causal(prepare_data(numbers, tok, DataOptions(architecture="causal", max_input_length=64)).train[:8], tok.pad_token_id)
+    split = _split_head(model)
+    seen: dict[str, torch.dtype] = {}
+    proj = next(m for n, m in model.named_modules() if n.endswith("q_proj.base_layer"))
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, out.dtype)  # returns None: the output is left as it is
+        return hook
+
+    proj.register_forward_hook(record("q_proj"))
+    split[1].register_forward_hook(record("head"))
+    with torch.no_grad():
+        full, _ = loss_sum(model, batch, False, split)
+        seen.clear()
+        with hardware.Precision("bfloat16", "bfloat16", "test").autocast("cpu"):
+            half, _ = loss_sum(model, batch, False, split)
+    assert seen == {"q_proj": torch.bfloat16, "head": torch.float32}
+    assert half.dtype == torch.float32
+    assert abs(half.item() - full.item()) <= 0.02 * full.item()
+    # LoRA weights, which the optimizer updates, stay float32
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+
+
+def test_bf16_job_reports_its_precision_in_log_describe_and_artifact(tiny_causal_dir, tmp_path):
+    numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
+    job = submit_training(
+        TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
+                          hyperparameters={"instruction_tuned": "True", "precision": "bfloat16", "learning_rate": "0.01"}),
+        name="bf16-job", wait=True,
+    )
+    assert job.status == "Completed", job.failure_reason
+    training = next(t for t in job.transitions if t.status == "Training")
+    assert "precision bfloat16 (requested bfloat16:" in training.message
+    assert "precision bfloat16" in job.log_path.read_text()
+    assert job.config["precision"]["name"] == "bfloat16"
+    record = json.loads((Path(job.output_dir) / "springboard.json").read_text())
+    assert record["precision"]["name"] == "bfloat16" and record["hyperparameters"]["precision"] == "bfloat16"
+    val = [m.value for m in jobs.JobStore().metrics(job.name, "val_loss")]
+    assert val[-1] < val[0]
+    # The merged artifact is float32 (the float32 base plus the float32 update).
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(Path(job.output_dir) / "model.safetensors").values()} == {torch.float32}
+
+
+def test_float32_job_records_float32(tiny_causal_dir, tmp_path):
+    numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
+    job = submit_training(
+        TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
+                          hyperparameters={"instruction_tuned": "True", "precision": "float32", "max_steps": "2"}),
+        name="fp32-job", wait=True,
+    )
+    assert job.status == "Completed", job.failure_reason
+    record = json.loads((Path(job.output_dir) / "springboard.json").read_text())
+    assert record["precision"] == {"name": "float32", "requested": "float32", "reason": "as requested"}
