@@ -18,7 +18,7 @@ from springboard.controlplane import resolve
 from springboard.controlplane.api import Context, operation
 from springboard.controlplane.common import listing, tags_of
 from springboard.controlplane.protocol import AwsError, arn, not_found, validation
-from springboard.errors import NotFoundError
+from springboard.errors import LimitExceededError, NotFoundError
 
 GPU_INSTANCE = re.compile(r"^ml\.(g\d|p\d)")
 
@@ -60,7 +60,6 @@ def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         resolve.container_location(primary),
         tags,
         primary.get("Environment"),
-        resolve.cache_dir("models", name),
         f"CreateModel {name}",
     )
     data = {
@@ -219,7 +218,10 @@ def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     else:
         raise validation(f'Cannot create already existing endpoint "{endpoint_arn}".')
     config = _serve_config(ctx, name, params["EndpointConfigName"])
-    record = ctx.manager.create(config)
+    try:
+        record = ctx.manager.create(config)
+    except LimitExceededError as exc:
+        raise AwsError("ResourceLimitExceeded", str(exc)) from None
     # `endpoint_created` ties this record to this endpoint: one deleted and made again by the CLI
     # under the same name is another endpoint, with no EndpointConfig.
     ctx.records.put("endpoint", name, {"EndpointConfigName": params["EndpointConfigName"],

@@ -68,6 +68,19 @@ class Records(SqliteFile):
             (kind, name, json.dumps(data), time.time()),
         )
 
+    @staticmethod
+    def put_in(kind: str, name: str, data: dict[str, Any]) -> Any:
+        """`put` as a statement for another writer's transaction (jobs.JobStore.create's `also`):
+        a job's request is recorded together with the job or not at all."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO sm_resources VALUES (?,?,?,?) ON CONFLICT(kind, name) DO UPDATE SET data=excluded.data",
+                (kind, name, json.dumps(data), time.time()),
+            )
+
+        return write
+
     def get(self, kind: str, name: str) -> Resource | None:
         rows = self._run("SELECT * FROM sm_resources WHERE kind=? AND name=?", (kind, name))
         return self._resource(rows[0]) if rows else None

@@ -10,13 +10,16 @@ is, in this order:
    (the SDK's S3 location of JumpStart's own artifacts is never downloaded); an artifact URI of
    our exported JumpStart specs (`.../springboard-jumpstart/<id>/<version>/inference/`) names its
    catalog model without tags;
-3. a local directory, `file://` URI or local `model.tar.gz`: that artifact (a tarball unpacked);
-4. any other `s3://` location (prefix or `model.tar.gz`): downloaded once, through storage.py;
+3. a local directory or `file://` URI of one: that artifact, in place; a local `model.tar.gz`:
+   unpacked into an immutable copy named by its content (`published_copy`);
+4. any other `s3://` location (prefix or `model.tar.gz`): downloaded, through storage.py, into
+   such a copy;
 5. a bare hub model id or alias, or a training job name.
 Without a location, the JumpStart tag or `Environment.HF_MODEL_ID` (a catalog id) names it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +37,6 @@ NEEDS = (
     "or a catalog model id (as ModelDataUrl, as the tag sagemaker-sdk:jumpstart-model-id, or as "
     "Environment HF_MODEL_ID); `springboard models list` shows the catalog"
 )
-
-
-def cache_dir(kind: str, name: str) -> Path:
-    return settings.home() / "controlplane" / kind / name
 
 
 def container_location(container: dict[str, Any]) -> str | None:
@@ -68,7 +67,6 @@ def model_reference(
     location: str | None,
     tags: list[dict[str, str]],
     environment: dict[str, str] | None,
-    cache: Path,
     where: str,
 ) -> str:
     """The Springboard model reference for a SageMaker model location (see the module doc)."""
@@ -83,7 +81,7 @@ def model_reference(
         ours = jumpstart_artifact(location)
         if ours is not None:
             return catalog_id(ours.model_id, ours.version, where)
-        return _location(location, cache, where)
+        return _location(location, where)
     if jumpstart:
         return catalog_id(jumpstart, version, where)
     hf_id = (environment or {}).get("HF_MODEL_ID")
@@ -101,12 +99,14 @@ def jumpstart_artifact(location: str) -> Any:
     return ref if ref is not None and ref.kind in ("inference", "training") else None
 
 
-def _location(location: str, cache: Path, where: str) -> str:
+def _location(location: str, where: str) -> str:
     kind = storage.scheme(location)
     if kind == "file":
         path = storage.local_path(location)
         if path.exists():
-            return str(storage.fetch(str(path.resolve()), cache).resolve())
+            if path.is_dir():
+                return str(path.resolve())  # the user's own artifact directory, used in place
+            return str(published_copy(str(path.resolve())))
         if "/" not in location and not location.startswith("file://"):
             return _named(location, where)
         raise validation(f"{where}: {location} does not exist. {NEEDS}")
@@ -114,13 +114,51 @@ def _location(location: str, cache: Path, where: str) -> str:
         if not storage.exists(location):
             raise validation(f"{where}: {location} does not exist (S3 endpoint from AWS_ENDPOINT_URL_S3 / "
                              f"AWS_ENDPOINT_URL / the profile). {NEEDS}")
-        target = cache
-        if target.exists():  # a model of this name made again: fetch afresh
-            import shutil
-
-            shutil.rmtree(target)
-        return str(storage.fetch(location, target).resolve())
+        return str(published_copy(location))
     raise validation(f"{where}: unsupported location {location!r}. {NEEDS}")
+
+
+def artifacts_dir() -> Path:
+    return settings.home() / "controlplane" / "artifacts"
+
+
+def published_copy(location: str) -> Path:
+    """An immutable local copy of a model.tar.gz or remote prefix, named by its content
+    (`artifacts/<sha256 of the unpacked tree>`). It is unpacked into a staging folder and renamed
+    into place whole, never rewritten: an endpoint created from it keeps serving those weights
+    when a model of the same name is deleted and made again from other files (rewriting the
+    folder under a memory-mapped weights file killed the server with SIGBUS). A refused or
+    unreadable tarball leaves nothing behind."""
+    import shutil
+    import tempfile
+
+    root = artifacts_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        fetched = storage.fetch(location, staging)
+        final = root / tree_digest(fetched)
+        if not final.exists():
+            try:
+                os.rename(fetched, final)
+            except OSError:
+                if not final.exists():  # not merely a concurrent copy of the same content
+                    raise
+        return final.resolve()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def tree_digest(folder: Path) -> str:
+    """sha256 over a folder's relative file names and contents (the identity of an artifact)."""
+    import hashlib
+
+    total = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        total.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
+            total.update(hashlib.file_digest(f, "sha256").digest())
+    return total.hexdigest()
 
 
 def _named(name: str, where: str) -> str:

@@ -116,7 +116,7 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if "train" not in data:
         raise validation("InputDataConfig: Springboard needs a 'training' channel with the training data")
     model = resolve.model_reference(
-        model_channel, tags, params.get("Environment"), resolve.cache_dir("training", name),
+        model_channel, tags, params.get("Environment"),
         f"CreateTrainingJob {name} (channel 'model')",
     )
     hyperparameters, _sdk = split_hyperparameters(params.get("HyperParameters") or {})
@@ -138,12 +138,10 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         accept_eula=str(env.get("accept_eula", "")).lower() == "true",
         processes=processes,
     )
-    ctx.records.put("training-job", name, {"request": {k: v for k, v in params.items() if k != "Tags"}})
-    try:
-        submit_training(config, name=name)
-    except Exception:
-        ctx.records.remove("training-job", name)
-        raise
+    # The request is recorded in the job's own creating transaction: a concurrent create of the
+    # same name that loses writes nothing (and so cannot remove the winner's StoppingCondition).
+    request = {k: v for k, v in params.items() if k != "Tags"}
+    submit_training(config, name=name, also=ctx.records.put_in("training-job", name, {"request": request}))
     ctx.records.add_tags("training-job", name, tags)
     return {"TrainingJobArn": arn("training-job", name)}
 

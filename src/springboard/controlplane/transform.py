@@ -58,15 +58,12 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
         if processing.get(key):
             knobs[field] = processing[key]
     knobs["instance_count"] = params["TransformResources"]["InstanceCount"]
-    ctx.records.put("transform-job", name, {"request": {k: v for k, v in params.items() if k != "Tags"}})
-    try:
-        run_transform(
-            model["reference"], s3["S3Uri"], output["S3OutputPath"], name=name,
-            env=dict(params.get("Environment") or {}), wait=False, **knobs,
-        )
-    except Exception:
-        ctx.records.remove("transform-job", name)
-        raise
+    request = {k: v for k, v in params.items() if k != "Tags"}
+    run_transform(  # the request is recorded in the job's creating transaction (see training.py)
+        model["reference"], s3["S3Uri"], output["S3OutputPath"], name=name,
+        env=dict(params.get("Environment") or {}), wait=False,
+        also=ctx.records.put_in("transform-job", name, {"request": request}), **knobs,
+    )
     ctx.records.add_tags("transform-job", name, tags_of(params))
     return {"TransformJobArn": arn("transform-job", name)}
 

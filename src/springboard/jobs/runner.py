@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import subprocess
+import sqlite3
 import sys
 import time
 from typing import Any, Callable, Iterator
@@ -105,10 +106,12 @@ def submit(
     output_dir: str | None = None,
     wait: bool = False,
     store: JobStore | None = None,
+    also: Callable[[sqlite3.Connection], None] | None = None,
 ) -> Job:
-    """Records a new job and starts its worker process."""
+    """Records a new job and starts its worker process. `also`: written in the same
+    transaction as the job (JobStore.create)."""
     store = store or JobStore()
-    store.create(name, kind, entrypoint, config, output_dir)
+    store.create(name, kind, entrypoint, config, output_dir, also=also)
     launch(name, store)
     return wait_for(name, store=store) if wait else store.get(name)
 

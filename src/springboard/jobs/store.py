@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from springboard import settings
 from springboard.errors import ConflictError, NotFoundError, ValidationError
@@ -214,33 +214,47 @@ class JobStore(SqliteFile):
         entrypoint: str,
         config: dict[str, Any],
         output_dir: str | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> Job:
+        """Claims `name` and records the job. `also` runs on the same connection inside the same
+        transaction (a caller's own record of the request, e.g. the control plane's): both are
+        written or neither, so a caller that lost the name to a concurrent create has written
+        nothing and has nothing to clean up (a clean-up once deleted the winner's record)."""
         validate_name(name)
         job_dir = settings.jobs_dir() / name
         now = time.time()
+        db = self._connect()
         try:
-            self._run(
-                "INSERT INTO jobs (name, kind, entrypoint, status, secondary_status, config,"
-                " job_dir, output_dir, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    name,
-                    kind,
-                    entrypoint,
-                    "InProgress",
-                    "Starting",
-                    json.dumps(config),
-                    str(job_dir),
-                    output_dir or str(job_dir / "output"),
-                    now,
-                    now,
-                ),
-            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO jobs (name, kind, entrypoint, status, secondary_status, config,"
+                    " job_dir, output_dir, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        name,
+                        kind,
+                        entrypoint,
+                        "InProgress",
+                        "Starting",
+                        json.dumps(config),
+                        str(job_dir),
+                        output_dir or str(job_dir / "output"),
+                        now,
+                        now,
+                    ),
+                )
+                db.execute("INSERT INTO transitions VALUES (?,?,?,?)", (name, "Starting", now, "Job created"))
+                if also is not None:
+                    also(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.IntegrityError:
             raise ConflictError(f"a job named {name!r} already exists") from None
+        finally:
+            db.close()
         job_dir.mkdir(parents=True, exist_ok=True)
-        self._run(
-            "INSERT INTO transitions VALUES (?,?,?,?)", (name, "Starting", now, "Job created")
-        )
         return self.get(name)
 
     def get(self, name: str) -> Job:

@@ -22,12 +22,14 @@ def run_transform(
     env: dict[str, str] | None = None,
     wait: bool = True,
     progress: bool | None = None,
+    also: Any = None,
     **knobs: Any,
 ) -> Job:
     """Starts a transform job (`knobs`: any TransformConfig field, e.g. content_type,
     split_type, batch_strategy, max_payload, assemble_with, accept, join_source, input_filter,
     output_filter, on_error, chat, instance_count, max_concurrent_transforms, runner,
-    master) and, with `wait`, returns it
+    master; `also`: written in the job's creating transaction, see jobs.JobStore.create) and,
+    with `wait`, returns it
     once it has ended. `input`/`output`: local paths, file:// or s3:// locations. `progress`:
     a progress bar (default: when stderr is a terminal)."""
     config = make_config(
@@ -44,6 +46,7 @@ def run_transform(
         entrypoint=ENTRYPOINT,
         config=config.model_dump(),
         output_dir=config.output,
+        also=also,
     )
     return watch(job.name, progress=progress) if wait else job
 
