@@ -7,6 +7,7 @@ runtime's InvokeEndpointAsync, whose output configuration lives in an EndpointCo
 from springboard.controlplane.api import OPERATIONS, router
 from springboard.controlplane.async_inference import router as _async_router
 from springboard.controlplane import logs as _logs  # noqa: F401 - registers Logs_20140328 on POST /
+from springboard.controlplane import metrics as _metrics  # noqa: F401 - CloudWatch GetMetricStatistics/ListMetrics
 
 router.include_router(_async_router)
 
