@@ -180,6 +180,42 @@ def test_problem_type(train_csv):
     assert "Springboard runs TextGenerationJobConfig only (got TabularJobConfig)" in error_of(request)
 
 
+# Every text-generation BaseModelName CreateAutoMLJobV2 documents (AWS's table "Supported large
+# language models for fine-tuning") and the JumpStart model it names.
+DOCUMENTED_BASE_MODELS = {
+    "Dolly3B": "huggingface-textgeneration-dolly-v2-3b-bf16",
+    "Dolly7B": "huggingface-textgeneration-dolly-v2-7b-bf16",
+    "Dolly12B": "huggingface-textgeneration-dolly-v2-12b-bf16",
+    "Falcon7B": "huggingface-llm-falcon-7b-bf16",
+    "Falcon7BInstruct": "huggingface-llm-falcon-7b-instruct-bf16",
+    "Falcon40B": "huggingface-llm-falcon-40b-bf16",
+    "Falcon40BInstruct": "huggingface-llm-falcon-40b-instruct-bf16",
+    "FlanT5L": "huggingface-text2text-flan-t5-large",
+    "FlanT5XL": "huggingface-text2text-flan-t5-xl",
+    "FlanT5XXL": "huggingface-text2text-flan-t5-xxl",
+    "Llama2-7B": "meta-textgeneration-llama-2-7b",
+    "Llama2-13B": "meta-textgeneration-llama-2-13b",
+    "Llama2-70B": "meta-textgeneration-llama-2-70b",
+    "Llama2-7BChat": "meta-textgeneration-llama-2-7b-f",
+    "Llama2-13BChat": "meta-textgeneration-llama-2-13b-f",
+    "Llama2-70BChat": "meta-textgeneration-llama-2-70b-f",
+    "Mistral7B": "huggingface-llm-mistral-7b",
+    "Mistral7BInstruct": "huggingface-llm-mistral-7b-instruct",
+    "MPT7B": "huggingface-textgeneration1-mpt-7b-bf16",
+    "MPT7BInstruct": "huggingface-textgeneration1-mpt-7b-instruct-bf16",
+}
+
+
+def test_every_documented_base_model_name_is_a_catalog_model(sb_home):
+    from springboard.automl.basemodels import resolve_base_model
+
+    for name, model_id in DOCUMENTED_BASE_MODELS.items():
+        model = resolve_base_model(name)
+        assert (model.name, model.model_id) == (name, model_id)
+    assert resolve_base_model("FlanT5XXL").architecture == "seq2seq"
+    assert resolve_base_model("Llama2-13BChat").requires_eula
+
+
 def test_base_model_names(train_csv, tiny_model):
     # Offline default, and the AWS default accepted as a name (mapped to its hub spec).
     request = make_request(train_csv)
@@ -191,8 +227,8 @@ def test_base_model_names(train_csv, tiny_model):
     # Without weights on this machine: the hub's message, before any job starts.
     msg = error_of(make_request(train_csv, model="Falcon7BInstruct"), kind=ModelUnavailableError)
     assert "BaseModelName 'Falcon7BInstruct'" in msg and "springboard models register" in msg
-    msg = error_of(make_request(train_csv, model="Falcon40B"), kind=NotFoundError)
-    assert "Autopilot model without a built-in Springboard spec" in msg and "springboard models register Falcon40B" in msg
+    msg = error_of(make_request(train_csv, model="Falcon40B"), kind=ModelUnavailableError)
+    assert "BaseModelName 'Falcon40B'" in msg and "springboard models register" in msg
     msg = error_of(make_request(train_csv, model="tiny-casual"), kind=NotFoundError)
     assert "did you mean" in msg and "tiny-causal" in msg
     assert "Member must satisfy regular expression pattern" in error_of(make_request(train_csv, model="a/b"))

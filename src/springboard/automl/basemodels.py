@@ -2,8 +2,8 @@
 
 Autopilot names its fine-tunable LLMs (Falcon7BInstruct, Llama2-7B, ...); the hub names models by
 JumpStart ids. A name is looked up as a hub id or alias first (so `smollm2-135m-instruct`, or a
-model registered with `springboard models register`, works directly), then in this table. An
-Autopilot name whose model has no hub spec here fails naming the way to add one."""
+model registered with `springboard models register`, works directly), then in this table, whose
+every entry is a built-in hub spec."""
 
 from __future__ import annotations
 
@@ -15,27 +15,33 @@ from springboard.errors import ModelUnavailableError, NotFoundError, ValidationE
 AWS_DEFAULT = "Falcon7BInstruct"
 OFFLINE_DEFAULT = "smollm2-135m-instruct"
 
-# Every BaseModelName Autopilot accepts -> the hub model id with the same weights (None: no
-# built-in spec; register the weights under the Autopilot name or a hub id to use it).
-AUTOPILOT_MODELS: dict[str, str | None] = {
+# Every BaseModelName CreateAutoMLJobV2 documents for text generation (AWS's "Supported large
+# language models for fine-tuning" table) -> the JumpStart model id it names, a built-in hub spec.
+# The weights are not shipped: they resolve as for any hub model (the local Hugging Face cache, or
+# `springboard models register <id> --path DIR`), and check_weights says so before a job starts.
+AUTOPILOT_MODELS: dict[str, str] = {
+    "Dolly3B": "huggingface-textgeneration-dolly-v2-3b-bf16",
+    "Dolly7B": "huggingface-textgeneration-dolly-v2-7b-bf16",
+    "Dolly12B": "huggingface-textgeneration-dolly-v2-12b-bf16",
+    "Falcon7B": "huggingface-llm-falcon-7b-bf16",
     "Falcon7BInstruct": "huggingface-llm-falcon-7b-instruct-bf16",
-    "Falcon7B": None,
-    "Falcon40BInstruct": None,
-    "Falcon40B": None,
+    "Falcon40B": "huggingface-llm-falcon-40b-bf16",
+    "Falcon40BInstruct": "huggingface-llm-falcon-40b-instruct-bf16",
     "FlanT5L": "huggingface-text2text-flan-t5-large",
     "FlanT5XL": "huggingface-text2text-flan-t5-xl",
-    "FlanT5XXL": None,
+    "FlanT5XXL": "huggingface-text2text-flan-t5-xxl",
     "Llama2-7B": "meta-textgeneration-llama-2-7b",
-    "Llama2-13B": None,
-    "Llama2-70B": None,
+    "Llama2-13B": "meta-textgeneration-llama-2-13b",
+    "Llama2-70B": "meta-textgeneration-llama-2-70b",
+    "Llama2-7BChat": "meta-textgeneration-llama-2-7b-f",
+    "Llama2-13BChat": "meta-textgeneration-llama-2-13b-f",
+    "Llama2-70BChat": "meta-textgeneration-llama-2-70b-f",
     "Mistral7B": "huggingface-llm-mistral-7b",
-    "Dolly3B": None,
-    "Dolly7B": None,
-    "Dolly12B": None,
-    "MPT7B": None,
-    "MPT7BInstruct": None,
-    "MPT30B": None,
-    "MPT30BInstruct": None,
+    "Mistral7BInstruct": "huggingface-llm-mistral-7b-instruct",
+    "MPT7B": "huggingface-textgeneration1-mpt-7b-bf16",
+    "MPT7BInstruct": "huggingface-textgeneration1-mpt-7b-instruct-bf16",
+    "MPT30B": "huggingface-textgeneration1-mpt-30b-bf16",
+    "MPT30BInstruct": "huggingface-textgeneration1-mpt-30b-instruct-bf16",
 }
 
 
@@ -57,14 +63,7 @@ def resolve_base_model(name: str, field: str = "BaseModelName") -> BaseModel:
 
     spec = find_spec(name)
     if spec is None and name in AUTOPILOT_MODELS:
-        model_id = AUTOPILOT_MODELS[name]
-        if model_id is None:
-            raise NotFoundError(
-                f"{field} {name!r} is an Autopilot model without a built-in Springboard spec; register "
-                f"its Hugging Face weights under that name with `springboard models register {name} "
-                f"--path DIR`, or pick a hub model (`springboard models list`)"
-            )
-        spec = find_spec(model_id)
+        spec = find_spec(AUTOPILOT_MODELS[name])
     if spec is None:
         try:
             spec = hub.get_model_spec(name)  # raises with the hub's close matches
