@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import fsspec
 
-from springboard.errors import NotFoundError, ValidationError
+from springboard.errors import NotFoundError, SpringboardError, ValidationError
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 SUPPORTED = ("file", "s3", "s3a", "memory", "http", "https")  # http(s): reading (Common Crawl's mirror)
@@ -229,9 +229,21 @@ def download_dir(uri: str | Path, local_dir: str | Path) -> Path:
 
 
 def make_bucket(uri: str) -> None:
-    """Creates the bucket of an `s3://<bucket>` location when it does not exist."""
+    """Creates the bucket of an `s3://<bucket>` location when it does not exist. A configured
+    endpoint where nothing listens fails at once, not after botocore's and s3fs's retries."""
     if scheme(uri) not in ("s3", "s3a"):
         raise ValidationError(f"{uri!r}: a bucket is an s3:// location")
+    endpoint = s3_options().get("endpoint_url")
+    if endpoint:
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=5).close()
+        except OSError as exc:
+            raise SpringboardError(f"nothing answers at the S3 endpoint {endpoint} ({exc}): start it first") from None
     fs, path = filesystem(uri)
     bucket = path.split("/", 1)[0]
     if not fs.exists(bucket):

@@ -71,7 +71,9 @@ def test_estimator_takes_the_model_channel_and_metric_definitions_from_the_spec(
     assert est.image_uri == "springboard.local/springboard-training:cpu"
     assert est.disable_output_compression is True
     names = {m["Name"] for m in est.metric_definitions}
-    assert names == {"springboard:train-loss", "springboard:eval-loss", "springboard:perplexity"}
+    assert names == {"springboard:train-loss", "springboard:eval-loss", "springboard:perplexity",
+                     # JumpStart's own names, over the transformers-Trainer lines the job also logs
+                     "huggingface-textgeneration:train-loss", "huggingface-textgeneration:eval-loss"}
     hps = {k: json.loads(v) for k, v in est.hyperparameters().items()}  # the SDK JSON-encodes each value
     assert hps["epoch"] == "1" and hps["peft_type"] == "lora"
 
@@ -113,19 +115,47 @@ def test_sdk_config_file_is_valid_for_the_sdk(sdk_env):
     assert config["SageMaker"]["TrainingJob"]["RoleArn"] == ROLE
 
 
-def test_cli_specs_and_env(tmp_path, capsys):
+def test_cli_specs_and_env(tmp_path, capsys, moto_s3_server, monkeypatch):
+    import boto3
+
     from springboard.cli import main
 
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3_server)  # restored after the CLI sets it for itself
     assert main(["jumpstart", "specs", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / MANIFEST_FILE).is_file()
     assert main(["jumpstart", "env", "--endpoint-url", "http://127.0.0.1:8123", "--dir", str(tmp_path / "e"),
-                 "--s3-endpoint-url", "http://127.0.0.1:5000"]) == 0
+                 "--s3-endpoint-url", moto_s3_server, "--bucket", "cli-env-bucket"]) == 0
     out = capsys.readouterr().out
     assert "export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:8123" in out
-    assert "export AWS_ENDPOINT_URL_S3=http://127.0.0.1:5000" in out
+    assert f"export AWS_ENDPOINT_URL_S3={moto_s3_server}" in out
     assert "export AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=http://127.0.0.1:8123" in out  # boto3's name for "logs"
+    assert "export AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:8123" in out  # metrics (TrainingJobAnalytics)
     assert f"export AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE={tmp_path / 'e'}" in out
+    assert "export AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE=cli-env-bucket" in out
     assert (tmp_path / "e" / "sagemaker-config.yaml").is_file()
+    # what the SDK reads from its content bucket on S3 even in local-override mode, written there
+    s3 = boto3.client("s3", endpoint_url=moto_s3_server, region_name="us-east-1")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="cli-env-bucket")["Contents"]}
+    assert {"proprietary-sdk-manifest.json", MANIFEST_FILE} <= keys
+    assert "community_models/smollm2-135m-instruct/specs_v1.0.0.json" in keys
+
+
+def test_cli_env_without_s3_fails_saying_what_to_start(tmp_path, capsys, monkeypatch):
+    from liveserver import free_port
+
+    from springboard.cli import main
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", dead)  # restored after the CLI sets it for itself
+    assert main(["jumpstart", "env", "--dir", str(tmp_path / "e"), "--s3-endpoint-url", dead]) != 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing for `eval` to apply half-way
+    assert "could not write the JumpStart metadata into s3://springboard" in captured.err
+    assert f"nothing answers at the S3 endpoint {dead}" in captured.err
 
 
 def test_cli_specs_into_a_file_is_an_error(tmp_path, capsys):

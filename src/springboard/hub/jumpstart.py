@@ -24,13 +24,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from springboard import settings
-from springboard.errors import ValidationError
+from springboard.errors import SpringboardError, ValidationError
 from springboard.hub.catalog import list_specs
 from springboard.hub.spec import ModelSpec
 
 MANIFEST_FILE = "models_manifest.json"  # sagemaker.jumpstart.constants.JUMPSTART_DEFAULT_MANIFEST_FILE_S3_KEY
+# constants.JUMPSTART_DEFAULT_PROPRIETARY_MANIFEST_KEY: read from the content bucket on S3 even in
+# local-override mode (cache._get_json_file supports only open-weight files locally).
+PROPRIETARY_MANIFEST_FILE = "proprietary-sdk-manifest.json"
 MANIFEST_ENV = "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE"
 SPECS_ENV = "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE"
+# constants.ENV_VARIABLE_JUMPSTART_CONTENT_BUCKET_OVERRIDE: the bucket the SDK reads JumpStart
+# content from on S3 (else AWS's `jumpstart-cache-prod-<region>`).
+CONTENT_BUCKET_ENV = "AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE"
 # The oldest SDK the specs are written for: the v2 SDK the seeds use (issue 11: >=2.200).
 MIN_SDK_VERSION = "2.200.0"
 # Every key we write starts with this, so a URI built from one is recognisable in any bucket.
@@ -54,6 +60,17 @@ METRIC_DEFINITIONS = [
     {"Name": "springboard:eval-loss", "Regex": rf"val_loss {_NUMBER}"},
     {"Name": "springboard:perplexity", "Regex": rf"perplexity {_NUMBER}"},
 ]
+
+
+def metric_definitions(spec: ModelSpec) -> list[dict[str, str]]:
+    """Ours, plus JumpStart's own names over the transformers-Trainer lines the loop also logs
+    (`{'loss': ..., 'learning_rate': ..., 'epoch': ...}`, `{'eval_loss': ..., 'epoch': ...}`), as
+    JumpStart's Hugging Face specs define them, so code reading those metric names finds them."""
+    prefix = "huggingface-text2text" if spec.task == "text2text" else "huggingface-textgeneration"
+    return METRIC_DEFINITIONS + [
+        {"Name": f"{prefix}:train-loss", "Regex": r"'loss': ([0-9]+\.[0-9]+)"},
+        {"Name": f"{prefix}:eval-loss", "Regex": r"'eval_loss': ([0-9]+\.[0-9]+)"},
+    ]
 
 Scope = Literal["inference", "training"]
 # What a key names: weights to serve or to fine-tune, or a placeholder the SDK insists on sending
@@ -203,7 +220,7 @@ def jumpstart_spec(spec: ModelSpec) -> dict[str, Any]:
             "training_script_key": _key(spec, "training-script") + "sourcedir.tar.gz",
             "training_instance_type_variants": _variants(TRAINING_IMAGE),
             "hyperparameters": [_hyperparameter(k, v) for k, v in spec.default_hyperparameters.items()],
-            "metrics": METRIC_DEFINITIONS,
+            "metrics": metric_definitions(spec),
             "default_training_instance_type": DEFAULT_CPU_INSTANCE,
             "supported_training_instance_types": CPU_INSTANCES + GPU_INSTANCES,
             # As JumpStart's LLM specs: the SDK sends OutputDataConfig.CompressionType NONE and the
@@ -236,7 +253,50 @@ def export_specs(directory: str | Path) -> Path:
              "spec_key": key}
         )
     _write_json(root / MANIFEST_FILE, manifest)
+    _write_json(root / PROPRIETARY_MANIFEST_FILE, proprietary_manifest())
     return root
+
+
+def proprietary_manifest() -> list[dict[str, str]]:
+    """JumpStart's proprietary (marketplace) model manifest. Springboard has no such models, but
+    the SDK's `list_jumpstart_models` indexes this list's first header, so an empty list fails
+    there. The one header names no model: its min_version is beyond every SDK, and the SDK leaves
+    a model that needs a newer SDK out of every listing."""
+    return [{
+        "model_id": f"{KEY_PREFIX}-no-proprietary-models",
+        "version": "1.0.0",
+        "min_version": "999.0.0",
+        "spec_key": f"proprietary-models/{KEY_PREFIX}-no-proprietary-models/proprietary_specs_1.0.0.json",
+    }]
+
+
+def publish_content(directory: str | Path, bucket: str) -> str:
+    """Copies an export (`export_specs`) into S3 bucket `bucket` at the keys the SDK reads from
+    its content bucket (`AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE`): the proprietary manifest, which
+    it reads from S3 even with the local overrides set, and the model specs, which
+    `list_jumpstart_models` reads from S3 when a filter names a spec field
+    (`training_supported == true`), plus the manifest. Creates the bucket when missing; S3 is this
+    process's (`AWS_ENDPOINT_URL_S3`, credentials). Returns `s3://<bucket>`."""
+    from springboard import storage
+
+    root = Path(directory)
+    keys = [MANIFEST_FILE, PROPRIETARY_MANIFEST_FILE]
+    keys += [h["spec_key"] for h in json.loads((root / MANIFEST_FILE).read_text())]
+    target = f"s3://{bucket}"
+    try:
+        storage.make_bucket(target)
+        for key in keys:
+            storage.write_bytes(f"{target}/{key}", (root / key).read_bytes())
+    except SpringboardError as exc:
+        raise SpringboardError(f"could not write the JumpStart metadata into {target}: {exc}") from None
+    except Exception as exc:  # botocore/s3fs: no credentials, access denied, ...
+        endpoint = storage.s3_options().get("endpoint_url", "the AWS profile's S3")
+        raise SpringboardError(
+            f"could not write the JumpStart metadata into {target} on {endpoint} "
+            f"({type(exc).__name__}: {exc}); start the S3 store and export AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY first (any values on moto or loopback MinIO)"
+        ) from None
+    return target
 
 
 def home_export_dir() -> Path:
@@ -295,10 +355,15 @@ def sdk_environment(
 ) -> dict[str, str]:
     """Environment variables under which unchanged boto3 / `sagemaker` SDK code talks to a
     Springboard server at `endpoint_url` (and S3 at `s3_endpoint_url`, when given). Exports the
-    catalog and writes the SDK config file into `directory` (default SPRINGBOARD_HOME/jumpstart)."""
+    catalog and writes the SDK config file into `directory` (default SPRINGBOARD_HOME/jumpstart).
+    With a `bucket`, the export is also published there as the SDK's JumpStart content bucket
+    (`publish_content`, through this process's S3 settings, which must name the same store as
+    `s3_endpoint_url`)."""
     import yaml
 
     root = export_specs(directory if directory is not None else home_export_dir())
+    if bucket:
+        publish_content(root, bucket)
     config_path = root / SDK_CONFIG_FILE
     tmp = config_path.with_name(f".{config_path.name}.{os.getpid()}.tmp")
     tmp.write_text(yaml.safe_dump(sdk_config(role_arn, bucket), sort_keys=False))
@@ -309,6 +374,9 @@ def sdk_environment(
         # CloudWatch Logs: the server answers DescribeLogStreams/GetLogEvents over the job logs,
         # which the SDK tails while it waits for a training or transform job.
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoint_url,  # the service id is "CloudWatch Logs"
+        # CloudWatch metrics: GetMetricStatistics/ListMetrics over the jobs' metrics, which
+        # TrainingJobAnalytics reads.
+        "AWS_ENDPOINT_URL_CLOUDWATCH": endpoint_url,
         MANIFEST_ENV: str(root),
         SPECS_ENV: str(root),
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config_path),
@@ -317,6 +385,8 @@ def sdk_environment(
     }
     if s3_endpoint_url:
         env["AWS_ENDPOINT_URL_S3"] = s3_endpoint_url
+    if bucket:
+        env[CONTENT_BUCKET_ENV] = bucket
     return env
 
 
