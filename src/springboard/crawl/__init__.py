@@ -8,8 +8,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "CrawlJob": "springboard.crawl.job",
-    "Task": "springboard.crawl.job",
+    "CrawlJob": "springboard.crawl.pipeline",
+    "Task": "springboard.crawl.pipeline",
     "Record": "springboard.crawl.record",
     "Counters": "springboard.crawl.record",
     "Step": "springboard.crawl.steps",

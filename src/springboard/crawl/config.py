@@ -13,7 +13,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from springboard.crawl.fetch import DEFAULT_WARC_PREFIX, RecordRef, RetryPolicy, resolve_uri
-from springboard.crawl.job import CrawlJob, Task
+from springboard.crawl.pipeline import CrawlJob, Task
 from springboard.crawl.record import Counters
 from springboard.crawl.steps import Step
 from springboard.errors import DataError, NotFoundError, ValidationError

@@ -3,16 +3,17 @@ parameters (word 5-gram shingles, 14 bands × 8 hashes).
 
 Both reduce to one rule over a row's keys (one text hash, or 14 band hashes): a row is dropped
 when any of its keys already appeared on an earlier row in input order (file order, then
-record order). Read sequentially that is a `seen` set; in Spark it is "some key's first
-occurrence is earlier than this row", a group-by and an anti-join. Both runners therefore drop
-exactly the same rows, and of every cluster of near-duplicates the first row survives."""
+record order). Read sequentially that is a `seen` set; at scale it is "some key's first
+occurrence is earlier than this row", the executor's reduce by key (`Step.row_keys`). Every
+executor therefore drops exactly the same rows, and of every cluster of near-duplicates the
+first row survives."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class GlobalDedup(Step):
     def run(self, rows: Iterable[Row]) -> Iterator[Row]:
         seen: set[str] = set()
         for row in rows:
-            keys = self.keys(row.get(self.text_field) or "")
+            keys = self.row_keys(row)
             duplicate = any(k in seen for k in keys)
             seen.update(keys)
             if duplicate:
@@ -54,18 +55,8 @@ class GlobalDedup(Step):
                 self.stats["kept"] += 1
                 yield row
 
-    def spark_apply(self, df: Any) -> Any:
-        """The same rule on a Spark DataFrame carrying `ORDER_COLUMN`."""
-        from pyspark.sql import functions as F
-        from pyspark.sql.types import ArrayType, StringType
-
-        step = self
-        keys_udf = F.udf(lambda text: step.keys(text or ""), ArrayType(StringType()))
-        exploded = df.select(ORDER_COLUMN, F.explode(keys_udf(F.col(self.text_field))).alias("_k"))
-        first = exploded.groupBy("_k").agg(F.min(ORDER_COLUMN).alias("_first"))
-        dropped = (exploded.join(first, "_k").where(F.col(ORDER_COLUMN) > F.col("_first"))
-                   .select(ORDER_COLUMN).distinct())
-        return df.join(dropped, ORDER_COLUMN, "left_anti")
+    def row_keys(self, row: Row) -> list[str]:
+        return self.keys(row.get(self.text_field) or "")
 
 
 class ExactDedup(GlobalDedup):

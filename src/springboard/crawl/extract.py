@@ -5,22 +5,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from springboard.crawl.record import Row
+from springboard.crawl.record import Row, decode
 from springboard.crawl.steps import Step
-
-
-def decode(payload: bytes, charset: str | None = None) -> str:
-    """Bytes to text: the declared charset when Python knows it, else resiliparse's detector
-    (which also reads `<meta charset>`); undecodable bytes are dropped, never fatal."""
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-    enc = charset
-    if enc:
-        try:
-            "".encode(enc)
-        except LookupError:
-            enc = None
-    return bytes_to_str(payload, enc or detect_encoding(payload) or "utf-8")
 
 
 def parse_html(payload: bytes | str, charset: str | None = None):

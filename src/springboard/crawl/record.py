@@ -174,9 +174,21 @@ class Record:
 
     def text(self) -> str:
         """The payload decoded with the HTTP charset, else detected (resiliparse)."""
-        from springboard.crawl.extract import decode
-
         return decode(self.payload, self.http_charset)
+
+
+def decode(payload: bytes, charset: str | None = None) -> str:
+    """Bytes to text: the declared charset when Python knows it, else resiliparse's detector
+    (which also reads `<meta charset>`); undecodable bytes are dropped, never fatal."""
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    enc = charset
+    if enc:
+        try:
+            "".encode(enc)
+        except LookupError:
+            enc = None
+    return bytes_to_str(payload, enc or detect_encoding(payload) or "utf-8")
 
 
 class Counters(Counter):

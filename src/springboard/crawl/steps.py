@@ -6,8 +6,10 @@ A row is a dict. The default job's rows carry `url`, `html` (bytes, until an ext
 it into `text`), `text`, `language` and the record's location.
 
 `scope = "row"` steps see one input file's rows at a time and run inside the workers.
-`scope = "global"` steps (dedup) need every row at once: the local runner runs them over all
-files' rows in input order after the workers finish; the Spark runner calls `spark_apply`."""
+`scope = "global"` steps (dedup) need every row at once. Such a step names each row's keys
+(`row_keys`): a row is dropped when one of its keys stood on an earlier row in input order.
+`run` applies that rule to rows read in order; a runner applies it at scale with its
+executor's `reduce_by_key` (each key's first row), whichever executor that is."""
 
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ class Step:
             self.name = _snake(type(self).__name__)
 
     def run(self, rows: Iterable[Row]) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def row_keys(self, row: Row) -> list[str]:
+        """A global step's keys of `row` (see the module's note)."""
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence, TypeVar
+
+from springboard.executors.base import Executor, die_with_parent
 
 log = logging.getLogger("springboard.executors")
 
@@ -17,24 +18,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _die_with_parent() -> None:
-    """A worker must not outlive its parent (a job's worker killed with SIGKILL would leave
-    orphans still writing output). Linux's PR_SET_PDEATHSIG does it; elsewhere the pool's own
-    pipe breaking ends the worker at its next task."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:  # pragma: no cover - no glibc
-            pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _init_worker(log_level: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     # A spawned worker starts with bare logging: send its records where the parent's go (a
     # job's stderr is its log file), at the parent's level.
     root = logging.getLogger()
@@ -55,7 +40,7 @@ def _run_pickled(payload: bytes) -> Any:
     return fn(task)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     def __init__(self, workers: int = 1, start_method: str = "spawn") -> None:
         """`start_method`: "spawn" (default: safe after torch was imported) or "fork"."""
         self.workers = max(1, int(workers))

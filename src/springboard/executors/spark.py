@@ -10,12 +10,16 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from springboard.executors.base import Executor
 
 log = logging.getLogger("springboard.executors")
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def get_session(master: str = "local[*]", app_name: str = "springboard"):
@@ -39,7 +43,7 @@ def get_session(master: str = "local[*]", app_name: str = "springboard"):
             .getOrCreate())
 
 
-class SparkExecutor:
+class SparkExecutor(Executor):
     def __init__(self, master: str = "local[*]", spark: Any = None, app_name: str = "springboard") -> None:
         self.master = master
         self._spark = spark
@@ -105,11 +109,17 @@ class SparkExecutor:
                 on_result(i, task, result)
         return results
 
-
-def ship_by_value(*types: type) -> None:
-    """Classes defined outside an installed package (a user's script, a test module) are not
-    importable on Spark's executors or in spawned pool workers; pickling their module by value
-    sends the code along, like `--py-files`."""
-    from springboard.executors.base import ship_by_value as ship
-
-    ship(*types)
+    def reduce_by_key(
+        self,
+        fn: Callable[[T], Iterable[tuple[K, V]]],
+        tasks: Sequence[T],
+        reduce: Callable[[V, V], V],
+    ) -> Iterator[tuple[K, V]]:
+        """Spark's reduceByKey over the pairs of one Spark task per item; the reduced pairs
+        come back to this process a partition at a time."""
+        tasks = list(tasks)
+        if not tasks:
+            return iter(())
+        sc = self.spark.sparkContext
+        rdd = sc.parallelize(tasks, len(tasks)).flatMap(fn).reduceByKey(reduce)
+        return rdd.toLocalIterator()

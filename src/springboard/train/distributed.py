@@ -200,13 +200,11 @@ def launch(ctx: Any, plan: LaunchPlan) -> None:
 
 
 def _die_with_parent() -> None:
-    """The launcher gets SIGTERM if the worker dies, so ranks never outlive their job."""
-    try:
-        import ctypes
+    """The launcher gets SIGTERM (so it can take its ranks down) if the worker dies, so ranks
+    never outlive their job."""
+    from springboard.executors import die_with_parent
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the job's process group still covers stop/kill
-        pass
+    die_with_parent(signal.SIGTERM)
 
 
 def rank_pids(job_dir: Path) -> dict[int, int]:

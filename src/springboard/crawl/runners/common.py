@@ -1,8 +1,8 @@
 """What both runners share: the output directory contract, through `springboard.storage` (a
 path, `file://` or `s3://` alike).
 
-An output holds `part-NNNNN.parquet`, `_counters.json` and, once complete, `_SUCCESS`. The
-local runner also keeps `_run.json` (what run this is) and `_tasks/NNNNN.json`, one marker per
+An output holds `part-NNNNN.parquet`, `_counters.json` and, once complete, `_SUCCESS`. While
+it runs it also holds `_run.json` (what run this is) and `_tasks/NNNNN.json`, one marker per
 finished input file with its counters (datatrove's completion markers): a rerun of the same
 run into the same output does only the files without a marker."""
 
@@ -27,15 +27,6 @@ def _names(output: str) -> list[str]:
         return []
     root = output.rstrip("/")
     return [f[len(root):].lstrip("/") for f in storage.list_files(output)]
-
-
-def prepare_output(output: str, overwrite: bool) -> None:
-    """For runs that cannot resume (Spark): the output must be new or empty unless
-    `overwrite`."""
-    if _names(output):
-        if not overwrite:
-            raise ConflictError(f"{output}: output directory is not empty (use --overwrite)")
-        storage.delete(output)
 
 
 @dataclass

@@ -167,9 +167,9 @@ def package(config: CrawlRunConfig, job_name: str) -> Submission:
                 p = Path(extra)
                 _add_path(zf, p, p.name)
         zip_uri = storage.publish_file(zpath, f"{staging}/springboard.zip")
-    from springboard.crawl import spark_main
-
-    entry = storage.publish_file(spark_main.__file__, f"{staging}/spark_main.py")
+    # found, not imported: the entry point runs the CLI, which submits through this module
+    entry_file = importlib.util.find_spec("springboard.crawl.spark_main").origin
+    entry = storage.publish_file(entry_file, f"{staging}/spark_main.py")
     updates: dict[str, Any] = {"job": remote_job}
     for key in ("records", "input_list"):
         value = getattr(config, key)

@@ -1,7 +1,10 @@
-"""The local runner: a process pool over input files (one task per file), each worker writing
-its own Parquet part through `springboard.storage` (so an `s3://` output is written to S3) and
-then a completion marker; global steps (dedup), the (key, value) reduce and repartitioning then
-run over all parts in input order, streaming, one writer open at a time.
+"""The crawl over an executor (`springboard.executors`): one task function per input file
+(read, `process_record`, the row steps, write the part) mapped by a local process pool
+(`run_local`) or by Spark (`runners.spark.run_spark`, which EMR Serverless runs). Each task
+writes its own Parquet part through `springboard.storage` (so an `s3://` output is written to
+S3) and then a completion marker. Global steps (dedup) and the (key, value) reduce are the
+executor's `reduce_by_key` over the staged parts; repartitioning then streams them in input
+order, one writer open at a time.
 
 A killed run resumes: rerun it into the same output and only the files without a marker are
 done again (a part without its marker is rewritten). Workers exit when the main process dies."""
@@ -12,9 +15,7 @@ import logging
 import os
 import pickle
 import sys
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
@@ -22,13 +23,14 @@ import pyarrow.parquet as pq
 
 from springboard import storage
 from springboard.crawl.dedup import ORDER_COLUMN
-from springboard.crawl.job import CrawlJob, Pairs, Task, TaskResult, check_outcome, to_table
+from springboard.crawl.pipeline import CrawlJob, Pairs, Task, TaskResult, check_outcome, to_table
 from springboard.crawl.record import Counters, Row
 from springboard.crawl.runners.common import (
     STAGE_DIR, TASKS_DIR, mark_success, open_run, write_counters, write_marker,
 )
-from springboard.crawl.steps import run_pipeline, step_counters
+from springboard.crawl.steps import Step
 from springboard.errors import DataError
+from springboard.executors import Executor, LocalExecutor, ship_by_value
 
 log = logging.getLogger("springboard.crawl")
 
@@ -127,31 +129,6 @@ def _run_task(job: CrawlJob, task: Task, output: str, staged: bool) -> TaskResul
     return result
 
 
-def _parent_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-
-def _watch_parent(pid: int, interval: float = 0.5) -> None:
-    """Pool initializer: a worker exits as soon as the main process is gone (killed with -9 it
-    cannot shut its pool down), instead of running on as an orphan."""
-    def watch() -> None:
-        while not _parent_gone(pid):
-            time.sleep(interval)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-
-
 def _progress(total: int, initial: int):
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -175,6 +152,18 @@ def describe_run(job: CrawlJob, tasks: list[Task], num_output_partitions: int | 
             "tasks": [[t.index, t.uri, refs(t)] for t in tasks]}
 
 
+class CrawlTask:
+    """The one task function the executors map: `run(job, task, output, staged)` for each
+    task (picklable: the job and its steps travel to the workers)."""
+
+    def __init__(self, job: CrawlJob, output: str, staged: bool,
+                 run: Callable[[CrawlJob, Task, str, bool], TaskResult]) -> None:
+        self.job, self.output, self.staged, self.run = job, output, staged, run
+
+    def __call__(self, task: Task) -> TaskResult:
+        return self.run(self.job, task, self.output, self.staged)
+
+
 def run_local(
     job: CrawlJob,
     tasks: list[Task],
@@ -184,9 +173,28 @@ def run_local(
     overwrite: bool = False,
     on_file: OnFile | None = None,
 ) -> Counters:
-    """Runs `job` over `tasks`, writing `output/part-NNNNN.parquet` (one per input file, or
-    `num_output_partitions`), `_counters.json` and `_SUCCESS`; returns the counters. An
-    unfinished earlier run of the same configuration in `output` is resumed."""
+    """Runs `job` over `tasks` on a process pool of `processes` (default: the CPU count),
+    writing `output/part-NNNNN.parquet` (one per input file, or `num_output_partitions`),
+    `_counters.json` and `_SUCCESS`; returns the counters. An unfinished earlier run of the
+    same configuration in `output` is resumed."""
+    # forked, as this runner always has been: a user's script needs no __main__ guard
+    executor = LocalExecutor(max(1, min(processes or os.cpu_count() or 1, len(tasks))),
+                             start_method="fork")
+    return run_tasks(job, tasks, output, executor, num_output_partitions, overwrite, on_file,
+                     run=_run_task)
+
+
+def run_tasks(
+    job: CrawlJob,
+    tasks: list[Task],
+    output: str,
+    executor: Executor,
+    num_output_partitions: int | None = None,
+    overwrite: bool = False,
+    on_file: OnFile | None = None,
+    run: Callable[[CrawlJob, Task, str, bool], TaskResult] | None = None,
+) -> Counters:
+    """`job` over `tasks` on `executor` into `output` (see `run_local`)."""
     resume = open_run(output, describe_run(job, tasks, num_output_partitions), overwrite)
     staged = bool(job.global_steps) or bool(num_output_partitions)
     todo = [t for t in tasks if t.index not in resume.done]
@@ -196,11 +204,12 @@ def run_local(
         errors.extend(marker.get("errors", []))
     if resume.done:
         log.info("resuming %s: %d of %d files already done", output, len(resume.done), len(tasks))
-    processes = max(1, min(processes or os.cpu_count() or 1, max(1, len(todo))))
     bar = _progress(len(tasks), len(resume.done))
-    done_before = len(resume.done)
+    done = len(resume.done)
 
-    def finished(done: int, result: TaskResult) -> None:
+    def finished(_i: int, _task: Task, result: TaskResult) -> None:
+        nonlocal done
+        done += 1
         totals.update(result.counters)
         errors.extend(result.errors)
         c = result.counters
@@ -214,21 +223,12 @@ def run_local(
         if on_file is not None:
             on_file(done, len(tasks), result, totals)
 
+    # a job class from a user's script (or a test module) travels by value, like --py-files
+    ship_by_value(type(job), *(type(s) for s in job.steps))
     try:
-        if processes == 1:
-            for done, task in enumerate(todo, done_before + 1):
-                finished(done, _run_task(job, task, output, staged))
-        elif todo:
-            with ProcessPoolExecutor(processes, initializer=_watch_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                futures = [pool.submit(_run_task, job, t, output, staged) for t in todo]
-                try:
-                    for done, fut in enumerate(as_completed(futures), done_before + 1):
-                        finished(done, fut.result())
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+        if todo:
+            executor.map(CrawlTask(job, output, staged, run or _run_task), todo,
+                         on_result=finished)
     finally:
         if bar is not None:
             bar.close()
@@ -243,9 +243,9 @@ def run_local(
         for old in _parts(output):  # an interrupted final phase starts over
             storage.delete(old)
     if pairs:
-        _reduce_pairs(job, tasks, stage, output, num_output_partitions or 1, totals)
+        _reduce_pairs(job, executor, stage, output, num_output_partitions or 1, totals)
     elif staged:
-        _run_global(job, tasks, stage, output, num_output_partitions, totals)
+        _run_global(job, executor, stage, output, num_output_partitions, totals)
     totals["rows_written"] = sum(_num_rows(p) for p in _parts(output))
     for key in [k for k in totals if k.startswith("tasks.")]:
         del totals[key]
@@ -260,8 +260,8 @@ def run_local(
 def _parts(directory: str, prefix: str = "part") -> list[str]:
     if not storage.exists(directory):
         return []
-    return [f for f in storage.list_files(directory, recursive=False)
-            if f.rsplit("/", 1)[-1].startswith(prefix + "-") and f.endswith(".parquet")]
+    return sorted(f for f in storage.list_files(directory, recursive=False)
+                  if f.rsplit("/", 1)[-1].startswith(prefix + "-") and f.endswith(".parquet"))
 
 
 def _num_rows(uri: str) -> int:
@@ -302,33 +302,89 @@ class _Sink:
             self.writer = None
 
 
-def _run_global(job: CrawlJob, tasks: list[Task], stage: str, out: str, n: int | None,
+# -- global steps: a reduce by key over the staged parts -------------------------------------
+
+def _first_and_later(a: tuple[int, tuple], b: tuple[int, tuple]) -> tuple[int, tuple]:
+    """A key's (first row, later rows): the earliest row holding it, and every other one."""
+    first, later = (a, b) if a[0] < b[0] else (b, a)
+    return first[0], first[1] + later[1] + (later[0],)
+
+
+class _StepKeys:
+    """A staged part's (key, (row, ())) pairs for one global step, rows dropped already left
+    out (a step sees the rows the steps before it kept)."""
+
+    def __init__(self, step: Step, dropped: frozenset[int]) -> None:
+        self.step, self.dropped = step, dropped
+
+    def __call__(self, part: str) -> Iterator[tuple[Any, tuple[int, tuple]]]:
+        for row in _staged_rows([part]):
+            order = row[ORDER_COLUMN]
+            if order not in self.dropped:
+                for key in set(self.step.row_keys(row)):
+                    yield key, (order, ())
+
+
+class _WritePart:
+    """One staged part's rows, less the dropped ones, as the output part of the same name."""
+
+    def __init__(self, output: str, schema: pa.Schema | None, dropped: frozenset[int]) -> None:
+        self.output, self.schema, self.dropped = output, schema, dropped
+
+    def __call__(self, part: str) -> None:
+        writer = _PartWriter(storage.join(self.output, part.rsplit("/", 1)[-1]), self.schema,
+                             keep_order=False)
+        for row in _staged_rows([part]):
+            if row[ORDER_COLUMN] not in self.dropped:
+                writer.add(row)
+        writer.close()
+
+
+def _run_global(job: CrawlJob, executor: Executor, stage: str, out: str, n: int | None,
                 totals: Counters) -> None:
-    """Global steps see every row in input order. The output keeps one part per input file,
-    or `n` parts of contiguous rows (sized from the staged rows, so after dedup the last parts
-    may be smaller or absent, as with Spark's coalesce)."""
+    """Global steps see every row in input order: a row is dropped when one of its keys stood
+    on an earlier row (the executor's reduce by key finds each key's first row). The output
+    keeps one part per input file, or `n` parts of contiguous rows (sized from the staged
+    rows, so after dedup the last parts may be smaller or absent, as with Spark's
+    coalesce)."""
     parts = _parts(stage)
-    steps = job.global_steps
-    for step in steps:
-        step.stats.clear()
-    per_part = -(-sum(_num_rows(p) for p in parts) // n) if n else 0
-    sink = _Sink(out, job.output_arrow_schema(pairs=False))
-    for i, row in enumerate(run_pipeline(steps, _staged_rows(parts))):
-        sink.add(i // per_part if n else row[ORDER_COLUMN] >> 32, row)
+    staged_rows = sum(_num_rows(p) for p in parts)
+    dropped: set[int] = set()
+    for step in job.global_steps:
+        before = staged_rows - len(dropped)
+        pairs = executor.reduce_by_key(_StepKeys(step, frozenset(dropped)), parts, _first_and_later)
+        newly = {row for _, (_, later) in pairs for row in later}
+        dropped |= newly
+        if before - len(newly):
+            totals[f"{step.name}.kept"] += before - len(newly)
+        if newly:
+            totals[f"{step.name}.dropped.duplicate"] += len(newly)
+    schema = job.output_arrow_schema(pairs=False)
+    if not n:
+        executor.map(_WritePart(out, schema, frozenset(dropped)), parts)
+        return
+    per_part = -(-staged_rows // n)
+    sink = _Sink(out, schema)
+    kept = (row for row in _staged_rows(parts) if row[ORDER_COLUMN] not in dropped)
+    for i, row in enumerate(kept):
+        sink.add(i // per_part, row)
     sink.close()
-    totals.update(step_counters(steps))
 
 
-def _reduce_pairs(job: CrawlJob, tasks: list[Task], stage: str, out: str, n: int,
-                  totals: Counters) -> None:
-    """cc-pyspark's `reduceByKey` over every task's combined pairs, in key order. Memory
-    holds one entry per distinct key."""
-    reduce = job.reduce_by_key_func
-    combined: dict[Any, Any] = {}
-    for batch in _iter_batches(_parts(stage, "pairs")):
+# -- (key, value) jobs: cc-pyspark's reduceByKey ---------------------------------------------
+
+def _staged_pairs(part: str) -> Iterator[tuple[Any, Any]]:
+    for batch in _iter_batches([part]):
         for key, val in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-            key, val = pickle.loads(key), pickle.loads(val)
-            combined[key] = reduce(combined[key], val) if key in combined else val
+            yield pickle.loads(key), pickle.loads(val)
+
+
+def _reduce_pairs(job: CrawlJob, executor: Executor, stage: str, out: str, n: int,
+                  totals: Counters) -> None:
+    """cc-pyspark's `reduceByKey` over every task's combined pairs, written in key order.
+    Memory holds one entry per distinct key."""
+    combined = dict(executor.reduce_by_key(_staged_pairs, _parts(stage, "pairs"),
+                                           job.reduce_by_key_func))
     try:
         keys = sorted(combined)
     except TypeError:
