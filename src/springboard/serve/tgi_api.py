@@ -26,9 +26,11 @@ from springboard.errors import NotFoundError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.generate.params import MAX_STOP_SEQUENCES, params_error
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.limits import ClientGone, until_disconnected
 from springboard.serve.bodies import decode_json
 from springboard.serve.schema import request_body
-from springboard.serve.tgi_format import MAX_BEST_OF, MAX_TOP_N_TOKENS, answer, error_body, parse_parameters, stream_events
+from springboard.serve.tgi_format import (MAX_BEST_OF, MAX_TOP_N_TOKENS, answer, error_body, parse_parameters,
+                                          stream_events, with_error_event)
 
 log = logging.getLogger("springboard.serve")
 
@@ -86,8 +88,10 @@ async def _generate(request: Request, name: str, stream: bool | None) -> Respons
             gen = GenerationRequest([body.inputs], params)
             if streaming:
                 events = stream_events(endpoint.stream(body.inputs, gen), params, options)
-                return StreamingResponse(events, media_type="text/event-stream")
-            results = await endpoint.generate(gen)
+                return StreamingResponse(with_error_event(events), media_type="text/event-stream")
+            results = await until_disconnected(request, endpoint.generate(gen))
+        except ClientGone as exc:  # nobody reads this answer; the generation has stopped
+            raise TgiFailure(str(exc), "validation", 400) from None
         except ValidationError as exc:
             raise TgiFailure(str(exc), "validation", 422) from None
         except EndpointNotReady as exc:

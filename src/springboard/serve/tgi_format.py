@@ -12,6 +12,7 @@ here: `frequency_penalty` other than 0. `adapter_id` names a LoRA adapter attach
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from springboard.errors import DataError
 from springboard.generate import GenerationParams, GenerationResult
 from springboard.generate.logprobs import TokenLogprob
+
+log = logging.getLogger("springboard.serve")
 
 MAX_TOP_N_TOKENS = 5  # TGI's default --max-top-n-tokens
 MAX_BEST_OF = 4
@@ -214,6 +217,18 @@ def stream_events(stream: Any, params: GenerationParams, options: TgiOptions) ->
             yield event(*pending, final=True)
     finally:
         stream.close()  # the client may have gone away: stop generating
+
+
+def with_error_event(events: Iterator[bytes]) -> Iterator[bytes]:
+    """A TGI event stream whose failure after the 200 (the endpoint deleted mid-stream, the model
+    failing) ends with an error event, as TGI's router sends one (`data:{"error": ...,
+    "error_type": "generation"}`, which huggingface_hub raises), instead of a bare close that
+    reads like a finished answer."""
+    try:
+        yield from events
+    except Exception as exc:  # noqa: BLE001 - reported in-band: the status line has gone out
+        log.warning("stream failed: %s: %s", type(exc).__name__, exc)
+        yield _event(error_body(str(exc) or type(exc).__name__, "generation"))
 
 
 def error_body(message: str, error_type: str) -> dict[str, str]:
