@@ -175,12 +175,12 @@ def test_serve_command_wires_the_key_into_the_server(monkeypatch):
     monkeypatch.delenv("SPRINGBOARD_API_KEY", raising=False)
     assert main(["serve", "--host", "0.0.0.0", "--port", "18080", "--api-key", KEY]) == 0
     assert served["host"] == "0.0.0.0" and served["port"] == 18080
-    with TestClient(served["app"]) as client:
+    with TestClient(served["app"], base_url="http://127.0.0.1") as client:
         assert client.get("/springboard/health").status_code == 401
         assert client.get("/springboard/health", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
     monkeypatch.setenv("SPRINGBOARD_API_KEY", KEY)  # the environment works as the flag does
     assert main(["serve", "--host", "0.0.0.0", "--port", "18080"]) == 0
-    with TestClient(served["app"]) as client:
+    with TestClient(served["app"], base_url="http://127.0.0.1") as client:
         assert client.get("/springboard/health").status_code == 401
 
 
@@ -194,10 +194,11 @@ def test_a_websocket_route_added_later_is_behind_the_key_too(tmp_path):
 
     app.add_api_websocket_route("/ws", echo)
     with TestClient(app) as client:
-        with pytest.raises(WebSocketDisconnect) as err, client.websocket_connect("/ws") as ws:
+        # a loopback URL: the server answers loopback Host names only (TestClient says "testserver")
+        with pytest.raises(WebSocketDisconnect) as err, client.websocket_connect("ws://127.0.0.1/ws") as ws:
             ws.receive_text()
         assert err.value.code == 1008
-        with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        with client.websocket_connect("ws://127.0.0.1/ws", headers={"Authorization": f"Bearer {KEY}"}) as ws:
             assert ws.receive_text() == "hello"
 
 
@@ -207,6 +208,6 @@ def test_a_caller_without_the_key_is_refused_before_its_body_is_read(keyed):
     parts = urlsplit(keyed)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         # 5 MB declared (under the limit) and never sent: only the headers decide
-        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 5000000\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 401")

@@ -10,6 +10,7 @@ state and nothing imports this module (it stands on top of every room, see DESIG
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from fastapi import APIRouter, FastAPI
 
 from springboard import controlplane, settings, studio
 from springboard.errors import ValidationError
-from springboard.serve import openai_api, tgi_api
+from springboard.serve import limits, openai_api, tgi_api
 from springboard.serve import routes as serve_routes
 from springboard.serve.endpoints import EndpointManager
 from springboard.serve.registry import EndpointConfig
@@ -46,8 +47,11 @@ ROUTERS: list[APIRouter] = [
 
 
 def create_app(manager: EndpointManager | None = None, restore: bool = True, api_key: str | None = None,
-               api_secret: str | None = None) -> FastAPI:
-    """The server. With `api_key`, every request must carry it (see `Guard` below)."""
+               api_secret: str | None = None, bound: str | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The server. With `api_key`, every request must carry it (see `Guard` below); `bound` (the
+    bind address) and `allowed_hosts` are the Host names it answers besides loopback
+    (`HostOriginCheck`)."""
     manager = manager or EndpointManager()
 
     @asynccontextmanager
@@ -65,12 +69,14 @@ def create_app(manager: EndpointManager | None = None, restore: bool = True, api
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(Guard, api_key=api_key, api_secret=api_secret)
+    # outermost: a refused Host or Origin costs no authentication and no body read
+    app.add_middleware(HostOriginCheck, bound=bound, allowed_hosts=settings.allowed_hosts() + (allowed_hosts or []))
     return app
 
 
 def run(host: str = "127.0.0.1", port: int = settings.DEFAULT_PORT, model: str | None = None,
         name: str | None = None, batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 10.0,
-        api_key: str | None = None, api_secret: str | None = None) -> None:
+        api_key: str | None = None, api_secret: str | None = None, allowed_hosts: list[str] | None = None) -> None:
     """Serves until interrupted. With `model`, also deploys it (the single-model container).
     Off loopback an API key is required."""
     import uvicorn
@@ -94,18 +100,84 @@ def run(host: str = "127.0.0.1", port: int = settings.DEFAULT_PORT, model: str |
         if config.name in {r.name for r in manager.registry.list()}:
             manager.registry.delete(config.name)
         manager.create(config)
-    app = create_app(manager, api_key=api_key, api_secret=api_secret)
+    app = create_app(manager, api_key=api_key, api_secret=api_secret, bound=host, allowed_hosts=allowed_hosts)
     url = f"http://{client_host(host)}:{port}"
     server_file().write_text(json.dumps({"url": url, "pid": os.getpid(), "host": host, "port": port}))
     log.info("serving on %s (SPRINGBOARD_HOME=%s%s)", url, settings.home(), ", API key required" if api_key else "")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # SIGTERM: in-flight requests get the grace to finish, then are cancelled (their generation
+        # stops at its next step), and the server exits within seconds.
+        uvicorn.run(app, host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=settings.shutdown_grace())
     finally:
         try:
             if json.loads(server_file().read_text()).get("pid") == os.getpid():
                 server_file().unlink()
         except (OSError, ValueError):
             pass
+
+
+# -- who may call: Host (DNS rebinding) and Origin (cross-site posts), before anything else ------
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+STATE_CHANGING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+class HostOriginCheck:
+    """ASGI middleware in front of every route (Jupyter's checks). A `Host` header must name
+    loopback, the address the server was bound to, or a name in `allowed_hosts`
+    (--allowed-hosts / SPRINGBOARD_ALLOWED_HOSTS; `*` for any): a page on a rebound DNS name is
+    refused. Bound to every interface (0.0.0.0, ::) any IP literal is accepted too (rebinding
+    needs a name). A state-changing request (POST/PUT/DELETE/PATCH) from a browser must be
+    same-origin: an `Origin` whose host:port is not the request's `Host`, or `Sec-Fetch-Site:
+    cross-site`/`same-site`, is refused, which stops a cross-origin form or fetch post. Clients
+    that are not browsers (boto3, the sagemaker SDK, openai, the CLI) send neither header."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], bound: str | None = None,
+                 allowed_hosts: list[str] | None = None) -> None:
+        self.app = app
+        self.any_ip = bound in ("0.0.0.0", "::", "")
+        names = {*LOOPBACK_NAMES, *(h.lower().strip("[]") for h in (allowed_hosts or []))}
+        if bound and not self.any_ip:
+            names.add(bound.lower().strip("[]"))
+        self.names = names
+
+    def host_allowed(self, host: str) -> bool:
+        name = host.lower()
+        name = name[1:name.index("]")] if name.startswith("[") and "]" in name else name.rsplit(":", 1)[0]
+        if "*" in self.names or name in self.names or is_loopback(name):
+            return True
+        if self.any_ip:
+            try:
+                ipaddress.ip_address(name)
+                return True
+            except ValueError:
+                return False
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        refusal = None
+        if host and not self.host_allowed(host):
+            refusal = (f"Host {host!r} is not a name this server answers to (loopback or its bind address); "
+                       f"add it with --allowed-hosts or {settings.ALLOWED_HOSTS}")
+        elif scope["type"] == "websocket" or scope["method"] in STATE_CHANGING:
+            origin = headers.get("origin")
+            fetch_site = headers.get("sec-fetch-site", "").lower()
+            if origin is not None and origin.lower().split("://", 1)[-1].rstrip("/") != host.lower():
+                refusal = f"cross-origin request refused: Origin {origin!r} is not this server ({host})"
+            elif fetch_site in ("cross-site", "same-site"):
+                refusal = f"cross-origin request refused (Sec-Fetch-Site: {fetch_site})"
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await _refuse(send, Refused(403, "Forbidden", refusal))
 
 
 # -- the guard: body limits and authentication for every route -----------------------------------
@@ -134,23 +206,30 @@ class Guard:
     chunked body is counted as it arrives and refused as soon as it passes the limit, so no route
     ever buffers more than MAX_BODY_BYTES. The body is then replayed to the route.
 
-    Authentication, when an API key is set: `Authorization: Bearer <key>` (the openai client's
+    Authentication, when an API key is set: `Authorization: Bearer <secret>` (the openai client's
     api_key, huggingface_hub's token), or an AWS SigV4 signature (boto3, the sagemaker SDK) whose
-    access key id is the API key, recomputed with botocore's own signer from the configured
-    secret (default: the key itself) and compared in constant time."""
+    access key id is the API key, recomputed with botocore's own signer from the secret and
+    compared in constant time. The secret is --api-secret, or the key itself when none is set:
+    boto3 sends the access key id in clear, so with a secret the key alone opens nothing.
+    Everything the headers alone can refuse (a wrong Bearer secret, an unknown access key, a
+    malformed or expired signature, routing headers left out of SignedHeaders) is refused before
+    one byte of the body is read; only the signature itself, which covers the body, waits for it.
+
+    Routing: a request carrying X-Amz-Target more than once is refused whatever the key (the
+    signature covers every copy, joined, while a router reads one)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], api_key: str | None = None,
                  api_secret: str | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.api_key = api_key or None
-        self.api_secret = (api_secret or api_key) or None
+        self.api_secret = (api_secret or api_key) or None  # what Bearer carries and SigV4 signs with
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.api_key:
             # No route takes a WebSocket today; one added later is still behind the key.
-            auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-            if not hmac.compare_digest(auth.encode(), f"Bearer {self.api_key}".encode()):
+            auth = _joined(scope, "authorization") or ""
+            if not hmac.compare_digest(auth.encode(), f"Bearer {self.api_secret}".encode()):
                 await send({"type": "websocket.close", "code": 1008})
                 return
         if scope["type"] != "http":
@@ -159,10 +238,11 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         aws = _aws_style(scope, headers)
         try:
-            sigv4 = bool(self.api_key) and not _public(scope) and self._authenticate(headers, aws)
+            _one_target(scope)
+            sigv4 = bool(self.api_key) and not _public(scope) and self._authenticate(scope, aws)
             body = await self._read(headers, receive, aws)
             if sigv4:  # the signature covers the body: checked once it is read (within the limit)
-                verify_sigv4(scope, headers, body, self.api_key, self.api_secret)
+                verify_sigv4(scope, body, self.api_key, self.api_secret)
         except Refused as exc:
             await _refuse(send, exc)
             return
@@ -201,17 +281,20 @@ class Guard:
         # SageMaker answers an oversized InvokeEndpoint with 400 ValidationError; HTTP says 413.
         return Refused(400 if aws else 413, "ValidationError", message)
 
-    def _authenticate(self, headers: dict[str, str], aws: bool) -> bool:
-        """Checks a Bearer key before any of the body is read (a caller without the key never
-        makes the server buffer anything); True when a SigV4 signature remains to be checked."""
+    def _authenticate(self, scope: Scope, aws: bool) -> bool:
+        """Checks a Bearer secret, or all of a SigV4 signature but the signature itself, before
+        any of the body is read (a caller without the key or the secret never makes the server
+        buffer anything); True when the SigV4 signature remains to be checked."""
         assert self.api_key is not None and self.api_secret is not None
-        auth = headers.get("authorization", "")
+        auth = _joined(scope, "authorization") or ""  # two Authorization headers: neither passes
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer":
-            if not hmac.compare_digest(value.strip().encode(), self.api_key.encode()):
-                raise Refused(401, "InvalidApiKey", "the API key in 'Authorization: Bearer' is not valid")
+            if not hmac.compare_digest(value.strip().encode(), self.api_secret.encode()):
+                what = "the API secret (--api-secret)" if self.api_secret != self.api_key else "the API key"
+                raise Refused(401, "InvalidApiKey", f"'Authorization: Bearer' must carry {what}")
             return False
         if scheme == "AWS4-HMAC-SHA256":
+            sigv4_preflight(scope, self.api_key)
             return True
         if aws:
             raise Refused(403, "MissingAuthenticationTokenException",
@@ -257,16 +340,55 @@ _SIGV4 = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
     r"\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
 )
+_SIGNED_ALWAYS = ("host", "x-amz-date")
 
 
-def verify_sigv4(scope: Scope, headers: dict[str, str], body: bytes, api_key: str, secret: str) -> None:
-    """Recomputes the request's SigV4 signature with botocore's signer and the server's secret.
-    Raises Refused (403, AWS's error codes) when the key, the signature or the time is wrong."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
+def _must_be_signed(name: str) -> bool:
+    """Headers that route or interpret a request (the operation, the payload's type, SageMaker's
+    target model/variant/custom attributes): a SigV4 request must sign every one it carries, so
+    nothing unsigned decides what runs. botocore signs every header it sends but these few
+    (x-amzn-trace-id among them)."""
+    return name in ("content-type", "x-amz-target") or (
+        name.startswith(("x-amz-", "x-amzn-")) and name != "x-amzn-trace-id")
 
-    match = _SIGV4.match(headers.get("authorization", ""))
+
+def _pairs(scope: Scope) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+
+
+def _joined(scope: Scope, name: str) -> str | None:
+    """A header as SigV4 canonicalizes it: every copy, in order, trimmed with its inner runs of
+    spaces collapsed, joined with ','; None when absent."""
+    values = [" ".join(v.split()) for k, v in _pairs(scope) if k == name]
+    return ",".join(values) if values else None
+
+
+def _one_target(scope: Scope) -> None:
+    targets = [v for k, v in _pairs(scope) if k == "x-amz-target"]
+    if len(targets) > 1:
+        raise Refused(400, "UnknownOperationException",
+                      f"header 'X-Amz-Target' appears {len(targets)} times ({', '.join(map(repr, targets))}): "
+                      "send it once")
+
+
+@dataclasses.dataclass(frozen=True)
+class SigV4:
+    """A SigV4 Authorization header's parts, checked against everything but the body."""
+
+    access_key: str
+    region: str
+    service: str
+    signed: list[str]
+    signature: str
+    amz_date: str
+
+
+def sigv4_preflight(scope: Scope, api_key: str) -> SigV4:
+    """Everything about a SigV4 request the headers alone decide: the header's form, the access
+    key id (the server's API key), X-Amz-Date within 15 minutes, and SignedHeaders naming host,
+    x-amz-date and every routing header present (see _must_be_signed). Raises Refused (403,
+    AWS's error codes); runs before the body is read."""
+    match = _SIGV4.match(_joined(scope, "authorization") or "")
     if not match:
         raise Refused(403, "IncompleteSignatureException", "the Authorization header is not a SigV4 signature")
     parts = match["credential"].split("/")
@@ -277,7 +399,7 @@ def verify_sigv4(scope: Scope, headers: dict[str, str], body: bytes, api_key: st
         raise Refused(403, "UnrecognizedClientException",
                       "The security token included in the request is invalid (the access key id must be "
                       "the server's API key)")
-    amz_date = headers.get("x-amz-date", "")
+    amz_date = _joined(scope, "x-amz-date") or ""
     try:
         when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
     except ValueError:
@@ -286,21 +408,57 @@ def verify_sigv4(scope: Scope, headers: dict[str, str], body: bytes, api_key: st
         raise Refused(403, "InvalidSignatureException", "Signature expired: X-Amz-Date is more than 15 minutes "
                       "from the server's time")
     signed = match["signed"].split(";")
-    if "host" not in signed or any(name not in headers for name in signed):
-        raise Refused(403, "IncompleteSignatureException", "SignedHeaders must include host and name present headers")
-    declared_hash = headers.get("x-amz-content-sha256")
+    if signed != sorted(set(signed)) or any(name != name.lower() for name in signed):
+        raise Refused(403, "IncompleteSignatureException",
+                      "SignedHeaders must list lowercase header names once each, sorted")
+    present = {name for name, _ in _pairs(scope)}
+    absent = [name for name in signed if name not in present]
+    if absent:
+        raise Refused(403, "IncompleteSignatureException",
+                      f"SignedHeaders names headers the request does not carry: {', '.join(absent)}")
+    unsigned = sorted({*_SIGNED_ALWAYS, *(n for n in present if _must_be_signed(n))} - set(signed))
+    if unsigned:
+        raise Refused(403, "IncompleteSignatureException",
+                      f"SignedHeaders must include {', '.join(unsigned)} (this server routes and reads only "
+                      "what is signed)")
+    return SigV4(access_key, region, service, signed, match["signature"], amz_date)
+
+
+def verify_sigv4(scope: Scope, body: bytes, api_key: str, secret: str) -> None:
+    """Recomputes the request's SigV4 signature with botocore's signer and the server's secret,
+    over every copy of each signed header (botocore's canonical form joins them as AWS does).
+    Raises Refused (403, AWS's error codes) when the key, the signature or the time is wrong."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest, HTTPHeaders
+    from botocore.credentials import Credentials
+
+    class Verifier(SigV4Auth):
+        def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+            # Exactly the headers the client named, every copy: botocore's own list leaves out
+            # a few (user-agent, ...) that another client may well have signed.
+            chosen = HTTPHeaders()
+            for name, value in request.headers.items():
+                chosen[name] = value
+            return chosen
+
+    sig = sigv4_preflight(scope, api_key)
+    declared_hash = _joined(scope, "x-amz-content-sha256")
     if declared_hash is not None and declared_hash != hashlib.sha256(body).hexdigest():
         raise Refused(403, "InvalidSignatureException", "X-Amz-Content-SHA256 does not match the body")
     path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
-    # Always "http": botocore then hashes the body into the signature (what boto3 does over http).
-    url = f"http://{headers['host']}{path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
-    request = AWSRequest(method=scope["method"], url=url, data=body, headers={h: headers[h] for h in signed})
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(access_key, secret), service, region)
+    # Always "http": botocore then hashes the body into the signature (what boto3 does over
+    # http). The host comes from the signed Host header, not the URL.
+    url = f"http://localhost{path.decode('latin-1')}" + (f"?{query.decode('latin-1')}" if query else "")
+    request = AWSRequest(method=scope["method"], url=url, data=body)
+    for name, value in _pairs(scope):
+        if name in sig.signed:
+            request.headers[name] = value  # HTTPHeaders keeps every copy, in order
+    request.context["timestamp"] = sig.amz_date
+    signer = Verifier(Credentials(sig.access_key, secret), sig.service, sig.region)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    if not hmac.compare_digest(expected.encode(), match["signature"].encode()):
+    if not hmac.compare_digest(expected.encode(), sig.signature.encode()):
         raise Refused(403, "InvalidSignatureException",
                       "The request signature we calculated does not match the signature you provided. "
                       "Check your AWS Secret Access Key and signing method.")
@@ -325,18 +483,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--model", help="also deploy this model at start (single-model container: /invocations)")
     s.add_argument("--name", help="endpoint name for --model (default: 'default')")
     s.add_argument("--api-key", help="require this key on every request (default: $SPRINGBOARD_API_KEY)")
-    s.add_argument("--api-secret", help="the secret SigV4 (boto3) signatures are checked with "
+    s.add_argument("--api-secret", help="the secret SigV4 (boto3) signatures are checked with and "
+                   "'Authorization: Bearer' must carry; the key is then only the access key id "
                    "(default: $SPRINGBOARD_API_SECRET, else the API key itself)")
+    s.add_argument("--allowed-hosts", default="", help="comma-separated Host names the server answers besides "
+                   "loopback and --host (also $SPRINGBOARD_ALLOWED_HOSTS; '*' for any)")
     s.add_argument("--no-batching", action="store_true", help="run requests one at a time")
     s.add_argument("--max-batch-size", type=int, default=16, help="rows per batched pass (default 16)")
     s.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a request waits for company")
+    limits.add_server_options(s)  # per-request bounds, endpoint count, shutdown grace (serve/limits.py)
     s.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    limits.apply_server_options(args)
     run(args.host, args.port, model=args.model, name=args.name, batching=not args.no_batching,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, api_key=args.api_key,
-        api_secret=args.api_secret)
+        api_secret=args.api_secret, allowed_hosts=[h for h in args.allowed_hosts.split(",") if h.strip()])
     return 0
 
 
