@@ -102,6 +102,10 @@ def local_sagemaker(
             models = str(settings.models_dir())
             os.environ["SPRINGBOARD_HOME"] = str(workdir / "home")
             os.environ["SPRINGBOARD_MODELS_DIR"] = models
+            # The example's own files (data, outputs) are paths the server may use (README:
+            # "What a request may touch").
+            roots = [r for r in os.environ.get("SPRINGBOARD_DATA_ROOTS", "").split(os.pathsep) if r]
+            os.environ["SPRINGBOARD_DATA_ROOTS"] = os.pathsep.join([*roots, str(workdir)])
             port = _free_port()
             endpoint_url = f"http://127.0.0.1:{port}"
             log = open(workdir / "server.log", "ab")
