@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, Union
 from springboard.errors import DataError, NotFoundError, ValidationError
 from springboard.generate.logprobs import TokenLogprob, Vocabulary, score_causal, score_seq2seq
 from springboard.generate.params import DEFAULT_MAX_NEW_TOKENS, GenerationParams
-from springboard.generate.stopping import FinishCause, FinishReason, reason_of, stop_on_text_class, trim_at_stop
+from springboard.generate.stopping import (
+    FinishCause,
+    FinishReason,
+    cancelled_class,
+    reason_of,
+    stop_on_text_class,
+    trim_at_stop,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -60,6 +67,9 @@ class GenerationRequest:
     prompts: Sequence[Prompt]
     params: GenerationParams
     chat: bool = False
+    # Set by a server when the client went away: a pass whose requests are all cancelled stops
+    # at its next step (stopping.cancelled_class).
+    cancelled: threading.Event | None = None
 
 
 class Engine:
@@ -371,14 +381,18 @@ class Engine:
         params: GenerationParams,
         chat: bool = False,
         batch_size: int | None = None,
+        cancelled: threading.Event | None = None,
     ) -> list[GenerationResult]:
-        """One result per prompt. The prompts run in passes of `batch_size` (default: one pass)."""
+        """One result per prompt. The prompts run in passes of `batch_size` (default: one pass);
+        once `cancelled` is set, the running pass stops and no further pass starts."""
         if batch_size is not None and batch_size < 1:
             raise DataError("must be at least 1", field="batch_size")
         size = batch_size or max(1, len(prompts))
         results: list[GenerationResult] = []
         for start in range(0, len(prompts), size):
-            chunk = GenerationRequest(prompts[start : start + size], params, chat)
+            if cancelled is not None and cancelled.is_set():
+                break
+            chunk = GenerationRequest(prompts[start : start + size], params, chat, cancelled)
             results.extend(self.generate_batch([chunk])[0])
         return results
 
@@ -409,7 +423,9 @@ class Engine:
         batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
         config = self._generation_config(lead, max(limits) if limits else 1)
         start = 0 if self.is_seq2seq else batch["input_ids"].shape[1]
-        criteria = self._stopping(lead, start)
+        events = [r.cancelled for r in requests]
+        cancel = [cancelled_class()(events)] if all(e is not None for e in events) else []
+        criteria = self._stopping(lead, start, cancel)
 
         def run() -> Any:
             if lead.do_sample and lead.seed is not None:

@@ -84,3 +84,23 @@ def stop_on_text_class() -> type:
             return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
 
     return StopOnText
+
+
+@functools.cache
+def cancelled_class() -> type:
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):
+        """Ends every row of a pass once all of its requests' `cancelled` events are set (their
+        clients went away): a pass nobody reads stops at its next step instead of running on."""
+
+        def __init__(self, events: Sequence[Any]) -> None:
+            self.events = tuple(events)
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            done = all(event.is_set() for event in self.events)
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+    return Cancelled

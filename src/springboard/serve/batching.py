@@ -15,7 +15,9 @@ is still running in its thread."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import threading
 import time
 from typing import Any
 from dataclasses import dataclass, field
@@ -41,12 +43,20 @@ class BatchStats:
     passes: int = 0
     requests: int = 0
     rows: int = 0
+    # requests whose clients went away before the answer: their rows cancelled on the scheduler,
+    # or their pass stopped at its next step (abandoned_tokens: the most new tokens such a pass
+    # had generated when it stopped)
+    abandoned: int = 0
+    abandoned_tokens: int = 0
 
 
 class Batcher:
     def __init__(self, engine: Engine, max_batch_size: int = 16, max_wait_ms: float = 10.0, enabled: bool = True,
-                 continuous: bool = True) -> None:
+                 continuous: bool = True, owns_engine: bool = True) -> None:
         self.engine = engine
+        # False: the engine is shared with other endpoints' batchers (serve/engines.py), and
+        # closing this batcher leaves its scheduler running for them.
+        self.owns_engine = owns_engine
         # Continuous batching: requests the engine's scheduler can run join its running batch at
         # the next step and leave when done (generate/scheduler.py); the rest (beam search,
         # seq2seq models, explicit batch_size) use the dynamic batching below.
@@ -101,17 +111,21 @@ class Batcher:
         try:
             return await future
         finally:
-            scheduled.cancel()  # a no-op once finished; stops the rows if the client went away
+            if not scheduled.done():  # the client went away (or the endpoint closed): stop its rows
+                scheduled.cancel()
+                self.stats.abandoned += 1
 
     async def _run_alone(self, request: GenerationRequest, batch_size: int | None,
                          future: asyncio.Future[list[GenerationResult]]) -> None:
         self.stats.passes += 1
         self.stats.requests += 1
         self.stats.rows += len(request.prompts)
+        cancelled = self._cancel_when_abandoned([future])
         try:
             results = await asyncio.to_thread(
-                self.engine.generate, list(request.prompts), request.params, request.chat, batch_size
+                self.engine.generate, list(request.prompts), request.params, request.chat, batch_size, cancelled
             )
+            self._count_stopped(cancelled, [results])
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -135,7 +149,7 @@ class Batcher:
         for future in list(self._pending):
             if not future.done():
                 future.set_exception(self._closed)
-        if self.continuous:
+        if self.continuous and self.owns_engine:
             self.engine.close()
 
     async def _work(self) -> None:
@@ -174,10 +188,33 @@ class Batcher:
             buckets[-1].append(item)
         return order
 
+    def _cancel_when_abandoned(self, futures: list[asyncio.Future[list[GenerationResult]]]) -> threading.Event:
+        """An event set once every one of `futures` is settled before the pass ends: cancelled
+        (their clients went away, see serve.limits.until_disconnected) or failed by `close`
+        (endpoint deleted, server stopping). The engine then stops the pass at its next step."""
+        event = threading.Event()
+
+        def check(_: Any) -> None:
+            if all(f.done() for f in futures):
+                event.set()
+
+        for future in futures:
+            future.add_done_callback(check)
+        return event
+
+    def _count_stopped(self, cancelled: threading.Event, results: list[list[GenerationResult]]) -> None:
+        if cancelled.is_set():
+            tokens = max((max(r.token_counts or [r.generated_tokens]) for rs in results for r in rs), default=0)
+            self.stats.abandoned += 1
+            self.stats.abandoned_tokens = tokens
+            log.info("a generation pass stopped after %d new tokens: its clients went away", tokens)
+
     async def _run_group(self, group: list[_Item]) -> None:
-        requests = [item.request for item in group]
+        cancelled = self._cancel_when_abandoned([item.future for item in group])
+        requests = [dataclasses.replace(item.request, cancelled=cancelled) for item in group]
         try:
             results = await asyncio.to_thread(self.engine.generate_batch, requests)
+            self._count_stopped(cancelled, results)
         except Exception as exc:
             if len(group) > 1:
                 # One bad row (say, a prompt over the context) must not fail its neighbours:

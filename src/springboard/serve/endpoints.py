@@ -18,9 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from springboard.errors import ConflictError, NotFoundError, SpringboardError
+from springboard import settings
+from springboard.errors import ConflictError, LimitExceededError, NotFoundError, SpringboardError
 from springboard.generate import Engine, GenerationRequest, GenerationResult, TextStream
 from springboard.serve.batching import Batcher
+from springboard.serve.engines import SharedEngines, engine_key
+from springboard.serve.limits import check_request
 from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry
 
 log = logging.getLogger("springboard.serve")
@@ -41,6 +44,7 @@ class Endpoint:
     batcher: Batcher | None = None
     spec: Any = None
     inflight: int = 0
+    shared: bool = False  # its engine came from the manager's SharedEngines (released, not closed)
     _ready: threading.Event = field(default_factory=threading.Event)
     _streams: weakref.WeakSet[TextStream] = field(default_factory=weakref.WeakSet)
 
@@ -59,7 +63,7 @@ class Endpoint:
         return self.engine
 
     async def generate(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
-        self.ready()
+        check_request(self.ready(), request.prompts, request.params)
         assert self.batcher is not None
         self.inflight += 1  # event-loop only: no lock needed
         try:
@@ -68,7 +72,9 @@ class Endpoint:
             self.inflight -= 1
 
     def stream(self, prompt: Any, request: GenerationRequest) -> TextStream:
-        stream = self.ready().stream(prompt, request.params, request.chat)
+        engine = self.ready()
+        check_request(engine, [prompt], request.params)
+        stream = engine.stream(prompt, request.params, request.chat)
         self._streams.add(stream)
         return stream
 
@@ -92,6 +98,7 @@ class EndpointManager:
         self.retry_delay = retry_delay
         self._lock = threading.Lock()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="springboard-load")
+        self.engines = SharedEngines()
 
     def restore(self) -> list[Future[None]]:
         """Brings back the endpoints recorded by an earlier server: all but those that failed
@@ -113,6 +120,13 @@ class EndpointManager:
                 raise ConflictError(
                     f"endpoint {config.name!r} already exists (status {self.endpoints[config.name].record.status})"
                 )
+            hosted = sum(1 for name, e in self.endpoints.items() if e.record.status != "Failed" and name != config.name)
+            limit = settings.max_endpoints()
+            if hosted >= limit:
+                variable, option, _ = settings.MAX_ENDPOINTS
+                raise LimitExceededError(
+                    f"this server already hosts {hosted} endpoints, its limit (setting {variable}, "
+                    f"`springboard serve {option}`); delete one or raise the limit")
             record = self.registry.create(config)
             self._start(record, background)
         return record
@@ -131,6 +145,13 @@ class EndpointManager:
         and records it, so a restarted server attaches it again."""
         endpoint = self.get(name)
         engine = endpoint.ready()
+        if endpoint.shared:
+            if self.engines.users(engine) > 1:
+                raise ConflictError(
+                    f"endpoint {name!r} shares its loaded model with other endpoints of the same artifact, and an "
+                    "adapter would change it for them too: deploy this endpoint with its adapters instead "
+                    "(an endpoint deployed with adapters loads a model of its own)")
+            self.engines.make_private(engine)
         await asyncio.to_thread(engine.attach_adapter, adapter, artifact)
         if self.endpoints.get(name) is endpoint:
             endpoint.record.adapters = {**endpoint.record.adapters, adapter: artifact}
@@ -153,8 +174,7 @@ class EndpointManager:
                 endpoint._ready.set()  # deleted before its turn came
                 return
             try:
-                engine = Engine.load(record.model, device=record.device, dtype=record.dtype)
-                _attach_adapters(engine, record.adapters)
+                engine = self._acquire(record)
             except Exception as exc:  # any load failure is the endpoint's failure reason
                 log.warning("endpoint %s: load attempt %d/%d failed: %s", record.name, attempt, attempts, exc)
                 if attempt < attempts:
@@ -165,13 +185,34 @@ class EndpointManager:
                     self.registry.save(record)
                 endpoint._ready.set()
                 return
+            endpoint.shared = True
             self._attach(endpoint, engine)
+            if self.endpoints.get(record.name) is not endpoint:  # deleted while it loaded
+                self.engines.release(engine)
             return
+
+    def _acquire(self, config: EndpointConfig) -> Engine:
+        """The endpoint's engine: a loaded one shared with the endpoints of the same artifact and
+        precision (serve/engines.py), or its own when it has adapters."""
+
+        def load() -> Engine:
+            engine = Engine.load(config.model, device=config.device, dtype=config.dtype)
+            _attach_adapters(engine, config.adapters)
+            return engine
+
+        key = None
+        if not config.adapters:
+            try:
+                key = engine_key(config.model, config.device, config.dtype)
+            except Exception:  # noqa: BLE001 - not resolvable: load() reports why
+                key = None
+        return self.engines.acquire(key, load)
 
     def _attach(self, endpoint: Endpoint, engine: Engine) -> None:
         record = endpoint.record
         endpoint.engine, endpoint.spec = engine, engine.spec
-        endpoint.batcher = Batcher(engine, record.max_batch_size, record.max_wait_ms, record.batching)
+        endpoint.batcher = Batcher(engine, record.max_batch_size, record.max_wait_ms, record.batching,
+                                   owns_engine=not endpoint.shared)
         record.model_dir = str(engine.model_dir)
         record.model_id = getattr(engine.spec, "model_id", None)
         record.status = "InService"
@@ -197,8 +238,7 @@ class EndpointManager:
 
     def _update(self, old: Endpoint, config: EndpointConfig, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            engine = Engine.load(config.model, device=config.device, dtype=config.dtype)
-            _attach_adapters(engine, config.adapters)
+            engine = self._acquire(config)
         except Exception as exc:  # the old model keeps serving
             log.warning("endpoint %s: update failed: %s", config.name, exc)
             old.record.status = "InService" if old.engine is not None else "Failed"
@@ -207,14 +247,23 @@ class EndpointManager:
                 self.registry.save(old.record)
             return
         record = EndpointRecord(**{**old.record.model_dump(), **config.model_dump(), "status": "Creating"})
-        new = Endpoint(record)
+        new = Endpoint(record, shared=True)
         with self._lock:
             if self.endpoints.get(old.name) is not old:  # deleted while the new model loaded
+                self.engines.release(engine)
                 return
             self.endpoints[old.name] = new
             self._attach(new, engine)
         if old.batcher is not None:
-            asyncio.run_coroutine_threadsafe(_retire(old), loop)
+            asyncio.run_coroutine_threadsafe(_retire(old, self._release), loop)
+        else:
+            self._release(old)
+
+    def _release(self, endpoint: Endpoint) -> None:
+        """Lets go of a removed endpoint's shared engine (closed once no endpoint uses it)."""
+        if endpoint.shared and endpoint.engine is not None:
+            engine, endpoint.engine = endpoint.engine, None
+            self.engines.release(engine)
 
     def get(self, name: str) -> Endpoint:
         endpoint = self.endpoints.get(name)  # a lookup, not a path: any string is just not found
@@ -240,13 +289,16 @@ class EndpointManager:
                 raise
         if endpoint is not None:
             await endpoint.shut("was deleted")
+            self._release(endpoint)
 
     async def close(self) -> None:
-        """Server shutdown: in-flight requests fail, queued loads are dropped."""
+        """Server shutdown: in-flight requests fail (their passes stop at the next step), queued
+        loads are dropped."""
         self._loader.shutdown(wait=False, cancel_futures=True)
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="springboard-load")  # if reused
         for endpoint in list(self.endpoints.values()):
             await endpoint.shut("stopped (the server is shutting down)")
+            self._release(endpoint)
 
     def default(self) -> Endpoint:
         """The endpoint `/invocations` (the single-model container contract) serves."""
@@ -284,12 +336,13 @@ def _resolve_transformers() -> None:
     _RESOLVED.set()
 
 
-async def _retire(endpoint: Endpoint) -> None:
+async def _retire(endpoint: Endpoint, release: Any) -> None:
     """Closes a replaced endpoint's batcher once the requests it already took are answered."""
     while endpoint.inflight:
         await asyncio.sleep(0.05)
     if endpoint.batcher is not None:
         await endpoint.batcher.close()
+    release(endpoint)
 
 
 def _attach_adapters(engine: Engine, adapters: dict[str, str]) -> None:

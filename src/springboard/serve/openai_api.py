@@ -28,6 +28,7 @@ from springboard.generate import GenerationParams, GenerationRequest, Generation
 from springboard.generate.logprobs import TokenLogprob
 from springboard.generate.params import params_error
 from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.limits import check_request, until_disconnected
 from springboard.serve.bodies import decode_json
 from springboard.serve.schema import request_body
 
@@ -251,7 +252,7 @@ async def completions(request: Request) -> Response:
                 raise DataError("streaming takes one prompt and n=1", field="stream")
             stream = endpoint.stream(prompts[0], GenerationRequest(prompts, params))
             return _sse(_completion_chunks(stream, req, echo=req.echo))
-        results = await endpoint.generate(GenerationRequest(prompts, params))
+        results = await until_disconnected(request, endpoint.generate(GenerationRequest(prompts, params)))
     except Exception as exc:  # noqa: BLE001 - every failure becomes an OpenAI error body
         return _from_exc(exc)
     choices = []
@@ -275,6 +276,7 @@ async def _score_only(endpoint: Endpoint, req: CompletionRequest, prompts: list[
     if ":" in req.model:
         raise DataError("max_tokens=0 (prompt scoring) runs on the base model only, not on an adapter",
                         field="model")
+    check_request(engine, prompts, GenerationParams(max_new_tokens=1))  # the input bounds only
     scored = await asyncio.to_thread(engine.score, prompts, req.logprobs or 0)
     choices = []
     for i, tokens in enumerate(scored):
@@ -331,7 +333,7 @@ async def chat_completions(request: Request) -> Response:
             if calling:
                 raise DataError("tool calls are not streamed here; call without stream", field="stream")
             return _sse(_chat_chunks(endpoint.stream(messages, gen), req))
-        results = await endpoint.generate(gen)
+        results = await until_disconnected(request, endpoint.generate(gen))
     except Exception as exc:  # noqa: BLE001
         return _from_exc(exc)
     result = results[0]
