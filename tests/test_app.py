@@ -114,7 +114,8 @@ def test_a_signed_request_with_a_changed_body_is_refused(keyed):
 
 
 def test_openai_client_needs_the_key(keyed):
-    good = openai.OpenAI(base_url=f"{keyed}/v1", api_key=KEY, max_retries=0)
+    # the server has a secret: Bearer carries it (the key alone is refused: tests/test_sigv4.py)
+    good = openai.OpenAI(base_url=f"{keyed}/v1", api_key=SECRET, max_retries=0)
     assert [m.id for m in good.models.list()] == ["tiny"]
     out = good.completions.create(model="tiny", prompt="Hi", max_tokens=2, temperature=0)
     assert out.choices
@@ -150,6 +151,7 @@ def test_the_cli_client_sends_the_key_from_the_environment(keyed, monkeypatch):
     with pytest.raises(ValidationError, match="SPRINGBOARD_API_KEY"):
         ServerClient(keyed).list()
     monkeypatch.setenv("SPRINGBOARD_API_KEY", KEY)
+    monkeypatch.setenv("SPRINGBOARD_API_SECRET", SECRET)  # the server has one: the client sends it
     assert [r.name for r in ServerClient(keyed).list()] == ["tiny"]
 
 

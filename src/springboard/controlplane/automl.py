@@ -8,7 +8,7 @@ from typing import Any
 
 from springboard import jobs
 from springboard.controlplane.api import Context, operation
-from springboard.controlplane.common import listing, tags_of
+from springboard.controlplane.common import listing, paginate, tags_of
 from springboard.controlplane.protocol import AwsError, arn
 from springboard.errors import NotFoundError, SpringboardError
 
@@ -67,10 +67,8 @@ def list_candidates_for_auto_ml_job(ctx: Context, params: dict[str, Any]) -> dic
         sort_order=params.get("SortOrder"),
     )["Candidates"]
     everything = [_with_images(c) for c in everything]
-    start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
-    size = params.get("MaxResults") or 100
-    token = str(start + size) if start + size < len(everything) else None
-    return {"Candidates": everything[start : start + size], "NextToken": token}
+    page, token = paginate(everything, params)
+    return {"Candidates": page, "NextToken": token}
 
 
 @operation("StopAutoMLJob")

@@ -3,6 +3,7 @@ create time, and the per-job SageMaker request records."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from springboard.controlplane.protocol import epoch, validation
@@ -50,16 +51,27 @@ def listing(
     if key is None:
         raise validation(f"SortBy must be one of {', '.join(sort_keys)}, not {sort_by!r}")
     out.sort(key=_sort_key(key), reverse=(params.get("SortOrder") or "Descending") == "Descending")
+    return paginate(out, params)
+
+
+_TOKEN = re.compile(r"[1-9][0-9]{0,8}")  # what paginate issues: the next page's offset
+
+
+def paginate(items: list[Any], params: dict[str, Any], default_size: int = 100) -> tuple[list[Any], str | None]:
+    """MaxResults/NextToken paging for every List operation: the token is the offset of the
+    next page, as issued here (a positive decimal integer); any other token ("-1", "abc",
+    "007") is refused as AWS refuses a token it did not issue. An issued token past the end
+    (items removed since) gives an empty last page."""
+    token = params.get("NextToken")
     start = 0
-    if params.get("NextToken"):
-        try:
-            start = int(params["NextToken"])
-        except ValueError:
-            raise validation(f"invalid NextToken {params['NextToken']!r}") from None
-    size = params.get("MaxResults") or 100
-    page = out[start : start + size]
-    token = str(start + size) if start + size < len(out) else None
-    return page, token
+    if token:
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise validation(f"Invalid pagination token: field 'NextToken' ({str(token)[:64]!r}) was not issued "
+                             "by this server")
+        start = int(token)
+    size = params.get("MaxResults") or default_size
+    following = start + size
+    return items[start:following], (str(following) if following < len(items) else None)
 
 
 def _sort_key(key: str) -> Callable[[dict[str, Any]], Any]:

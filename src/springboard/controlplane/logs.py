@@ -13,6 +13,7 @@ so one stream. An event is one line; its timestamp is the line's own logging tim
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -21,8 +22,12 @@ from typing import Any
 from starlette.responses import Response
 
 from springboard import jobs
+from springboard.controlplane import protocol
 from springboard.controlplane.api import CONTENT_TYPE, SERVICES
+from springboard.controlplane.protocol import AwsError
 from springboard.errors import NotFoundError
+
+log = logging.getLogger("springboard.controlplane")
 
 GROUPS = {
     "/aws/sagemaker/TrainingJobs": "training",
@@ -41,21 +46,27 @@ class LogsError(Exception):
 
 
 def handle(name: str, body: bytes) -> Response:
+    """Parsed and validated as the SageMaker operations are (protocol.parse_body, then botocore's
+    `logs` model: member types, ranges and patterns), so a bad body is a 400, never a 500."""
     try:
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise LogsError("SerializationException", f"the request body is not JSON: {exc}") from None
-        if not isinstance(params, dict):
-            raise LogsError("SerializationException", "the request body must be a JSON object")
         handler = OPERATIONS.get(name)
         if handler is None:
             raise LogsError("UnknownOperationException",
                             f"Springboard serves CloudWatch Logs {', '.join(sorted(OPERATIONS))} only (got {name})")
+        params = protocol.parse_body(body)
+        operation = protocol.operation(name, "logs")
+        assert operation is not None  # every handler is named after an operation of the model
+        protocol.validate(operation, params)
         return Response(json.dumps(handler(params)), media_type=CONTENT_TYPE)
-    except LogsError as exc:
-        return Response(json.dumps({"__type": exc.code, "message": exc.message}), status_code=400,
-                        media_type=CONTENT_TYPE)
+    except (LogsError, AwsError) as exc:
+        return _error(exc.code, exc.message, getattr(exc, "status", 400))
+    except Exception as exc:  # noqa: BLE001 - answered in the AWS shape, never a plain-text 500
+        log.exception("Logs_20140328.%s failed", name)
+        return _error("ServiceUnavailableException", f"{type(exc).__name__}: {exc}", 500)
+
+
+def _error(code: str, message: str, status: int) -> Response:
+    return Response(json.dumps({"__type": code, "message": message}), status_code=status, media_type=CONTENT_TYPE)
 
 
 def _required(params: dict[str, Any], key: str) -> str:

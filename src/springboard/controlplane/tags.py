@@ -8,6 +8,7 @@ from typing import Any
 
 from springboard import jobs
 from springboard.controlplane.api import Context, operation
+from springboard.controlplane.common import paginate
 from springboard.controlplane.protocol import not_found, validation
 from springboard.controlplane.records import KINDS
 
@@ -49,11 +50,8 @@ def add_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("ListTags")
 def list_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     kind, name = resource(ctx, params["ResourceArn"])
-    tags = ctx.records.tags(kind, name)
-    start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
-    size = params.get("MaxResults") or 50
-    token = str(start + size) if start + size < len(tags) else None
-    return {"Tags": tags[start : start + size], "NextToken": token}
+    page, token = paginate(ctx.records.tags(kind, name), params, default_size=50)
+    return {"Tags": page, "NextToken": token}
 
 
 @operation("DeleteTags")
