@@ -41,9 +41,10 @@ def client_host(host: str) -> str:
 
 
 def auth_headers() -> dict[str, str]:
-    """The API key (SPRINGBOARD_API_KEY), for a server that requires one."""
-    key = settings.api_key()
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    """The Bearer token for a server that requires a key: its secret (SPRINGBOARD_API_SECRET)
+    when it has one, else the key (SPRINGBOARD_API_KEY), as springboard.app.Guard checks."""
+    token = settings.api_secret() or settings.api_key()
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def find_server() -> str | None:
@@ -120,7 +121,8 @@ class ServerClient:
         if response.status_code in (401, 403):
             raise ValidationError(
                 f"the server at {self.url} refused the request ({response.status_code}): it requires an API key; "
-                "set SPRINGBOARD_API_KEY to the key it was started with"
+                "set SPRINGBOARD_API_KEY to the key it was started with (and SPRINGBOARD_API_SECRET to its "
+                "secret, if it has one)"
             )
         try:
             message = response.json()["error"]["message"]
