@@ -4,6 +4,7 @@ lives in the room that owns it."""
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import Any
 
@@ -21,6 +22,10 @@ __version__ = "0.1.0"
 # with busy processes).
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "10000"
+
+# bitsandbytes (int8 training) warns at import, which peft triggers in every process, that an
+# optional kernel download is missing, and on every int8 product that inputs go to float16.
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 _EXPORTS = {
     # errors

@@ -132,3 +132,19 @@ def choose_precision(requested: str, device_type: str) -> Precision:
         return Precision("bfloat16", requested, f"this CPU's bf16 GEMM measured {probe.speedup:.2f}x float32's speed")
     return Precision("float32", requested, f"this CPU's bf16 GEMM measured only {probe.speedup:.2f}x float32's speed "
                      f"(bf16 is used from {_MIN_GAIN}x)")
+
+
+INT8_INSTALL = "pip install 'bitsandbytes>=0.49'"
+
+
+def int8_backend() -> str | None:
+    """The library that gives LoRA 8-bit base weights here: bitsandbytes (>= 0.49 has a CPU
+    backend as well as CUDA), or None where it is not installed."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("bitsandbytes")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return "bitsandbytes" if (major, minor) >= (0, 49) else None

@@ -125,3 +125,39 @@ def test_float32_job_records_float32(tiny_causal_dir, tmp_path):
     assert job.status == "Completed", job.failure_reason
     record = json.loads((Path(job.output_dir) / "springboard.json").read_text())
     assert record["precision"] == {"name": "float32", "requested": "float32", "reason": "as requested"}
+
+
+def test_int8_lora_job_trains_8bit_base_and_saves_a_float32_artifact(tiny_causal_dir, tmp_path):
+    """int8_quantization=True: the base's linear layers are bitsandbytes 8-bit during training,
+    the loss falls, and the artifact is the float32 base plus the update (its adapter equals
+    the merged weights' difference from the base)."""
+    import bitsandbytes as bnb
+    from safetensors.torch import load_file
+
+    from springboard.train.loop import load_model
+
+    hp = hps.parse("causal-lm", {"int8_quantization": "True"})
+    model, _, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
+    assert any(isinstance(m, bnb.nn.Linear8bitLt) for m in model.modules())
+    assert any(p.dtype == torch.int8 for p in model.parameters())
+
+    numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
+    job = submit_training(
+        TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
+                          hyperparameters={"instruction_tuned": "True", "int8_quantization": "True",
+                                           "learning_rate": "0.01", "epoch": "2"}),
+        name="int8-job", wait=True,
+    )
+    assert job.status == "Completed", job.failure_reason
+    val = [m.value for m in jobs.JobStore().metrics(job.name, "val_loss")]
+    assert val[-1] < val[0]
+    out = Path(job.output_dir)
+    merged = load_file(out / "model.safetensors")
+    assert {t.dtype for t in merged.values()} == {torch.float32}
+    base = load_file(Path(tiny_causal_dir) / "model.safetensors")
+    q = next(k for k in merged if k.endswith("layers.0.self_attn.q_proj.weight"))
+    assert not torch.equal(merged[q], base[q])  # the update is merged in
+    k = next(k for k in merged if k.endswith("layers.0.self_attn.k_proj.weight"))
+    assert torch.equal(merged[k], base[k])  # untouched layers are the float32 base, not 8-bit
+    record = json.loads((out / "springboard.json").read_text())
+    assert record["hyperparameters"]["int8_quantization"] is True

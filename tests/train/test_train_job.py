@@ -341,10 +341,17 @@ def test_checkpoint_refuses_pickled_objects(tmp_path):
     assert not marker.exists()
 
 
-def test_int8_and_unmerged_artifacts_are_refused_up_front(tiny_causal_dir, numbers):
+def test_int8_without_lora_or_backend_and_unmerged_artifacts_are_refused_up_front(tiny_causal_dir, numbers, monkeypatch):
+    from springboard import hardware
     from springboard.errors import HyperparameterError
 
-    with pytest.raises(HyperparameterError, match="'int8_quantization': must be False"):
+    with pytest.raises(HyperparameterError, match="'int8_quantization': True needs peft_type='lora'"):
+        run_job(tiny_causal_dir, numbers, "int8", int8_quantization="True", peft_type="none")
+    with pytest.raises(HyperparameterError, match="'int8_quantization': True runs on one process only"):
+        submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), processes=2,
+                                          hyperparameters={"int8_quantization": "True"}), name="int8-two")
+    monkeypatch.setattr(hardware, "int8_backend", lambda: None)
+    with pytest.raises(HyperparameterError, match=r"'int8_quantization': True needs bitsandbytes.*pip install 'bitsandbytes>=0.49'"):
         run_job(tiny_causal_dir, numbers, "int8", int8_quantization="True")
     with pytest.raises(HyperparameterError, match="'merge_weights': must be True"):
         run_job(tiny_causal_dir, numbers, "unmerged", merge_weights="False")

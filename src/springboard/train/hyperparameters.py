@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from springboard.errors import HyperparameterError
 
@@ -97,19 +97,23 @@ class CausalLMHyperparameters(_Base):
     instruction_tuned: bool = False
     chat_dataset: bool = False
     packing: bool | None = None
-    int8_quantization: bool = Field(False, description="only False: int8 needs a CUDA GPU with bitsandbytes")
+    int8_quantization: bool = Field(
+        False, description="8-bit base weights for LoRA (bitsandbytes, CPU or CUDA); the adapter and "
+        "the merged artifact stay float32"
+    )
     enable_fsdp: bool = True
 
     @field_validator("int8_quantization")
     @classmethod
-    def _no_int8(cls, value: bool) -> bool:
-        # Accepted as False because JumpStart's default hyperparameters carry it; True would
-        # need bitsandbytes on a CUDA GPU, which Springboard does not support.
-        if value:
-            raise ValueError(
-                "must be False: int8 quantization needs a CUDA GPU with bitsandbytes, which "
-                "Springboard does not support (train in fp32 on CPU or bf16 on GPU)"
-            )
+    def _int8_backend(cls, value: bool, info: ValidationInfo) -> bool:
+        from springboard.hardware import INT8_INSTALL, int8_backend
+
+        if not value:
+            return value
+        if info.data.get("peft_type") != "lora":  # peft_type (a base field) is validated first
+            raise ValueError("True needs peft_type='lora': 8-bit base weights are frozen, only an adapter trains")
+        if int8_backend() is None:
+            raise ValueError(f"True needs bitsandbytes >= 0.49 (its CPU backend), not installed here: {INT8_INSTALL}")
         return value
 
 

@@ -90,6 +90,8 @@ def validate_request(config: TrainingJobConfig) -> hps.Hyperparameters:
     from springboard.train.distributed import plan_launch
 
     plan_launch(config.processes, bool(getattr(hp, "enable_fsdp", False)))  # refuses more processes than GPUs
+    if getattr(hp, "int8_quantization", False) and config.processes > 1:
+        raise HyperparameterError("hyperparameter 'int8_quantization': True runs on one process only (instance_count=1)")
     for channel, path in (("training", config.train), ("validation", config.validation), ("test", config.test)):
         if path and "://" not in path and not Path(path).exists():
             raise ValidationError(f"{channel} channel: no such file or directory: {path}")
@@ -188,7 +190,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
     from springboard import hub
     from springboard.data import prepare_data
     from springboard.train.artifact import save_artifact
-    from springboard.train.loop import evaluate, fit, load_model, precision_for
+    from springboard.train.loop import dequantized, evaluate, fit, load_model, precision_for
     from springboard.train.schedule import schedule_problems
 
     config = TrainingJobConfig(**ctx.config)
@@ -230,6 +232,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
     model = dist.model_for_saving(model, rebuild=lambda: load_model(model_dir, hp, torch.device("cpu"))[0])
     if model is None:  # not rank 0: rank 0 writes the artifact
         return
+    model = dequantized(model, model_dir, hp)
 
     # From here a stop request is refused: the job ends Completed with its whole artifact.
     ctx.enter_final("Uploading", "saving the model artifact")

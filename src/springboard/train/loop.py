@@ -95,15 +95,37 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, preci
     # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
     # same configuration and seed give the same run.
     set_seed(hp.seed)
-    model = cls.from_pretrained(model_dir, dtype=dtype)
+    int8 = bool(getattr(hp, "int8_quantization", False))
+    if int8:
+        # bitsandbytes' LLM.int8() linear layers (outliers above 6.0 kept in 16 bits); the LM
+        # head and the norms stay float32, and the weights go straight to `device`.
+        from transformers import BitsAndBytesConfig
+
+        model = cls.from_pretrained(model_dir, dtype=dtype, quantization_config=BitsAndBytesConfig(load_in_8bit=True),
+                                    device_map={"": device})
+    else:
+        model = cls.from_pretrained(model_dir, dtype=dtype)
     model.config.use_cache = False
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if hp.peft_type == "lora":
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(hp, seq2seq))
-    model.to(device)
+    if not int8:
+        model.to(device)
     return model, tokenizer, seq2seq
+
+
+def dequantized(model, model_dir: Path, hp: Hyperparameters):
+    """The trained adapter on the float32 base read again from disk: what an int8 run saves,
+    so the merged artifact is the float32 base plus the update, not 8-bit weights."""
+    if not getattr(hp, "int8_quantization", False):
+        return model
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    fresh, _, _ = load_model(model_dir, hp.model_copy(update={"int8_quantization": False}), torch.device("cpu"))
+    set_peft_model_state_dict(fresh, {k: v.float().cpu() for k, v in get_peft_model_state_dict(model).items()})
+    return fresh
 
 
 def set_seed(seed: int) -> None:
