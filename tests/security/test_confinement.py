@@ -315,3 +315,21 @@ def test_boto3_text_plain_invocations_are_not_refused_for_their_content_type(ser
     with pytest.raises(ClientError) as info:
         runtime.invoke_endpoint(EndpointName="missing", Body=b"hello", ContentType="text/plain")
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] != 403  # reached the route: no such endpoint
+
+
+def test_the_cli_deploys_a_relative_model_folder_under_a_root(server, roots, tiny_causal_dir, monkeypatch, capsys):
+    """The CLI runs as its user (unconfined) but the server is confined: it sends the folder's
+    absolute path, which the server accepts under a root and refuses elsewhere."""
+    import shutil
+
+    from springboard.cli import main
+
+    shutil.copytree(tiny_causal_dir, roots / "model")
+    monkeypatch.chdir(roots)
+    monkeypatch.setenv("SPRINGBOARD_API_KEY", KEY)
+    assert main(["deploy", "model", "--name", "rel", "--no-wait"]) == 0, capsys.readouterr().err
+    record = httpx.get(server.url + "/springboard/endpoints/rel", headers=AUTH).json()
+    assert record["model"] == str((roots / "model").resolve())
+    monkeypatch.chdir(tiny_causal_dir.parent)  # a folder outside the roots: refused, naming the setting
+    assert main(["deploy", tiny_causal_dir.name, "--name", "out", "--no-wait"]) == 1
+    assert "SPRINGBOARD_DATA_ROOTS" in capsys.readouterr().err

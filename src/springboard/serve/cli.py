@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--no-wait", action="store_true", help="return while the endpoint is Creating")
     d.add_argument("--accept-eula", action="store_true", help="accept the model's EULA for every request")
     d.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if present, else cpu)")
-    d.add_argument("--dtype", help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on CUDA)")
+    d.add_argument("--dtype", help="DTYPE: float32, bfloat16 (float16 on CUDA) (default auto: README \"Precision\")")
+    d.add_argument("--quantize", help="QUANTIZE: a GGUF type, e.g. q8_0, q4_1, q4_k_m (llama.cpp; default auto)")
     _batching_args(d)
     d.set_defaults(func=_deploy)
 
@@ -52,12 +53,18 @@ def _batching_args(p: argparse.ArgumentParser) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from springboard.serve.registry import EndpointConfig
     from springboard.serve.server import ServerClient
 
+    model = args.model
+    if Path(model).expanduser().is_dir():  # the server may run elsewhere: send an absolute path
+        model = str(Path(model).expanduser().resolve())
     config = EndpointConfig(
-        name=args.name, model=args.model, batching=not args.no_batching, max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms, device=args.device, dtype=args.dtype, accept_eula=args.accept_eula,
+        name=args.name, model=model, batching=not args.no_batching, max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms, device=args.device, dtype=args.dtype, quantize=args.quantize,
+        accept_eula=args.accept_eula,
     )
     client = ServerClient(start=True)
     record = client.create(config)
@@ -108,8 +115,8 @@ def _describe(args: argparse.Namespace) -> int:
     if not url and record.status == "InService":
         summary["EndpointStatus"] = "OutOfService"  # recorded, but no server is hosting it
     print(json.dumps(summary | {"Config": record.model_dump(include={"batching", "max_batch_size", "max_wait_ms",
-                                                                        "device", "dtype", "accept_eula",
-                                                                        "adapters"}),
+                                                                        "device", "dtype", "quantize",
+                                                                        "accept_eula", "adapters"}),
                                 "ModelDir": record.model_dir}, indent=2))
     return 0
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from springboard import settings
-from springboard.errors import ConflictError, NotFoundError, SpringboardError, ValidationError
+from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError
 from springboard.serve.registry import EndpointConfig, EndpointRecord, endpoint_name
 
 log = logging.getLogger("springboard.serve")
@@ -118,6 +118,13 @@ class ServerClient:
     def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code < 400:
             return response
+        try:
+            kind = response.json()["error"]["type"]
+        except (ValueError, KeyError, TypeError):
+            kind = None
+        if response.status_code == 403 and kind in ("AccessDeniedError", "Forbidden"):
+            # a location outside the server's roots, or a Host/Origin it refuses: its own message
+            raise AccessDeniedError(response.json()["error"]["message"])
         if response.status_code in (401, 403):
             raise ValidationError(
                 f"the server at {self.url} refused the request ({response.status_code}): it requires an API key; "
@@ -182,6 +189,7 @@ def record_summary(record: EndpointRecord) -> dict[str, Any]:
         "EndpointStatus": record.status,
         "Model": record.model,
         "ModelId": record.model_id,
+        "Precision": record.precision,
         "FailureReason": record.failure_reason,
         "CreationTime": record.creation_time,
         "LastModifiedTime": record.last_modified_time,
