@@ -127,7 +127,7 @@ def _raw(url: str, head: bytes, chunks: list[bytes] = ()) -> bytes:
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/springboard/endpoints",
                                   "/invocations", "/endpoints/causal/invocations"])
 def test_every_route_refuses_a_declared_oversized_body_without_reading_it(server, path):
-    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {50 * 1024 * 1024}\r\n\r\n").encode()
     reply = _raw(server.url, head)  # not one byte of the 50 MB is sent
     status = int(reply.split(b" ", 2)[1])
@@ -136,7 +136,7 @@ def test_every_route_refuses_a_declared_oversized_body_without_reading_it(server
 
 
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(server):
-    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
     mb = b"x" * (1024 * 1024)
     chunk = f"{len(mb):x}\r\n".encode() + mb + b"\r\n"
