@@ -11,7 +11,9 @@ Rows (each in its own child process, one after the other, same data, seed and hy
   example and attention kept inside each example (transformers 5 builds a block-diagonal causal
   mask from position ids that restart when no attention mask is given) - no padding at all;
 - `bf16+compile`: the model body under `torch.compile(dynamic=True)` (compile time included:
-  it is paid by every job).
+  it is paid by every job);
+- `bf16+int8`: `int8_quantization=True` (bitsandbytes 8-bit base weights, LoRA float32): its
+  memory and held-out loss against `bfloat16`'s.
 The loss of the label-position-only LM head (the loop never builds the full logits: it projects
 only the completion positions) is what a chunked cross-entropy saves elsewhere; it is the
 loop's default in every row.
@@ -44,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import write_channels  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_precision.json"
-ROWS = ("float32", "bfloat16", "bf16+padding-free", "bf16+compile")
+ROWS = ("float32", "bfloat16", "bf16+padding-free", "bf16+compile", "bf16+int8")
 
 
 class _Quiet:
@@ -61,6 +63,7 @@ def hyperparameters(args: argparse.Namespace, row: str) -> dict[str, str]:
         "lora_alpha": "32", "lora_dropout": "0.05", "lora_target_modules": "q_proj,v_proj",
         "warmup_ratio": "0.05", "seed": "42", "logging_steps": "5",
         "precision": "float32" if row == "float32" else "bfloat16",
+        "int8_quantization": str(row == "bf16+int8"),
     }
 
 
@@ -101,6 +104,7 @@ def run_row(row: str, setup: dict) -> dict:
     hp = hps.parse("causal-lm", hyperparameters(args, row))
     device = torch.device("cpu")
     model, tok, seq2seq = loop.load_model(Path(setup["model_dir"]), hp, device)
+    weights_mb = model.get_memory_footprint() / 2**20  # parameters and buffers as loaded
     options = DataOptions(architecture="causal", instruction_tuned=True, use_chat_template=True,
                           max_input_length=args.max_length, validation_split_ratio=0.0)
     train = prepare_data(setup["train_dir"], tok, options).train
@@ -126,6 +130,7 @@ def run_row(row: str, setup: dict) -> dict:
         "tokens_per_second": result.train_tokens / seconds,
         "train_loss": result.train_loss,
         "held_out_loss": held_out_loss,
+        "model_memory_mb": weights_mb,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_avg_before": load,
         "load_avg_after": os.getloadavg()[0],
@@ -171,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(json.loads(out.read_text()))
             print(json.dumps(results[-1]), flush=True)
     base = next((r for r in results if r["row"] == "float32"), None)
+    bf16 = next((r for r in results if r["row"] == "bfloat16"), None)
     for r in results:
+        if bf16:
+            r["held_out_loss_gap_vs_bfloat16"] = r["held_out_loss"] / bf16["held_out_loss"] - 1
         if base:
             r["speedup_vs_float32"] = base["train_seconds"] / r["train_seconds"]
             r["held_out_loss_gap_vs_float32"] = r["held_out_loss"] / base["held_out_loss"] - 1
@@ -180,12 +188,12 @@ def main(argv: list[str] | None = None) -> int:
               "note": "wall-clock on a machine that may be shared; compare rows of this run only"}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'row':<20}{'train s':>9}{'tok/s':>9}{'speedup':>9}{'held-out':>10}{'gap':>8}{'RSS MB':>8}{'load':>6}")
+    print(f"{'row':<20}{'train s':>9}{'tok/s':>9}{'speedup':>9}{'held-out':>10}{'gap':>8}{'RSS MB':>8}{'model MB':>9}{'load':>6}")
     for r in results:
         print(f"{r['row']:<20}{r['train_seconds']:>9.1f}{r['tokens_per_second']:>9.0f}"
               f"{r.get('speedup_vs_float32', float('nan')):>9.2f}{r['held_out_loss']:>10.4f}"
               f"{100 * r.get('held_out_loss_gap_vs_float32', float('nan')):>7.2f}%{r['peak_rss_mb']:>8.0f}"
-              f"{r['load_avg_before']:>6.1f}")
+              f"{r['model_memory_mb']:>9.0f}{r['load_avg_before']:>6.1f}")
     print(f"written to {args.output}")
     return 0
 
