@@ -80,7 +80,7 @@ def test_backend_choice(monkeypatch, tiny_causal_dir, tiny_t5_dir):
 def engines(peaked_dir):
     if not llama_cpp_available():
         pytest.skip("llama_cpp (llama-cpp-python) is not installed")
-    fast = Engine.load(peaked_dir, backend="llamacpp")
+    fast = Engine.load(peaked_dir, backend="llamacpp", dtype="float32")  # the reference's weights
     reference = Engine.load(peaked_dir, backend="transformers")
     yield fast, reference
     fast.close()
@@ -155,7 +155,7 @@ def test_scheduled_request_runs_on_llama_cpp_when_free(engines):
 @needs_llama_cpp
 def test_smollm2_greedy_equals_the_reference():
     """The real default model (float32 both sides)."""
-    fast = Engine.load("smollm2-135m-instruct", backend="llamacpp")
+    fast = Engine.load("smollm2-135m-instruct", backend="llamacpp", dtype="float32")
     reference = Engine.load("smollm2-135m-instruct", backend="transformers")
     try:
         params = GenerationParams(max_new_tokens=48)

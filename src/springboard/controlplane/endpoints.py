@@ -196,10 +196,14 @@ def _serve_config(ctx: Context, endpoint_name: str, config_name: str) -> Any:
     config = get_endpoint_config(ctx, config_name)["request"]
     variant = config["ProductionVariants"][0]
     model = get_model(ctx, variant["ModelName"])
+    env = (model["request"].get("PrimaryContainer") or (model["request"].get("Containers") or [{}])[0]).get(
+        "Environment") or {}
     return EndpointConfig(
         name=endpoint_name,
         model=model["reference"],
         device=device_for(variant.get("InstanceType")),
+        dtype=env.get("DTYPE"),  # the precision (generate/precision.py), as TGI containers read it
+        quantize=env.get("QUANTIZE"),
         accept_eula=bool(model.get("accept_eula")),
     )
 
@@ -273,13 +277,20 @@ def _extra(ctx: Context, record: Any) -> Any:
 
 def _variant_summary(record: Any) -> dict[str, Any]:
     serving = 1 if record.status == "InService" else 0
-    return {
+    summary: dict[str, Any] = {
         "VariantName": "AllTraffic",
         "CurrentWeight": 1.0,
         "DesiredWeight": 1.0,
         "CurrentInstanceCount": serving,
         "DesiredInstanceCount": 1,
     }
+    if record.precision:
+        # what the engine serves with (generate/precision.py), as the image it resolved to:
+        # "springboard-<backend>:<weights>" (`springboard endpoints describe` adds the reason)
+        backend, _, weights = record.precision.partition(" - ")[0].partition(":")
+        summary["DeployedImages"] = [{"SpecifiedImage": "springboard", "ResolvedImage": f"springboard-{backend}:{weights}",
+                                      "ResolutionTime": record.last_modified_time}]
+    return summary
 
 
 @operation("DeleteEndpoint")

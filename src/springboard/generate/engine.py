@@ -98,6 +98,7 @@ class Engine:
         self.scheduler: Any = None  # a continuous-batching Scheduler, once enabled
         self.backend = "transformers"  # or "llamacpp": single-stream decode on llama.cpp
         self.fast: Any = None  # the LlamaCppBackend when backend == "llamacpp"
+        self.precision: Any = None  # the generate.precision.Precision it serves with (Engine.load)
         self.adapters: dict[str, Path] = {}  # name -> adapter dir (attach_adapter)
         self.peft: Any = None  # the PeftModel wrapping self.model once an adapter is attached
         self.lora: Any = None  # its MultiLoRA: per-row adapters in one batch (generate/lora.py)
@@ -236,41 +237,39 @@ class Engine:
         return ScheduledRequest(self, request, on_done, feed=self._fast_feed([request]))
 
     def _fast_feed(self, requests: Sequence[GenerationRequest]) -> Any:
-        """The llama.cpp path's feed when it takes these requests (generate/llamacpp.py): one
-        row, params it runs as the reference does, and, when a scheduler is running, only while
-        llama.cpp is free (concurrent rows batch better on the scheduler). Else None."""
-        from springboard.generate.llamacpp import supports as fast_supports
+        """The llama.cpp backend's feed when it takes these requests (llamacpp.takes), else None."""
+        from springboard.generate.llamacpp import takes
 
-        if self.fast is None or sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1:
-            return None
-        if any(r.params.adapter for r in requests):  # LoRA adapters run on the scheduler
-            return None
-        if not all(fast_supports(r.params) for r in requests if r.prompts):
-            return None
-        if self.scheduler is not None and self.fast.busy:
-            return None
-        return self.fast.submit
+        return self.fast.submit if self.fast is not None and takes(self, requests) else None
 
     # -- loading -------------------------------------------------------------------------------
 
     @classmethod
     def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None,
-             backend: str | None = None) -> Engine:
+             backend: str | None = None, quantize: str | None = None) -> Engine:
         """Loads a hub model id, a training job name or a local HF directory (artifact).
-        `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto."""
-        return apart(lambda: cls._load(ref, device, dtype, backend), inference=False)
+        `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto;
+        `dtype` / `quantize`: the precision (generate/precision.py; DTYPE / QUANTIZE)."""
+        return apart(lambda: cls._load(ref, device, dtype, backend, quantize), inference=False)
 
     @classmethod
-    def _load(cls, ref: str | Path, device: str | None, dtype: str | None, backend: str | None) -> Engine:
+    def _load(cls, ref: str | Path, device: str | None, dtype: str | None, backend: str | None,
+              quantize: str | None = None) -> Engine:
         import torch
 
-        from springboard.generate.llamacpp import LlamaCppBackend, backend_for
+        from springboard.generate import precision as prec
+        from springboard.generate.llamacpp import backend_for
+        from springboard.generate.llamacpp_batch import LlamaCppBackend
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         model_dir = resolve_ref(ref)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = _dtype(dtype, device)
         config = AutoConfig.from_pretrained(model_dir)
+        chosen = backend_for(backend, device, config)
+        spec = _find_spec(ref, model_dir)
+        # llama.cpp computes with the chosen GGUF; the transformers model beside it is float32
+        torch_dtype = _dtype(None if chosen == "llamacpp" else dtype, device)
+        precision = prec.resolve(dtype, quantize, chosen, device, config, model_dir, spec)
         auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         log.info("loading %s (%s, %s on %s)", model_dir, auto.__name__, torch_dtype, device)
         try:
@@ -283,13 +282,12 @@ class Engine:
             from springboard.generate.cpu import pack_if_alone
 
             pack_if_alone(model)
-        engine = cls(model, tokenizer, model_dir, spec=_find_spec(ref, model_dir), device=device)
-        chosen = backend_for(backend, device, config)
-        if chosen == "llamacpp" and torch_dtype != torch.float32:
-            raise ValidationError(f"the llamacpp backend runs float32 weights (the reference's); dtype is {dtype}")
+        engine = cls(model, tokenizer, model_dir, spec=spec, device=device)
+        engine.precision = precision
         if chosen == "llamacpp":
-            engine.fast, engine.backend = LlamaCppBackend(engine), chosen
-        log.info("generation backend for %s: %s", model_dir, engine.backend)
+            engine.fast, engine.backend = LlamaCppBackend(engine, gguf=precision.gguf), chosen
+        log.info("generation backend for %s: %s, %s (%s)", model_dir, engine.backend, precision.label,
+                 precision.reason)
         return engine
 
     # -- prompts ---------------------------------------------------------------------------------
@@ -407,7 +405,7 @@ class Engine:
         self._adapters(requests)
         fast = self._fast_feed(requests)
         if fast is not None:
-            return [ScheduledRequest(self, r, feed=fast).wait() for r in requests]
+            return [s.wait() for s in [ScheduledRequest(self, r, feed=fast) for r in requests]]
         if self.schedules(requests):
             scheduled = [self.schedule(r) for r in requests]
             return [s.wait() for s in scheduled]

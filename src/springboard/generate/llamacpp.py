@@ -22,18 +22,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from springboard.errors import ValidationError
 from springboard.generate.params import GenerationParams
-from springboard.generate.stream import StreamEvent
 
 if TYPE_CHECKING:
-    from springboard.generate.engine import Engine
-    from springboard.generate.stream import TextStream
+    from collections.abc import Sequence
+
+    from springboard.generate.engine import Engine, GenerationRequest
 
 log = logging.getLogger("springboard.generate")
 
@@ -235,76 +233,19 @@ def supports(params: GenerationParams) -> bool:
                for name, info in fields.items() if name not in HONOURED)
 
 
-class LlamaCppBackend:
-    """One llama.cpp context per engine, one row at a time (single-stream decode), on its own
-    thread. `submit` is a TextStream feed, like the scheduler's."""
-
-    def __init__(self, engine: Engine, threads: int | None = None) -> None:
-        from llama_cpp import Llama
-
-        self.engine = engine
-        self.gguf = ensure_gguf(engine.model_dir)
-        self.threads = threads or int(os.environ.get("SPRINGBOARD_LLAMACPP_THREADS", 0)) or (os.cpu_count() or 1)
-        n_ctx = engine.context_length or 2048
-        self.llama = Llama(model_path=str(self.gguf), n_ctx=n_ctx, n_batch=min(512, n_ctx),
-                           n_threads=self.threads, n_threads_batch=self.threads, verbose=False)
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._busy = threading.Event()
-        self.rows = 0  # rows decoded here (the transformers fallback does not count)
-        self._thread = threading.Thread(target=self._loop, name="springboard-llamacpp", daemon=True)
-        self._thread.start()
-        log.info("llama.cpp backend: %s, %d threads, context %d", self.gguf, self.threads, n_ctx)
-
-    @property
-    def busy(self) -> bool:
-        return self._busy.is_set() or not self._queue.empty()
-
-    def submit(self, stream: TextStream) -> None:
-        self._queue.put(stream)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while True:
-            stream = self._queue.get()
-            if stream is None:
-                return
-            self._busy.set()
-            try:
-                self._run(stream)
-            except BaseException as exc:  # surfaced to the stream's consumer
-                stream.end(exc)
-            finally:
-                self._busy.clear()
-
-    def _run(self, stream: TextStream) -> None:
-        import random
-
-        params = stream.params
-        if stream.limit <= 0 or stream.cancelled:
-            stream.end()
-            return
-        config = self.engine.model.generation_config
-        if params.do_sample:
-            temp = params.temperature if params.temperature is not None else 1.0
-            top_k = params.top_k if params.top_k is not None else (config.top_k or 0)
-            top_p = params.top_p if params.top_p is not None else (config.top_p or 1.0)
-            self.llama.set_seed(params.seed % 2**32 if params.seed is not None else random.randrange(2**32))
-        else:
-            temp, top_k, top_p = 0.0, 1, 1.0
-        vocab = self.engine.vocab
-        self.rows += 1
-        # This thread is the only user of the llama.cpp context; the engine's lock guards the
-        # torch model and its global RNG, which this path does not touch.
-        self.llama.reset()
-        tokens = self.llama.generate(list(stream.prompt_ids), top_k=top_k, top_p=top_p, min_p=0.0,
-                                     typical_p=1.0, temp=temp, repeat_penalty=1.0, reset=True)
-        for token_id in tokens:
-            token = vocab.token(int(token_id), None)
-            text = stream.decoder.push(token)
-            stream.deliver(StreamEvent(text, token))
-            if stream.decoder.done or stream.cancelled:
-                break
-        stream.end()
+def takes(engine: Engine, requests: Sequence[GenerationRequest]) -> bool:
+    """Whether the llama.cpp backend runs these requests. At float32 (the reference's weights) it
+    takes a lone row while it is free, and concurrent rows batch on the transformers scheduler with
+    equal outputs. At any other precision every row it can run goes to it, however many and
+    however busy it is: a request's output must not depend on which path the load sent it to.
+    Adapters, and every field outside HONOURED, stay on transformers (float32)."""
+    if any(r.params.adapter for r in requests) or engine.fast is None:
+        return False
+    params = [r.params for r in requests if r.prompts]
+    if engine.precision is not None and not engine.precision.exact:
+        # several sampled sequences are rows of their own (seed + j), as on the scheduler
+        return all(supports(p.with_overrides(num_return_sequences=1)) and (p.num_return_sequences == 1 or p.do_sample)
+                   for p in params)
+    if sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1 or not all(map(supports, params)):
+        return False
+    return engine.scheduler is None or not engine.fast.busy

@@ -25,6 +25,7 @@ from springboard.serve.batching import Batcher
 from springboard.serve.engines import SharedEngines, engine_key
 from springboard.serve.limits import check_request
 from springboard.serve.registry import EndpointConfig, EndpointRecord, EndpointRegistry
+from springboard.serve.stats import RecentRequests
 
 log = logging.getLogger("springboard.serve")
 
@@ -45,6 +46,7 @@ class Endpoint:
     spec: Any = None
     inflight: int = 0
     shared: bool = False  # its engine came from the manager's SharedEngines (released, not closed)
+    stats: RecentRequests = field(default_factory=RecentRequests)  # recent latency and tokens
     _ready: threading.Event = field(default_factory=threading.Event)
     _streams: weakref.WeakSet[TextStream] = field(default_factory=weakref.WeakSet)
 
@@ -66,16 +68,22 @@ class Endpoint:
         check_request(self.ready(), request.prompts, request.params)
         assert self.batcher is not None
         self.inflight += 1  # event-loop only: no lock needed
+        started = time.monotonic()
         try:
-            return await self.batcher.submit(request, batch_size)
+            results = await self.batcher.submit(request, batch_size)
         finally:
             self.inflight -= 1
+        self.stats.add(time.monotonic() - started, sum(r.generated_tokens for r in results), streamed=False)
+        return results
 
     def stream(self, prompt: Any, request: GenerationRequest) -> TextStream:
         engine = self.ready()
         check_request(engine, [prompt], request.params)
+        started = time.monotonic()
         stream = engine.stream(prompt, request.params, request.chat)
         self._streams.add(stream)
+        events = stream.events  # every consumer reads through events(): count the request once they end
+        stream.events = lambda: self.stats.timed(events(), stream, started)  # type: ignore[method-assign]
         return stream
 
     async def shut(self, reason: str) -> None:
@@ -196,14 +204,14 @@ class EndpointManager:
         precision (serve/engines.py), or its own when it has adapters."""
 
         def load() -> Engine:
-            engine = Engine.load(config.model, device=config.device, dtype=config.dtype)
+            engine = Engine.load(config.model, device=config.device, dtype=config.dtype, quantize=config.quantize)
             _attach_adapters(engine, config.adapters)
             return engine
 
         key = None
         if not config.adapters:
             try:
-                key = engine_key(config.model, config.device, config.dtype)
+                key = engine_key(config.model, config.device, config.dtype, config.quantize)
             except Exception:  # noqa: BLE001 - not resolvable: load() reports why
                 key = None
         return self.engines.acquire(key, load)
@@ -215,6 +223,8 @@ class EndpointManager:
                                    owns_engine=not endpoint.shared)
         record.model_dir = str(engine.model_dir)
         record.model_id = getattr(engine.spec, "model_id", None)
+        precision = getattr(engine, "precision", None)
+        record.precision = f"{precision.label} - {precision.reason}" if precision is not None else None
         record.status = "InService"
         if self.endpoints.get(record.name) is endpoint:  # not deleted while it loaded
             self.registry.save(record)

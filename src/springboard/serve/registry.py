@@ -39,7 +39,8 @@ class EndpointConfig(BaseModel):
     max_batch_size: int = Field(default=16, ge=1, le=256)
     max_wait_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
     device: str | None = None
-    dtype: str | None = None
+    dtype: str | None = None  # DTYPE: float32 | bfloat16 | auto (generate/precision.py)
+    quantize: str | None = None  # QUANTIZE: a GGUF type (q8_0, q4_1, ...) | auto
     accept_eula: bool = False  # accepted at deploy time, like JumpStartModel.deploy(accept_eula=True)
     # LoRA adapters attached to the base model: name -> training job name or artifact path
     adapters: dict[str, str] = Field(default_factory=dict)
@@ -59,6 +60,8 @@ class EndpointRecord(EndpointConfig):
     failure_reason: str | None = None
     model_dir: str | None = None
     model_id: str | None = None  # the hub spec it was recognised as, if any
+    # what the engine serves with and why: "<backend>:<weights> - <reason>" (generate/precision.py)
+    precision: str | None = None
     creation_time: float = Field(default_factory=time.time)
     last_modified_time: float = Field(default_factory=time.time)
 

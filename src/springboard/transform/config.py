@@ -130,6 +130,12 @@ class TransformConfig(BaseModel):
         if self.content_type == "text/csv" and self.split_type == "None":
             raise ValueError("content_type text/csv needs split_type 'Line'")
         hyper_params(self.environment)  # fail at submit time, not in the worker
+        from springboard.generate.precision import from_environment
+
+        try:
+            from_environment(self.environment)
+        except ValidationError as exc:
+            raise ValueError(f"environment {exc}") from None
         if self.master and self.runner != "spark":
             raise ValueError("master is a Spark setting: use it with runner 'spark'")
         return self

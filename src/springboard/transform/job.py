@@ -23,7 +23,9 @@ def run(ctx: JobContext) -> None:
         from springboard.generate import Engine
 
         ctx.set_secondary_status("Starting", f"loading model {config.model}")
-        engine = Engine.load(config.model)
+        env = config.environment  # DTYPE / QUANTIZE: the precision (generate/precision.py)
+        engine = Engine.load(config.model, dtype=env.get("DTYPE"), quantize=env.get("QUANTIZE"))
+        ctx.log.info("precision %s: %s", engine.precision.label, engine.precision.reason)
     where = f"{config.instance_count} worker(s)" + (f", Spark {config.master or 'local'}" if config.runner == "spark" else "")
     ctx.set_secondary_status(
         "Transforming",

@@ -57,14 +57,17 @@ class Progress:
 
 @dataclass(frozen=True)
 class EngineLoader:
-    """Loads the job's model in whichever process runs shards (picklable)."""
+    """Loads the job's model in whichever process runs shards (picklable), at the precision its
+    environment's DTYPE / QUANTIZE ask for (generate/precision.py)."""
 
     model: str
+    dtype: str | None = None
+    quantize: str | None = None
 
     def __call__(self) -> Any:
         from springboard.generate import Engine
 
-        return Engine.load(self.model)
+        return Engine.load(self.model, dtype=self.dtype, quantize=self.quantize)
 
 
 @dataclass
@@ -110,7 +113,8 @@ class TransformRunner:
         `engine_factory`); `engine_factory` (picklable) loads one in each worker process."""
         self.config = config
         self.engine = engine
-        self.engine_factory = engine_factory or EngineLoader(config.model)
+        self.engine_factory = engine_factory or EngineLoader(config.model, config.environment.get("DTYPE"),
+                                                                   config.environment.get("QUANTIZE"))
         self.layout = Layout(state_dir)
         self.on_progress = on_progress or (lambda p: None)
         self.should_stop = should_stop or (lambda: False)
