@@ -55,3 +55,48 @@ def test_smollm2_lora_few_steps_loss_falls_and_reloads(tmp_path):
     assert result.finish_reason == "stop"  # it ends its answer instead of running to the limit
     record = json.loads((Path(job.output_dir) / "springboard.json").read_text())
     assert record["base_model"] == "smollm2-135m-instruct" and record["metrics"]["val_loss"] == pytest.approx(val[-1])
+
+
+@pytest.mark.slow
+def test_smollm2_bf16_held_out_loss_within_one_percent_of_float32(tmp_path):
+    """The same LoRA run in bf16 mixed precision and in float32, scored by one float32 function
+    on held-out examples: the losses agree within 1%."""
+    import torch
+
+    from springboard import hub
+    from springboard.data import DataOptions, prepare_data
+    from springboard.hardware import Precision
+    from springboard.train import hyperparameters as hps
+    from springboard.train.loop import evaluate, fit, load_model
+
+    class Quiet:
+        def log_metrics(self, *a, **k): ...
+        def should_stop(self): return False
+        def update_config(self, **k): ...
+
+    examples = build()[:56]
+    channels = {}
+    for name, rows in (("held_out", examples[:16]), ("train", examples[16:])):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "data.jsonl").write_text(
+            "".join(json.dumps({"documentation": e.documentation, "summary": e.summary}) + "\n" for e in rows))
+        (d / "template.json").write_text(json.dumps({"prompt": PROMPT, "completion": "{summary}"}))
+        channels[name] = d
+    model_dir = hub.resolve_model("smollm2-135m-instruct")
+    options = DataOptions(architecture="causal", instruction_tuned=True, use_chat_template=True,
+                          max_input_length=256, validation_split_ratio=0.0)
+    cpu = torch.device("cpu")
+    scores = {}
+    for precision in ("float32", "bfloat16"):
+        hp = hps.parse("causal-lm", {"precision": precision, "learning_rate": "0.0005", "lora_r": "16",
+                                     "per_device_train_batch_size": "8", "epoch": "1", "max_input_length": "256"})
+        model, tok, s2s = load_model(model_dir, hp, cpu)
+        train = prepare_data(channels["train"], tok, options).train
+        held_out = prepare_data(channels["held_out"], tok, options).train
+        before = evaluate(model, held_out, hp, s2s, tok.pad_token_id, cpu, precision=Precision("float32", "float32", "score"))
+        fit(model, tok, train, [], hp, Quiet(), tmp_path / f"ck-{precision}", s2s, cpu)
+        scores[precision] = evaluate(model, held_out, hp, s2s, tok.pad_token_id, cpu,
+                                     precision=Precision("float32", "float32", "score"))
+        assert scores[precision] < before
+    assert abs(scores["bfloat16"] - scores["float32"]) <= 0.01 * scores["float32"], scores
