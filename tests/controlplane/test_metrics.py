@@ -63,7 +63,8 @@ def test_metrics_of_a_training_job_through_boto3_cloudwatch(sm, cw, wait, tiny_c
     listed = cw.list_metrics(Namespace=NAMESPACE, Dimensions=[{"Name": "TrainingJobName", "Value": "curves"}])
     assert sorted(m["MetricName"] for m in listed["Metrics"]) == ["eval:loss", "train:epoch", "train:loss"]
     assert all(m["Dimensions"] == [{"Name": "TrainingJobName", "Value": "curves"}] for m in listed["Metrics"])
-    assert [m["MetricName"] for m in cw.list_metrics(MetricName="eval:loss", RecentlyActive="PT3H")["Metrics"]] == ["eval:loss"]
+    recent = cw.list_metrics(MetricName="eval:loss", RecentlyActive="PT3H")["Metrics"]
+    assert [m["MetricName"] for m in recent] == ["eval:loss"]
     assert cw.list_metrics(Namespace="AWS/EC2")["Metrics"] == []
     assert cw.list_metrics(Dimensions=[{"Name": "Host"}])["Metrics"] == []
 
@@ -93,7 +94,8 @@ def test_bad_requests_name_the_parameter(cw):
             "Dimensions": [{"Name": "TrainingJobName", "Value": "x"}]}
     code, message = _error(cw.get_metric_statistics, **{**good, "Period": 45})
     assert code == "InvalidParameterValue" and "Period" in message
-    code, message = _error(cw.get_metric_statistics, **{**good, "StartTime": now, "EndTime": now - dt.timedelta(hours=1)})
+    backwards = {"StartTime": now, "EndTime": now - dt.timedelta(hours=1)}
+    code, message = _error(cw.get_metric_statistics, **{**good, **backwards})
     assert code == "InvalidParameterValue" and "StartTime" in message
     code, message = _error(cw.get_metric_statistics, **{k: v for k, v in good.items() if k != "Statistics"})
     assert code == "MissingParameter" and "Statistics" in message

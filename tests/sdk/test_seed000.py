@@ -64,7 +64,8 @@ def test_training_job_analytics_dataframe_with_the_seeds_metric_definitions(sdk_
     assert final["train:epoch"] == pytest.approx(2.0)
     assert final["eval:loss"] == pytest.approx(final["huggingface-textgeneration:eval-loss"], abs=1e-4)
 
-    frame = TrainingJobAnalytics(training_job_name=name, metric_names=["train:loss", "eval:loss", "train:epoch"]).dataframe()
+    seeds = ["train:loss", "eval:loss", "train:epoch"]
+    frame = TrainingJobAnalytics(training_job_name=name, metric_names=seeds).dataframe()
     assert set(frame["metric_name"]) == {"train:loss", "eval:loss", "train:epoch"}
     assert list(frame.columns) == ["timestamp", "metric_name", "value"]
     assert (frame["value"] > 0).all()
