@@ -7,11 +7,16 @@ send requests for a bounded time in two phases of the same run:
   streaming, OpenAI completions and chat);
 - mixed: the same, with one request in three (at random, seeded) one of the malformed inputs issue 10 found
   (10,000-deep JSON, empty prompts, a lone surrogate, "8"/true/Infinity as numbers, `prompt: []`,
-  7 MB bodies declared and chunked, an endpoint name that is a path).
+  7 MB bodies declared and chunked, an endpoint name that is a path);
+- abusive: the same, with one request in three one of the shapes issue 19 found (500,000
+  one-character `text_inputs`, 16 prompts x 64 beams x 64 return sequences, non-streaming requests
+  for 400 tokens abandoned by a client that gives up after 0.5 s, 6 MB uploads under a made-up SigV4
+  signature): each must be refused (or, abandoned, stop generating) without growing the server.
 
 Reports requests served, answers by class (request kind and status), 5xx (must be 0), client
-errors (timeouts, resets), valid requests/s, and the server's peak RSS per phase (sampled every
-50 ms with psutil).
+errors (timeouts, resets; abandoned requests are counted apart), valid requests/s, the server's
+peak RSS per phase (sampled every 50 ms with psutil) and its RSS over time (every 0.5 s), and
+/ping latency throughout (one probe every 0.25 s; the bar is under 1 s).
 
     .venv/bin/python benchmarks/serve_load.py [--model tiny|MODEL_ID|PATH] [--seconds 30] [--clients 16]
 
@@ -40,6 +45,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 ENDPOINT = "load"
+# The server requires a key, as one reachable by others would (issue 19 attacked such a server):
+# every client sends it; the made-up SigV4 uploads do not have it.
+API_KEY = "serve-load-" + os.urandom(8).hex()
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 SEVEN_MB = 7 * 1024 * 1024
 PROMPTS = ["Tell me about the ocean", "Write a line about trains", "Describe a library", "Why is the sky blue",
            "A poem about rain", "Explain coffee", "The moon is", "Gardens in winter"]
@@ -92,56 +101,107 @@ def malformed_requests() -> list[tuple[str, str, dict, bytes | None]]:
     ]
 
 
+def abusive_requests() -> list[tuple[str, str, dict, bytes, float | None]]:
+    """(kind, path, headers, body, client timeout) of issue 19's request shapes."""
+    js = {"Content-Type": "application/json"}
+    rt = f"/endpoints/{ENDPOINT}/invocations"
+    sigv4 = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.ListModels",
+             "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+             "Authorization": "AWS4-HMAC-SHA256 Credential=BOGUSKEY/20260101/us-east-1/sagemaker/aws4_request, "
+                              "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + "0" * 64}
+    return [
+        ("huge_text_inputs", rt, js, json.dumps({"text_inputs": ["a"] * 500_000, "max_new_tokens": 1}).encode(), None),
+        ("huge_beams_x_sequences", rt, js, json.dumps({"text_inputs": ["a b"] * 16, "num_beams": 64,
+                                                       "num_return_sequences": 64, "max_new_tokens": 8}).encode(), None),
+        ("abandoned_non_stream", rt, js, json.dumps({"inputs": "Tell me a long story",
+                                                     "parameters": {"max_new_tokens": 400}}).encode(), 0.5),
+        ("abandoned_openai", "/v1/completions", js, json.dumps({"model": ENDPOINT, "prompt": "Once upon a time",
+                                                                "max_tokens": 400}).encode(), 0.5),
+        ("bogus_sigv4_upload", "/", sigv4, b"{" + b" " * (6 * 1024 * 1024 - 2) + b"}", None),
+    ]
+
+
 async def _chunks():
     piece = b"x" * (1024 * 1024)
     for _ in range(7):
         yield piece
 
 
-async def client_loop(http: httpx.AsyncClient, index: int, deadline: float, mixed: bool, tokens: int,
+async def client_loop(http: httpx.AsyncClient, index: int, deadline: float, mixed: bool | str, tokens: int,
                       counts: collections.Counter) -> None:
-    valid, bad = valid_requests(tokens), malformed_requests()
+    valid = valid_requests(tokens)
+    bad = [(*r, None) for r in malformed_requests()] if mixed is True else abusive_requests()
     rng = random.Random(index)  # reproducible, and every client goes through every kind
     while time.monotonic() < deadline:
-        pick_bad = mixed and rng.random() < 1 / 3
-        kind, path, headers, body = rng.choice(bad) if pick_bad else rng.choice(valid)
+        pick_bad = bool(mixed) and rng.random() < 1 / 3
+        kind, path, headers, body, timeout = rng.choice(bad) if pick_bad else (*rng.choice(valid), None)
         try:
-            response = await http.post(path, headers=headers, content=_chunks() if body is None else body)
+            extra = {} if timeout is None else {"timeout": timeout}
+            response = await http.post(path, headers=headers, content=_chunks() if body is None else body, **extra)
             status = response.status_code
             counts[f"{kind}:{status}"] += 1
             counts["5xx" if status >= 500 else ("valid_ok" if not pick_bad and status == 200 else "other")] += 1
-            if pick_bad and status < 400:
+            if pick_bad and status < 400 and timeout is None:  # an abandoned one may finish in time
                 counts["malformed_accepted"] += 1
             if not pick_bad and status != 200:
                 counts["valid_refused"] += 1
+        except httpx.TimeoutException as exc:
+            if timeout is not None:  # meant: the client gave up (the server must stop its work)
+                counts[f"{kind}:abandoned"] += 1
+                counts["abandoned"] += 1
+                continue
+            counts[f"{kind}:client_error:{type(exc).__name__}"] += 1
+            counts["client_errors"] += 1
         except httpx.HTTPError as exc:
             counts[f"{kind}:client_error:{type(exc).__name__}"] += 1
             counts["client_errors"] += 1
 
 
-def sample_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
+def sample_rss(pid: int, stop: threading.Event, peak: list[int], series: list[tuple[float, float]]) -> None:
     proc = psutil.Process(pid)
+    start, last = time.monotonic(), -1.0
     while not stop.is_set():
         try:
             rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
         except psutil.Error:
             break
         peak[0] = max(peak[0], rss)
+        now = time.monotonic() - start
+        if now - last >= 0.5:
+            series.append((round(now, 1), round(rss / 2**20, 1)))
+            last = now
         time.sleep(0.05)
 
 
-async def phase(url: str, pid: int, seconds: float, clients: int, mixed: bool, tokens: int) -> dict:
+def probe_ping(url: str, stop: threading.Event, latencies: list[float]) -> None:
+    """/ping every 0.25 s, as a load balancer's health check would; a failed probe counts 5 s."""
+    with httpx.Client(timeout=5.0, headers=AUTH) as http:
+        while not stop.is_set():
+            start = time.monotonic()
+            try:
+                ok = http.get(f"{url}/ping").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.monotonic() - start if ok else 5.0)
+            stop.wait(0.25)
+
+
+async def phase(url: str, pid: int, seconds: float, clients: int, mixed: bool | str, tokens: int) -> dict:
     counts: collections.Counter = collections.Counter()
-    stop, peak = threading.Event(), [0]
-    sampler = threading.Thread(target=sample_rss, args=(pid, stop, peak), daemon=True)
+    stop, peak, series, pings = threading.Event(), [0], [], []
+    sampler = threading.Thread(target=sample_rss, args=(pid, stop, peak, series), daemon=True)
     sampler.start()
+    pinger = threading.Thread(target=probe_ping, args=(url, stop, pings), daemon=True)
+    pinger.start()
     start = time.monotonic()
     limits = httpx.Limits(max_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300.0), limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300.0), limits=limits, headers=AUTH) as http:
         await asyncio.gather(*(client_loop(http, i, start + seconds, mixed, tokens, counts) for i in range(clients)))
     wall = time.monotonic() - start
     stop.set()
     sampler.join()
+    pinger.join()
+    pings.sort()
     total = sum(v for k, v in counts.items() if ":" in k)
     by_class = {k: v for k, v in sorted(counts.items()) if ":" in k}
     return {
@@ -149,12 +209,17 @@ async def phase(url: str, pid: int, seconds: float, clients: int, mixed: bool, t
         "requests": total,
         "valid_ok": counts["valid_ok"],
         "valid_requests_per_s": round(counts["valid_ok"] / wall, 2),
-        "malformed_sent": sum(v for k, v in by_class.items() if k.split(":")[0] in {m[0] for m in malformed_requests()}),
+        "malformed_sent": sum(v for k, v in by_class.items()
+                              if k.split(":")[0] in {m[0] for m in [*malformed_requests(), *abusive_requests()]}),
+        "abandoned": counts["abandoned"],
         "server_errors_5xx": counts["5xx"],
         "malformed_accepted": counts["malformed_accepted"],
         "valid_refused": counts["valid_refused"],
         "client_errors": counts["client_errors"],
         "peak_server_rss_mb": round(peak[0] / 2**20, 1),
+        "ping": {"probes": len(pings), "p50_s": round(pings[len(pings) // 2], 3) if pings else None,
+                 "max_s": round(pings[-1], 3) if pings else None},
+        "rss_mb_over_time": series,
         "by_class": by_class,
     }
 
@@ -171,6 +236,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=16, help="max new tokens per valid request")
+    parser.add_argument("--out", help="where to write the results (default: benchmarks/results/serve_load[_MODEL].json)")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="serve-load-"))
@@ -180,7 +246,9 @@ def main() -> int:
         import tinymodels
 
         model = str(tinymodels.build_causal(home / "tiny-causal"))
-    env = dict(os.environ, SPRINGBOARD_HOME=str(home / "home"), PYTHONUNBUFFERED="1")
+    # the tiny model is built beside the server's home: a root its requests may read
+    env = dict(os.environ, SPRINGBOARD_HOME=str(home / "home"), SPRINGBOARD_DATA_ROOTS=str(home),
+               SPRINGBOARD_API_KEY=API_KEY, PYTHONUNBUFFERED="1")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(home / "server.log", "ab") as log:
@@ -190,26 +258,28 @@ def main() -> int:
         deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"{url}/springboard/health", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/springboard/health", timeout=2, headers=AUTH).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"server did not start; see {home / 'server.log'}")
             time.sleep(0.2)
-        created = httpx.post(f"{url}/springboard/endpoints", json={"name": ENDPOINT, "model": model}, timeout=30)
+        created = httpx.post(f"{url}/springboard/endpoints", json={"name": ENDPOINT, "model": model}, timeout=30,
+                             headers=AUTH)
         created.raise_for_status()
-        while (record := httpx.get(f"{url}/springboard/endpoints/{ENDPOINT}").json())["status"] == "Creating":
+        while (record := httpx.get(f"{url}/springboard/endpoints/{ENDPOINT}", headers=AUTH).json())["status"] == "Creating":
             time.sleep(0.5)
         if record["status"] != "InService":
             raise SystemExit(f"endpoint {record['status']}: {record['failure_reason']}")
         idle_rss = psutil.Process(server.pid).memory_info().rss
         results = {}
-        for name, mixed in (("baseline_valid_only", False), ("mixed_malformed", True)):
+        for name, mixed in (("baseline_valid_only", False), ("mixed_malformed", True), ("abusive_issue19", "abuse")):
             print(f"{name}: {args.clients} clients for {args.seconds:.0f} s ...", flush=True)
             results[name] = asyncio.run(phase(url, server.pid, args.seconds, args.clients, mixed, args.tokens))
-            print(json.dumps({k: v for k, v in results[name].items() if k != "by_class"}), flush=True)
-        alive = httpx.get(f"{url}/springboard/health", timeout=10).status_code == 200
+            print(json.dumps({k: v for k, v in results[name].items() if k not in ("by_class", "rss_mb_over_time")}),
+                  flush=True)
+        alive = httpx.get(f"{url}/springboard/health", timeout=10, headers=AUTH).status_code == 200
     finally:
         server.terminate()
         server.wait(60)
@@ -226,13 +296,14 @@ def main() -> int:
         "phases": results,
     }
     suffix = "" if args.model == "tiny" else "_" + Path(args.model).name.replace("/", "-")
-    out = ROOT / "benchmarks" / "results" / f"serve_load{suffix}.json"
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"serve_load{suffix}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     fivexx = sum(p["server_errors_5xx"] for p in results.values())
     accepted = sum(p["malformed_accepted"] for p in results.values())
-    print(f"5xx: {fivexx}, malformed accepted: {accepted}, server alive: {alive}")
-    return 0 if fivexx == 0 and accepted == 0 and alive else 1
+    slowest_ping = max((p["ping"]["max_s"] or 0.0) for p in results.values())
+    print(f"5xx: {fivexx}, malformed accepted: {accepted}, server alive: {alive}, slowest /ping: {slowest_ping:.2f} s")
+    return 0 if fivexx == 0 and accepted == 0 and alive and slowest_ping < 1.0 else 1
 
 
 if __name__ == "__main__":
