@@ -70,6 +70,8 @@ def test_training_job_through_boto3_then_deploy_its_model(sm, runtime, wait, tin
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
         "Starting", "Downloading", "Training", "Uploading", "Completed"]
+    training = next(t for t in job["SecondaryStatusTransitions"] if t["Status"] == "Training")
+    assert "; precision " in training["StatusMessage"] and "(requested auto: " in training["StatusMessage"]
     assert job["SecondaryStatus"] == "Completed"
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
     assert set(metrics) == {"train:loss"} and metrics["train:loss"] > 0  # regex over the job's log
@@ -112,6 +114,8 @@ def test_training_validation_errors(sm, tiny_causal_dir, tmp_path):
     assert code == "ValidationException" and "'epoch'" in message and ">= 1" in message
     code, message = error_of(sm.create_training_job, **{**good, "HyperParameters": {"epochz": "2"}})
     assert "unknown hyperparameter 'epochz'" in message
+    code, message = error_of(sm.create_training_job, **{**good, "HyperParameters": {"precision": "fp16"}})
+    assert "'precision': must be one of 'auto', 'float32' or 'bfloat16'" in message
     assert not sm.list_training_jobs()["TrainingJobSummaries"]  # nothing was created
     # channels Springboard needs
     code, message = error_of(sm.create_training_job, **{**good, "InputDataConfig": [channel("model", str(tiny_causal_dir))]})
