@@ -1,5 +1,5 @@
 """Springboard's Python SDK. Names load lazily so `import springboard` stays cheap; each
-lives in the room that owns it."""
+lives in the room that owns it (the SageMaker SDK lookalikes in `springboard.sdk`)."""
 
 from __future__ import annotations
 
@@ -44,18 +44,18 @@ _EXPORTS = {
     "retrieve_default_resources": "springboard.hub",
     "And": "springboard.hub",
     "Or": "springboard.hub",
-    # train
-    "Estimator": "springboard.train.sdk",
-    "TrainingJobAnalytics": "springboard.train.sdk",
-    "hyperparameters": "springboard.train.sdk",
-    # generate / serve / transform / automl
+    # generate
     "GenerationParams": "springboard.generate",
-    "Model": "springboard.serve.sdk",
-    "Predictor": "springboard.serve.sdk",
-    "Transformer": "springboard.transform.sdk",
-    "AutoMLV2": "springboard.automl.sdk",
-    "AutoMLTextGenerationConfig": "springboard.automl.sdk",
-    "AutoMLDataChannel": "springboard.automl.sdk",
+    # the SDK lookalikes (springboard.sdk)
+    "Estimator": "springboard.sdk.estimator",
+    "TrainingJobAnalytics": "springboard.sdk.estimator",
+    "hyperparameters": "springboard.sdk.estimator",
+    "Model": "springboard.sdk.model",
+    "Predictor": "springboard.sdk.model",
+    "Transformer": "springboard.sdk.transformer",
+    "AutoMLV2": "springboard.sdk.automl",
+    "AutoMLTextGenerationConfig": "springboard.sdk.automl",
+    "AutoMLDataChannel": "springboard.sdk.automl",
 }
 
 __all__ = sorted(_EXPORTS)

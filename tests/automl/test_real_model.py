@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from springboard.automl.sdk import AutoMLV2
+from springboard.sdk.automl import AutoMLV2
 from springboard.quickstart.dataset import build
 
 from .conftest import make_request, write_csv

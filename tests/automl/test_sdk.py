@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from springboard.automl import AutoMLDataChannel, AutoMLTextGenerationConfig, AutoMLV2
+from springboard.sdk.automl import AutoMLDataChannel, AutoMLTextGenerationConfig, AutoMLV2
 from springboard.automl.request import parse_request
 from springboard.errors import NotFoundError
 

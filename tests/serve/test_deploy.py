@@ -76,7 +76,7 @@ def test_endpoints_are_listed_from_the_registry_without_a_server(capsys):
 
 def test_sdk_refuses_misspelled_keywords(tiny_t5_dir):
     from springboard.errors import ValidationError
-    from springboard.serve.sdk import Model, Predictor
+    from springboard.sdk.model import Model, Predictor
 
     with pytest.raises(ValidationError, match="'endpoint_nmae' \\(did you mean 'endpoint_name'\\?\\)"):
         Model(model_data=tiny_t5_dir).deploy(endpoint_nmae="x")

@@ -24,7 +24,7 @@ from springboard.errors import ValidationError
 from springboard.train import distributed
 from springboard.train.distributed import LaunchPlan, plan_launch, processes_from_instance_count
 from springboard.train.job import TrainingJobConfig, submit_training
-from springboard.train.sdk import Estimator
+from springboard.sdk.estimator import Estimator
 
 from .test_train_job import numbers  # noqa: F401 - the same 40-example data set
 

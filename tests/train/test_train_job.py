@@ -11,7 +11,7 @@ from springboard import jobs
 from springboard.cli import main
 from springboard.errors import DataError
 from springboard.train.job import TrainingJobConfig, submit_training
-from springboard.train.sdk import Estimator, TrainingJobAnalytics
+from springboard.sdk.estimator import Estimator, TrainingJobAnalytics
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from springboard.cli import main
 from springboard.jobs import JobStore, refresh, resume, stop, wait_for
 from springboard.transform import run_transform
-from springboard.transform.sdk import Transformer
+from springboard.sdk.transformer import Transformer
 
 
 def write_jsonl(path: Path, records) -> Path:

@@ -4,7 +4,8 @@ insights report and the optional deployment.
 
 - `create_auto_ml_job_v2(request)`, `describe_auto_ml_job_v2(name)`,
   `list_candidates_for_auto_ml_job(name, ...)`, `stop_auto_ml_job(name)`, `list_auto_ml_jobs()`
-- `AutoMLV2`, `AutoMLTextGenerationConfig`, `AutoMLDataChannel` (SageMaker SDK style)
+- `AutoMLV2`, `AutoMLTextGenerationConfig`, `AutoMLDataChannel` (SageMaker SDK style) are
+  in `springboard.sdk` (and `springboard`), which stands on this room
 - `load_request(path)` (JSON or YAML), `parse_request(dict)`
 """
 
@@ -15,12 +16,8 @@ from springboard.automl.describe import (
 )
 from springboard.automl.job import create_auto_ml_job_v2, stop_auto_ml_job
 from springboard.automl.request import CreateAutoMLJobV2Request, load_request, parse_request
-from springboard.automl.sdk import AutoMLDataChannel, AutoMLTextGenerationConfig, AutoMLV2
 
 __all__ = [
-    "AutoMLDataChannel",
-    "AutoMLTextGenerationConfig",
-    "AutoMLV2",
     "CreateAutoMLJobV2Request",
     "create_auto_ml_job_v2",
     "describe_auto_ml_job_v2",

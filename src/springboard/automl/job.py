@@ -178,15 +178,17 @@ def pick_best(candidates: list[Candidate], plan: Plan) -> Candidate | None:
 
 
 def deploy_candidate(candidate: Candidate, endpoint_name: str | None, job_name: str) -> str:
-    """ModelDeployConfig: the candidate's model behind a serving endpoint (the serve room's
-    SDK; the endpoint server starts in the background when none runs)."""
-    from springboard.serve.sdk import Model
+    """ModelDeployConfig: the candidate's model behind a serving endpoint (the endpoint server
+    starts in the background when none runs)."""
+    from springboard.serve.deploy import default_endpoint_name, deploy
+    from springboard.serve.registry import EndpointConfig
 
     if not candidate.artifact:
         raise SpringboardError(f"candidate {candidate.name} has no model artifact")
-    predictor = Model(model_data=candidate.artifact, name=job_name).deploy(endpoint_name=endpoint_name, wait=True)
-    log.info("deployed %s as endpoint %s", candidate.name, predictor.endpoint_name)
-    return predictor.endpoint_name
+    name = endpoint_name or default_endpoint_name(job_name)
+    deploy(EndpointConfig(name=name, model=str(candidate.artifact)), wait=True)
+    log.info("deployed %s as endpoint %s", candidate.name, name)
+    return name
 
 
 def _upload(candidate: Candidate, plan: Plan) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from springboard.automl.request import CreateAutoMLJobV2Request, load_request, parse_request
 from springboard.errors import NotFoundError, SpringboardError, ValidationError
+from springboard.sdk.arguments import refuse_unknown_kwargs
 
 
 @dataclass
@@ -100,8 +101,6 @@ class AutoMLV2:
         endpoint_name: str | None = None,
         **sagemaker_args: Any,
     ) -> None:
-        from springboard.train.sdk import refuse_unknown_kwargs
-
         refuse_unknown_kwargs(
             "AutoMLV2", sagemaker_args,
             ["problem_config", "base_job_name", "output_path", "job_objective", "validation_fraction",
@@ -235,7 +234,7 @@ class AutoMLV2:
                candidate: dict[str, Any] | None = None, endpoint_name: str | None = None,
                wait: bool = True, **kwargs: Any):
         """Deploys a candidate (default: the best) and returns a Predictor."""
-        from springboard.serve.sdk import Model
+        from springboard.sdk.model import Model
 
         chosen = candidate or self.best_candidate()
         containers = chosen.get("InferenceContainers") or []

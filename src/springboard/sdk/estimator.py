@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from springboard import jobs
-from springboard.errors import ValidationError
+from springboard.errors import SpringboardError, ValidationError
+from springboard.sdk.arguments import refuse_unknown_kwargs
 from springboard.train import hyperparameters  # noqa: F401  (SDK surface: hyperparameters.retrieve_default)
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.train.job import TrainingJobConfig, default_job_name, submit_training
 
 # SageMaker arguments that describe AWS infrastructure (IAM, networking, encryption, storage,
 # sessions). They have no meaning on one machine, so they are accepted and documented as such;
@@ -26,23 +27,6 @@ SAGEMAKER_INFRASTRUCTURE_ARGS = frozenset({
     "container_log_level", "keep_alive_period_in_seconds", "enable_sagemaker_metrics", "disable_profiler",
     "metric_definitions",
 })
-
-
-def refuse_unknown_kwargs(what: str, given: dict[str, Any], valid: list[str], infrastructure: frozenset[str]) -> None:
-    """Raises for keywords that are neither parameters nor SageMaker infrastructure arguments,
-    listing the valid ones (with a close match when there is one)."""
-    import difflib
-
-    unknown = sorted(k for k in given if k not in infrastructure)
-    if not unknown:
-        return
-    names = sorted({*valid, *infrastructure})
-    hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, n=1)) else repr(k)
-             for k in unknown]
-    raise ValidationError(
-        f"{what} got unknown keyword argument(s) {', '.join(hints)}; valid: {', '.join(sorted(valid))}; "
-        f"accepted without effect here (AWS infrastructure): {', '.join(sorted(infrastructure))}"
-    )
 
 
 class TrainingJob:
@@ -134,16 +118,12 @@ class Estimator:
             accept_eula=str(self.environment.get("accept_eula", "false")).lower() == "true",
             processes=self.instance_count,
         )
-        from springboard.train.job import default_job_name
-
         name = job_name or (default_job_name(self.base_job_name) if self.base_job_name else None)
         job = submit_training(config, name=name)
         self.latest_training_job = TrainingJob(job.name)
         if wait:
             done = self.latest_training_job.wait(logs=logs)
             if done.status == "Failed":
-                from springboard.errors import SpringboardError
-
                 raise SpringboardError(f"training job {done.name} failed: {done.failure_reason}")
         return self.latest_training_job
 
@@ -163,7 +143,7 @@ class Estimator:
         job = jobs.wait_for(self._job_name())
         if job.status != "Completed":
             raise ValidationError(f"training job {job.name} is {job.status}; only a completed job can be deployed")
-        from springboard.serve.sdk import Model
+        from springboard.sdk.model import Model
 
         return Model(model_data=job.output_dir).deploy(endpoint_name=endpoint_name or job.name, **kwargs)
 

@@ -15,8 +15,16 @@ from typing import Any
 from springboard import settings
 from springboard.errors import ValidationError
 from springboard.jobs import Job, follow_log, refresh, stop, validate_name
+from springboard.sdk.arguments import refuse_unknown_kwargs
 from springboard.transform.api import run_transform, watch
 from springboard.transform.config import default_job_name
+
+
+# Arguments of sagemaker.transformer.Transformer that concern AWS accounts, not the transform.
+AWS_ONLY = frozenset({
+    "tags", "output_kms_key", "volume_kms_key", "sagemaker_session", "experiment_config",
+    "model_client_config", "batch_data_capture_config", "vpc_config", "enable_network_isolation",
+})
 
 
 class Transformer:
@@ -40,7 +48,9 @@ class Transformer:
         each worker has in flight (on a causal model their records share one continuous batch).
         `instance_type` is recorded only; the AWS-only arguments in `AWS_ONLY` (tags, KMS keys,
         a session) have no local meaning. Any other keyword is an error."""
-        _check_aws_only(aws_only, "Transformer")
+        refuse_unknown_kwargs("Transformer", aws_only, [
+            "model_name", "instance_count", "instance_type", "strategy", "assemble_with", "output_path",
+            "accept", "max_concurrent_transforms", "max_payload", "env", "base_transform_job_name"], AWS_ONLY)
         self.model_name = model_name
         self.instance_count = instance_count
         self.instance_type = instance_type
@@ -75,7 +85,9 @@ class Transformer:
         `on_error`: "fail" (SageMaker's: a file with a failed record gets no .out, the job ends
         Failed) or "error_line" (a failed record gets an error line). `instance_count` (set on
         the Transformer) runs that many workers, each with its own model."""
-        _check_aws_only(aws_only, "Transformer.transform")
+        refuse_unknown_kwargs("Transformer.transform", aws_only, [
+            "data", "data_type", "content_type", "compression_type", "split_type", "job_name",
+            "input_filter", "output_filter", "join_source", "wait", "logs", "on_error"], AWS_ONLY)
         if compression_type not in (None, "None"):
             raise ValidationError(f"compression_type {compression_type!r} is not supported")
         name = job_name or default_job_name(self.base_transform_job_name or self.model_name)
@@ -128,16 +140,3 @@ class Transformer:
         if not self.latest_transform_job:
             raise ValidationError("no transform job started yet; call transform() first")
         return self.latest_transform_job
-
-
-# Arguments of sagemaker.transformer.Transformer that concern AWS accounts, not the transform.
-AWS_ONLY = frozenset({
-    "tags", "output_kms_key", "volume_kms_key", "sagemaker_session", "experiment_config",
-    "model_client_config", "batch_data_capture_config", "vpc_config", "enable_network_isolation",
-})
-
-
-def _check_aws_only(kwargs: dict[str, Any], where: str) -> None:
-    unknown = sorted(set(kwargs) - AWS_ONLY)
-    if unknown:
-        raise ValidationError(f"{where}() got unexpected keyword argument(s): {', '.join(unknown)}")
