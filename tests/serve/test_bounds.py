@@ -129,7 +129,7 @@ def test_sigterm_stops_a_server_in_the_middle_of_a_long_generation(tiny_t5_dir, 
     env = dict(os.environ, SPRINGBOARD_HOME=str(sb_home))
     proc = subprocess.Popen(
         [sys.executable, "-m", "springboard.cli", "serve", "--port", str(port), "--model", str(tiny_t5_dir),
-         "--shutdown-grace", "1"],
+         "--shutdown-grace", "1", "--max-inputs", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -141,6 +141,8 @@ def test_sigterm_stops_a_server_in_the_middle_of_a_long_generation(tiny_t5_dir, 
                 return False
 
         _until(ready, "the server is up with its endpoint")
+        refused = httpx.post(f"{url}/invocations", json={"text_inputs": ["a", "b"], "max_new_tokens": 1}, timeout=60)
+        assert refused.status_code == 400 and "--max-inputs" in refused.text  # the option took effect
         answers: list = []
 
         def long_request() -> None:
@@ -162,3 +164,10 @@ def test_sigterm_stops_a_server_in_the_middle_of_a_long_generation(tiny_t5_dir, 
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def test_serve_options_are_checked(capsys):
+    from springboard.cli import main
+
+    assert main(["serve", "--max-sequences", "0"]) != 0
+    assert "--max-sequences" in capsys.readouterr().err
