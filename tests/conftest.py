@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,20 +28,33 @@ def shared_models_dir(request, tmp_path_factory) -> Path:
     return cache.mkdir("springboard-models") if cache else tmp_path_factory.mktemp("springboard-models")
 
 
-@pytest.fixture(autouse=True)
-def sb_home(tmp_path, tmp_path_factory, monkeypatch, shared_models_dir) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def data_roots(tmp_path_factory) -> Iterator[str]:
+    """What a server request may read and write besides the home (storage.confine): the tests'
+    temporary folders and the checked-in fixtures, for the whole session (module-scoped servers
+    start before any test's own fixtures); tests/security narrows it again."""
     import os
 
+    roots = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(FIXTURES)])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPRINGBOARD_DATA_ROOTS", roots)
+        mp.delenv("SPRINGBOARD_ALLOW_HTTP", raising=False)
+        mp.delenv("SPRINGBOARD_ALLOWED_HOSTS", raising=False)
+        yield roots
+
+
+@pytest.fixture(autouse=True)
+def sb_home(tmp_path, monkeypatch, shared_models_dir, data_roots) -> Path:
     home = tmp_path / "sbhome"
     monkeypatch.setenv("SPRINGBOARD_HOME", str(home))
-    # What a server request may read and write besides the home (storage.confine): the tests'
-    # temporary folders and the checked-in fixtures (tests/security narrows it again).
-    monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(FIXTURES)]))
-    monkeypatch.delenv("SPRINGBOARD_ALLOW_HTTP", raising=False)
-    monkeypatch.delenv("SPRINGBOARD_ALLOWED_HOSTS", raising=False)
+    monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", data_roots)  # a test that changed it gets it back
     monkeypatch.setenv("SPRINGBOARD_MODELS_DIR", str(shared_models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # The suite compares outputs with transformers' own generate(): it runs on the transformers
+    # backend unless a test asks for another (the default, auto, serves Llama-family models on
+    # CPU through llama.cpp at the precision generate/precision.py picks; tests/generate covers it)
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")
     return home
 
 

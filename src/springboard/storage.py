@@ -424,8 +424,8 @@ def confine(location: str | Path, field: str, *, write: bool = False, overwrite:
     if write or overwrite:
         home = settings.home().resolve()
         if resolved in roots or home == resolved or home.is_relative_to(resolved):
-            raise AccessDeniedError(f"field '{field}': {text} is the home or a data root itself; write into a "
-                                    "folder under it")
+            raise AccessDeniedError(f"field '{field}': {text} is the home or a data root itself (or holds the "
+                                    "home); write into a folder under a root")
     return str(resolved)
 
 
