@@ -27,6 +27,15 @@ class RougeScores(BaseModel):
     rougeLsum: float
 
 
+class RougeExample(BaseModel):
+    """One joined record: its id, the two texts and their F-measures."""
+
+    id: Any
+    reference: str
+    prediction: str
+    scores: RougeScores
+
+
 class RougeReport(BaseModel):
     """Mean F-measures (0-1) over the joined records, and what did not join."""
 
@@ -39,6 +48,7 @@ class RougeReport(BaseModel):
     references_file: str | None = None
     on: str | None = None
     use_stemmer: bool = False
+    examples: list[RougeExample] = Field(default_factory=list, description="per joined record, when asked")
 
 
 def score_pairs(
@@ -69,10 +79,11 @@ def rouge_scores(
     prediction_field: str = "generated_texts[0]",
     reference_field: str = "highlights",
     use_stemmer: bool = False,
+    examples: bool = False,
 ) -> RougeReport:
     """Joins the two JSONL files on `on` (a field path present in both) and scores the joined
     records. Prediction lines with an `error` field (failed transform records) are listed in
-    `failed` and left out of the scores."""
+    `failed` and left out of the scores. `examples`: each joined record's texts and scores too."""
     on_path = FieldPath(on)
     pred_path = FieldPath(prediction_field)
     # A transform with join_source="Input" nests the prediction under SageMakerOutput.
@@ -98,9 +109,11 @@ def rouge_scores(
         refs[key] = (rid, as_text(value, references_file, line, reference_field))
 
     joined = [k for k in preds if k in refs]
-    scores, _ = score_pairs(
+    scores, per = score_pairs(
         [preds[k][1] for k in joined], [refs[k][1] for k in joined], use_stemmer
     )
+    shown = [RougeExample(id=preds[k][0], reference=refs[k][1], prediction=preds[k][1], scores=RougeScores(**s))
+             for k, s in zip(joined, per)] if examples else []
     return RougeReport(
         scores=scores,
         count=len(joined),
@@ -112,6 +125,7 @@ def rouge_scores(
         references_file=str(references_file),
         on=on,
         use_stemmer=use_stemmer,
+        examples=shown,
     )
 
 

@@ -325,6 +325,29 @@ class JobStore(SqliteFile):
             )
         return self.get(name)
 
+    def delete(self, name: str) -> Job:
+        """Forgets an ended job: its row, transitions and metrics in one statement that only
+        matches a terminal status (a running job's worker would write on into nothing), then its
+        directory (log, checkpoints). What it published to its output location stays."""
+        import shutil
+
+        job = self.get(name)
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            marks = ",".join("?" * len(TERMINAL))
+            gone = db.execute(f"DELETE FROM jobs WHERE name=? AND status IN ({marks})", (name, *TERMINAL)).rowcount
+            if gone:
+                db.execute("DELETE FROM transitions WHERE job=?", (name,))
+                db.execute("DELETE FROM metrics WHERE job=?", (name,))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        if not gone:
+            raise ConflictError(f"job {name!r} is {self.get(name).status}: stop it first, then delete it")
+        shutil.rmtree(job.job_dir, ignore_errors=True)
+        return job
+
     def claim_restart(self, name: str) -> bool:
         """Moves a Failed or Stopped job back to InProgress in one statement: of several
         callers resuming the same job at once, exactly one gets True and starts a worker."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from springboard import settings, storage
-from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError, ValidationError
+from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError
 
 router = APIRouter(prefix="/studio/api")
 
@@ -31,7 +31,8 @@ PREVIEW_MAX = 20
 
 
 def _error(exc: SpringboardError) -> JSONResponse:
-    status = 404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, AccessDeniedError) else 400
+    status = (404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, AccessDeniedError)
+              else 409 if isinstance(exc, ConflictError) else 400)
     return JSONResponse({"message": str(exc), "error": {"message": str(exc), "type": type(exc).__name__}},
                         status_code=status)
 
@@ -430,6 +431,20 @@ async def job_file(name: str, file: str) -> Any:
                              headers={"Content-Disposition": f'attachment; filename="{Path(file).name}"'})
 
 
+def _delete(name: str) -> dict[str, Any]:
+    from springboard import jobs
+
+    jobs.refresh(name)  # a worker that died unseen: its job is Failed, so it can go
+    return _job_brief(jobs.JobStore().delete(name))
+
+
+@router.delete("/jobs/{name}")
+async def delete_job(name: str) -> Any:
+    """Forgets an ended job (record, metrics, log, checkpoints); its output location stays.
+    A job still running is refused (409): stop it first."""
+    return await _call(_delete, name)
+
+
 def _stop(name: str) -> dict[str, Any]:
     from springboard import jobs
 
@@ -450,8 +465,9 @@ class RougeRequest(_Body):
     references: str
     on: str = "id"
     prediction_field: str = "generated_texts[0]"
-    reference_field: str = "highlights"
+    reference_field: str | None = Field(None, description="a field of the references file (Studio offers its own)")
     use_stemmer: bool = False
+    examples: bool = Field(False, description="per-example texts and scores too")
 
 
 def _rouge(body: RougeRequest) -> dict[str, Any]:
@@ -460,8 +476,13 @@ def _rouge(body: RougeRequest) -> dict[str, Any]:
 
     references = storage.confine(body.references, "references")
     predictions = [storage.confine(p, f"predictions[{i}]") for i, p in enumerate(body.predictions)]
+    if not body.reference_field:
+        fields = _fields(references)["fields"]
+        raise ValidationError(f"field 'reference_field': name the references' text field, one of the file's own: "
+                              f"{', '.join(fields) or '(none found)'}")
     reports = [rouge_scores(p, references, on=body.on, prediction_field=body.prediction_field,
-                            reference_field=body.reference_field, use_stemmer=body.use_stemmer).model_dump(mode="json")
+                            reference_field=body.reference_field, use_stemmer=body.use_stemmer,
+                            examples=body.examples).model_dump(mode="json")
                for p in predictions]
     return {"reports": reports}
 
@@ -471,6 +492,75 @@ async def rouge(body: RougeRequest) -> Any:
     """`springboard evaluate rouge` for one or more prediction files against one references
     file: the comparison report is one row per prediction file."""
     return await _call(_rouge, body)
+
+
+FIELDS_SAMPLE = 20
+
+
+def _paths(value: Any, prefix: str = "") -> Iterator[str]:
+    """Field paths as evaluate's FieldPath reads them: `a.b` into objects, `a[0]` into lists."""
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            yield from _paths(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and value and prefix:
+        yield from _paths(value[0], f"{prefix}[0]")
+    elif prefix:
+        yield prefix
+
+
+def _fields(path: str) -> dict[str, Any]:
+    location = storage.confine(path, "path")
+    if not storage.exists(location) or storage.isdir(location):
+        raise NotFoundError(f"{path}: no such file")
+    seen: dict[str, None] = {}
+    rows = 0
+    with storage.open_file(location, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValidationError(f"{path}:{number}: not a JSON line ({exc})") from None
+            for name in _paths(record):
+                seen.setdefault(name, None)
+            rows += 1
+            if rows >= FIELDS_SAMPLE:
+                break
+    return {"path": location, "fields": list(seen), "sampled": rows}
+
+
+@router.get("/fields")
+async def file_fields(path: str) -> Any:
+    """The field paths of a JSON lines file (references, a transform's .out), in the order they
+    first appear in its first records: what a form offers to pick from."""
+    return await _call(_fields, path)
+
+
+class Upload(_Body):
+    files: dict[str, str] = Field(min_length=1, max_length=20, description="file name -> text")
+
+
+def _upload(body: Upload) -> dict[str, Any]:
+    import hashlib
+    import time
+
+    for name in body.files:
+        if not _FILE.match(name):
+            raise ValidationError(f"file {name!r}: upload .jsonl, .json, .csv or .txt files with plain names")
+    digest = hashlib.sha256(json.dumps(body.files, sort_keys=True).encode()).hexdigest()[:10]
+    folder = storage.join(str(settings.home() / "studio" / "uploads"), f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}")
+    folder = storage.confine(folder, "upload", write=True)
+    for name, text in body.files.items():
+        storage.write_text(storage.join(folder, name), text)
+    return {"path": folder, "files": sorted(body.files)}
+
+
+@router.post("/uploads", status_code=201)
+async def upload(body: Upload) -> Any:
+    """Uploaded files (a transform's input, references) stored in a new folder under
+    SPRINGBOARD_HOME/studio/uploads; the answer names the folder."""
+    return await _call(_upload, body)
 
 
 # -- crawl (no SageMaker operation: the same job `springboard crawl run --name` submits) -----------

@@ -146,6 +146,7 @@ class TransformRunner:
             len(files), progress.total, len(shards), self.workers, self.config.runner,
             batch_size_of(self.config), "HYPER_PARAMS" if hyper else "each record",
         )  # fmt: skip
+        self.on_progress(progress)  # the total (and what a resumed run already did) from the start
         self._publish_ready()
         pending = [s for s in shards if s.rel not in self.published and not self._state(s).done]
         if pending:
