@@ -15,7 +15,6 @@ import yaml
 
 from springboard import jobs
 from springboard.automl import (
-    AutoMLV2,
     describe_auto_ml_job_v2,
     list_candidates_for_auto_ml_job,
     stop_auto_ml_job,
@@ -25,6 +24,7 @@ from springboard.automl.request import parse_request
 from springboard.automl.search import Search
 from springboard.automl.state import AutoMLState
 from springboard.cli import main
+from springboard.sdk.automl import AutoMLV2
 
 from .conftest import make_request
 
