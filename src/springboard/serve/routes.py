@@ -138,10 +138,15 @@ async def list_endpoints(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/springboard/endpoints/{name}")
 async def describe_endpoint(name: str, request: Request) -> Response:
+    manager = manager_of(request)
     try:
-        return JSONResponse(manager_of(request).describe(name).model_dump(mode="json"))
+        described = manager.describe(name).model_dump(mode="json")
     except SpringboardError as exc:
         return _control_error(exc)
+    live = manager.endpoints.get(name)
+    if live is not None:  # what it answered lately (in memory: not part of the record on disk)
+        described["recent_requests"] = live.stats.summary()
+    return JSONResponse(described)
 
 
 @router.delete("/springboard/endpoints/{name}")
