@@ -58,7 +58,8 @@ def test_backend_choice(monkeypatch, tiny_causal_dir, tiny_t5_dir):
 
     llama, t5 = AutoConfig.from_pretrained(tiny_causal_dir), AutoConfig.from_pretrained(tiny_t5_dir)
     monkeypatch.delenv("SPRINGBOARD_GENERATE_BACKEND", raising=False)
-    assert backend_for(None, "cpu", llama) == "transformers"  # the default is the reference
+    expected = "llamacpp" if llama_cpp_available() else "transformers"
+    assert backend_for(None, "cpu", llama) == expected  # the default is auto
     assert backend_for("auto", "cpu", t5) == "transformers"
     assert backend_for("auto", "cuda", llama) == "transformers"
     with pytest.raises(ValidationError, match="not a Llama-family"):
@@ -68,9 +69,8 @@ def test_backend_choice(monkeypatch, tiny_causal_dir, tiny_t5_dir):
     monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "fastest")
     with pytest.raises(ValidationError, match="unknown generation backend 'fastest'"):
         backend_for(None, "cpu", llama)
-    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "auto")
-    expected = "llamacpp" if llama_cpp_available() else "transformers"
-    assert backend_for(None, "cpu", llama) == expected
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")
+    assert backend_for(None, "cpu", llama) == "transformers"
     if not llama_cpp_available():
         with pytest.raises(ValidationError, match="not installed"):
             backend_for("llamacpp", "cpu", llama)

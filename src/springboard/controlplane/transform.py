@@ -59,9 +59,12 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
             knobs[field] = processing[key]
     knobs["instance_count"] = params["TransformResources"]["InstanceCount"]
     request = {k: v for k, v in params.items() if k != "Tags"}
+    # the model container's precision (DTYPE / QUANTIZE) applies unless the job's Environment sets it
+    container = model["request"].get("PrimaryContainer") or (model["request"].get("Containers") or [{}])[0]
+    precision = {k: v for k, v in (container.get("Environment") or {}).items() if k in ("DTYPE", "QUANTIZE")}
     run_transform(  # the request is recorded in the job's creating transaction (see training.py)
         model["reference"], s3["S3Uri"], output["S3OutputPath"], name=name,
-        env=dict(params.get("Environment") or {}), wait=False,
+        env={**precision, **(params.get("Environment") or {})}, wait=False,
         also=ctx.records.put_in("transform-job", name, {"request": request}), **knobs,
     )
     ctx.records.add_tags("transform-job", name, tags_of(params))

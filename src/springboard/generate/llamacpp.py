@@ -7,15 +7,17 @@ requests it takes, llama.cpp only runs the decode loop over the same token ids: 
 encodes the prompt with its own tokenizer, llama.cpp returns token ids, and the row is decoded by
 the same RowDecoder as every other stream, so greedy outputs are the reference's.
 
-The weights reach llama.cpp as a float32 GGUF converted from the HF directory with the `gguf`
+The float32 weights reach llama.cpp as a GGUF converted from the HF directory with the `gguf`
 package (Llama-architecture causal models), written once next to the artifact
-(`<model_dir>/springboard-f32.gguf`) under a file lock, atomically.
+(`<model_dir>/springboard-f32.gguf`) under a file lock, atomically; other precisions are
+quantized from it (generate/precision.py).
 
 Choosing the backend (`backend_for`): `transformers` always works; `llamacpp` needs a CPU
 device, a Llama-family causal model and `llama_cpp` importable, and refuses otherwise; `auto`
 takes llamacpp where those hold and transformers elsewhere. The choice comes from
-Engine.load(backend=...) or else $SPRINGBOARD_GENERATE_BACKEND (default `transformers`), and is
-logged."""
+Engine.load(backend=...) or else $SPRINGBOARD_GENERATE_BACKEND (default `auto`), and is logged.
+At what precision llama.cpp runs is generate/precision.py's; its continuous batching is
+generate/llamacpp_batch.py."""
 
 from __future__ import annotations
 
@@ -51,8 +53,8 @@ def llama_cpp_available() -> bool:
 
 def backend_for(requested: str | None, device: str, config: Any) -> str:
     """The backend an engine uses: `requested` (or $SPRINGBOARD_GENERATE_BACKEND, default
-    transformers). An explicit `llamacpp` that cannot run here is an error, never ignored."""
-    choice = (requested or os.environ.get(ENV) or "transformers").strip().lower()
+    auto). An explicit `llamacpp` that cannot run here is an error, never ignored."""
+    choice = (requested or os.environ.get(ENV) or "auto").strip().lower()
     if choice not in BACKENDS:
         raise ValidationError(f"unknown generation backend {choice!r}; one of {', '.join(BACKENDS)} "
                               f"(from {'backend' if requested else ENV})")

@@ -298,3 +298,51 @@ def content_hash(model_dir: Path) -> str:
     except OSError:
         pass  # read-only artifact: hashed again next time
     return value
+
+
+# -- quality --------------------------------------------------------------------------------------
+
+
+def perplexity(gguf: Path, windows: list[list[int]], threads: int = 0) -> float:
+    """exp(mean next-token negative log-likelihood) of the token windows under llama.cpp running
+    `gguf` (each window read from its start; its first token is not scored)."""
+    import math
+
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=max(len(w) for w in windows), n_batch=512, logits_all=True,
+                n_threads=threads or os.cpu_count(), n_threads_batch=threads or os.cpu_count(), verbose=False)
+    try:
+        nll, count = 0.0, 0
+        for window in windows:
+            llm.reset()
+            llm.eval(window)
+            logits = np.asarray(llm.scores[: len(window) - 1], dtype=np.float64)
+            top = logits.max(axis=1, keepdims=True)
+            logz = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+            nll += float((logz - logits[np.arange(len(window) - 1), window[1:]]).sum())
+            count += len(window) - 1
+    finally:
+        llm.close()
+    return math.exp(nll / count)
+
+
+def greedy(gguf: Path, prompts: list[list[int]], tokens: int, eos: set[int], threads: int = 0) -> list[list[int]]:
+    """Each prompt's greedy continuation: `tokens` ids, or fewer up to one of `eos`."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=max(map(len, prompts)) + tokens, n_batch=512,
+                n_threads=threads or os.cpu_count(), n_threads_batch=threads or os.cpu_count(), verbose=False)
+    out = []
+    try:
+        for prompt in prompts:
+            ids: list[int] = []
+            for token in llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0, reset=True):
+                if token in eos or len(ids) >= tokens:
+                    break
+                ids.append(int(token))
+            out.append(ids)
+    finally:
+        llm.close()
+    return out

@@ -143,7 +143,9 @@ async def info(name: str, request: Request) -> Response:
     return JSONResponse({
         "model_id": endpoint.record.model_id or endpoint.record.model,
         "model_sha": None,
-        "model_dtype": str(next(engine.model.parameters()).dtype).removeprefix("torch."),
+        # the weights generation runs with (generate/precision.py): a GGUF type on llama.cpp
+        "model_dtype": engine.precision.weights if getattr(engine, "precision", None) is not None
+        else str(next(engine.model.parameters()).dtype).removeprefix("torch."),
         "model_device_type": engine.device,
         "model_pipeline_tag": "text2text-generation" if engine.is_seq2seq else "text-generation",
         "max_concurrent_requests": 128,
