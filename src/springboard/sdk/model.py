@@ -50,17 +50,17 @@ class Model:
     def deploy(self, endpoint_name: str | None = None, initial_instance_count: int | None = None,
                instance_type: str | None = None, *, accept_eula: bool = False, wait: bool = True,
                batching: bool = True, max_batch_size: int = 16, max_wait_ms: float = 10.0,
-               device: str | None = None, dtype: str | None = None, adapters: dict[str, str] | None = None,
-               **sagemaker_args: Any) -> Predictor:
+               device: str | None = None, dtype: str | None = None, quantize: str | None = None,
+               adapters: dict[str, str] | None = None, **sagemaker_args: Any) -> Predictor:
         """Creates the endpoint (starting the server in the background if none runs) and,
         with wait=True, waits until it is InService; a Failed endpoint raises its reason."""
         _refuse_unknown("Model.deploy", sagemaker_args, [
             "endpoint_name", "initial_instance_count", "instance_type", "accept_eula", "wait", "batching",
-            "max_batch_size", "max_wait_ms", "device", "dtype", "adapters"])
+            "max_batch_size", "max_wait_ms", "device", "dtype", "quantize", "adapters"])
         name = endpoint_name or default_endpoint_name(self.name or self.ref)
         config = EndpointConfig(name=name, model=self.ref, batching=batching, max_batch_size=max_batch_size,
-                                max_wait_ms=max_wait_ms, device=device, dtype=dtype, accept_eula=accept_eula,
-                                adapters=dict(adapters or {}))
+                                max_wait_ms=max_wait_ms, device=device, dtype=dtype, quantize=quantize,
+                                accept_eula=accept_eula, adapters=dict(adapters or {}))
         return Predictor(name, client=deploy(config, wait=wait))
 
     def transformer(self, instance_count: int = 1, instance_type: str | None = None, **kwargs: Any):
