@@ -152,6 +152,9 @@ def _replayed(request: Request, body: bytes, headers: dict[str, str]) -> Request
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
+        # No client waits on an asynchronous inference, so none goes away: the runtime's
+        # until_disconnected (serve/limits.py) would take a disconnect here as an abandoned request.
+        await asyncio.Event().wait()
         return {"type": "http.disconnect"}
 
     return Request(scope, receive)
