@@ -307,6 +307,7 @@ def test_playground_text2text_and_chat_payloads(live, page, tiny_t5_dir, tiny_ca
     assert page.locator("#play-answer").text_content() == chat["choices"][0]["message"]["content"]
     # an error from the runtime is shown: an endpoint deleted meanwhile
     httpx.delete(f"{live.url}/springboard/endpoints/causal", timeout=60)
+    page.fill("#play-prompt", "Hello again")  # a chat turn, once sent, leaves the message box
     page.click("#play-send")
     expect(page.locator("#error")).to_contain_text("causal")
 

@@ -13,6 +13,39 @@ export class ApiError extends Error {
 
 let onUnauthorized = null;
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+// Whether the server answers at all, and which request each error came from: app.js shows a
+// "server unreachable" state while fetch itself fails, and clears an error banner once the
+// request that caused it (same method, path and operation) succeeds.
+const listeners = { success: [], unreachable: [] };
+export function onRequest(event, fn) { listeners[event].push(fn); }
+let reachable = true;
+
+function succeeded(key) {
+  reachable = true;
+  for (const fn of listeners.success) fn(key);
+}
+
+// fetch, with a network failure (server down, connection refused) turned into one ApiError.
+async function reach(path, init, key) {
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    reachable = false;
+    const error = unreachableError(`cannot reach the Springboard server at ${location.origin} (${err.message})`, key);
+    for (const fn of listeners.unreachable) fn(error);
+    throw error;
+  }
+  return response;
+}
+
+function unreachableError(what, key) {
+  const error = new ApiError(0, "", `Server unreachable: ${what}. Statuses on this page are the last known ones, ` +
+    "marked Unknown; Studio keeps trying and clears this once the server answers.");
+  error.code = "ServerUnreachable"; error.unreachable = true; error.key = key;
+  return error;
+}
 export function apiKey() { return sessionStorage.getItem(KEY); }
 export function setApiKey(key) { key ? sessionStorage.setItem(KEY, key) : sessionStorage.removeItem(KEY); }
 
@@ -45,11 +78,17 @@ export async function request(method, path, body, extraHeaders = {}) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
     if (!init.headers["Content-Type"]) init.headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(path, init);
-  if (!response.ok) throw await failure(response);
+  const key = `${method} ${path.split("?")[0]} ${extraHeaders["X-Amz-Target"] || ""}`;
+  const response = await reach(path, init, key);
+  if (!response.ok) { const error = await failure(response); error.key = key; succeededReach(); throw error; }
   const type = response.headers.get("content-type") || "";
-  return type.includes("json") ? response.json() : response.text();
+  const result = await (type.includes("json") ? response.json() : response.text());
+  succeeded(key);
+  return result;
 }
+
+// A server that answers (even with an error) is reachable again.
+function succeededReach() { if (!reachable) succeeded(null); }
 
 export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body);
@@ -64,16 +103,26 @@ export function sm(operation, params = {}) {
 
 // Server-sent events from a POST: calls onData(parsed JSON) per `data:` line.
 export async function streamEvents(path, body, onData) {
-  const response = await fetch(path, {
+  const key = `POST ${path} `;
+  const response = await reach(path, {
     method: "POST", body: JSON.stringify(body),
     headers: headers({ "Content-Type": "application/json", "Accept": "text/event-stream" }),
-  });
-  if (!response.ok) throw await failure(response);
+  }, key);
+  if (!response.ok) { const error = await failure(response); error.key = key; succeededReach(); throw error; }
+  succeeded(key);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try { chunk = await reader.read(); } catch (err) {
+      // the connection broke mid-answer: the server stopped, or the network went away
+      reachable = false;
+      const error = unreachableError(`the connection to the server broke during the answer (${err.message})`, key);
+      for (const fn of listeners.unreachable) fn(error);
+      throw error;
+    }
+    const { value, done } = chunk;
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
     let cut;
@@ -84,7 +133,11 @@ export async function streamEvents(path, body, onData) {
       const data = line.slice(5).trim();
       if (data === "[DONE]") return;
       const parsed = JSON.parse(data);
-      if (parsed.error) throw new ApiError(400, parsed.error.type || "", parsed.error.message || parsed.error);
+      if (parsed.error) {
+        const error = new ApiError(400, parsed.error.type || "", parsed.error.message || parsed.error);
+        error.key = key;
+        throw error;
+      }
       onData(parsed);
     }
   }

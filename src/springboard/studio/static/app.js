@@ -1,6 +1,6 @@
 // Hash router: #/page/arg?query. Each page renders into <main>; its timers stop on navigation.
-import { setApiKey, setUnauthorizedHandler, apiKey, get } from "./api.js";
-import { showError } from "./ui.js";
+import { setApiKey, setUnauthorizedHandler, apiKey, get, onRequest } from "./api.js";
+import { h, showError, clearError } from "./ui.js";
 import * as models from "./pages/models.js";
 import * as finetune from "./pages/finetune.js";
 import * as jobs from "./pages/jobs.js";
@@ -11,9 +11,9 @@ import * as crawl from "./pages/crawl.js";
 
 const PAGES = {
   models: models.list, model: models.card, finetune: finetune.render, jobs: jobs.list, job: jobs.detail,
-  endpoints: endpoints.render, transform: transform.render, automl: automl.render, crawl: crawl.render,
+  endpoints: endpoints.render, endpoint: endpoints.detail, transform: transform.render, automl: automl.render, crawl: crawl.render,
 };
-const NAV = { model: "models", finetune: "models", job: "jobs" };
+const NAV = { model: "models", finetune: "models", job: "jobs", endpoint: "endpoints" };
 
 let timers = [];
 let generation = 0;
@@ -65,6 +65,32 @@ document.getElementById("login-form").addEventListener("submit", async () => {
 });
 document.getElementById("logout").addEventListener("click", () => { setApiKey(null); location.reload(); });
 setUnauthorizedHandler((message) => askKey(message));
+
+// Server down: every status on the page becomes "Unknown (last known: X)" and the banner says
+// the server is unreachable; a probe retries until any request succeeds, then both go away
+// (pages' own polls bring fresh statuses).
+let probe = null;
+function markStale(err) {
+  for (const s of document.querySelectorAll(".status:not(.stale)")) {
+    s.dataset.was = s.textContent; s.dataset.wasClass = s.className;
+    s.className = "status stale"; s.textContent = "Unknown";
+    s.title = `last known: ${s.dataset.was} (the server is unreachable)`;
+    s.append(h("span", { class: "muted" }, ` (last known: ${s.dataset.was})`));
+  }
+  document.body.dataset.server = "unreachable";
+  if (document.getElementById("error").dataset.unreachable !== "1") showError(err);
+  if (!probe) probe = setInterval(() => get("/springboard/health").catch(() => null), 2000);
+}
+function recovered() {
+  if (probe) { clearInterval(probe); probe = null; }
+  document.body.dataset.server = "";
+  for (const s of document.querySelectorAll(".status.stale")) {
+    s.className = s.dataset.wasClass; s.textContent = s.dataset.was; s.removeAttribute("title");
+  }
+  if (document.getElementById("error").dataset.unreachable === "1") showError(null);
+}
+onRequest("unreachable", markStale);
+onRequest("success", (key) => { if (probe || document.body.dataset.server) recovered(); clearError(key); });
 document.getElementById("logout").hidden = !apiKey();
 window.addEventListener("hashchange", route);
 route();

@@ -13,10 +13,37 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The banner remembers which request failed (err.key, set by api.js): clearError(key) hides it
+// once that request succeeds; navigation and the next action clear it too.
 export function showError(err) {
   const box = document.getElementById("error");
   box.textContent = err ? (err.message || String(err)) : "";
   box.hidden = !err;
+  box.dataset.key = (err && err.key) || "";
+  box.dataset.unreachable = err && err.unreachable ? "1" : "";
+}
+
+export function clearError(key) {
+  const box = document.getElementById("error");
+  if (!box.hidden && key && box.dataset.key === key) showError(null);
+}
+
+// A modal confirmation (Escape or Cancel: no); resolves true when confirmed. Cancel has the
+// focus first, so Enter alone never confirms by accident.
+export function confirmDialog(title, message, confirmLabel) {
+  return new Promise((resolve) => {
+    const cancel = h("button", { type: "button", id: "confirm-cancel", autofocus: true }, "Cancel");
+    const ok = h("button", { type: "button", class: "danger", id: "confirm-ok" }, confirmLabel);
+    const dialog = h("dialog", { id: "confirm", "aria-labelledby": "confirm-title", "aria-describedby": "confirm-message" },
+      h("h2", { id: "confirm-title" }, title), h("p", { id: "confirm-message" }, message), h("div", { class: "row" }, cancel, ok));
+    let answer = false;
+    cancel.addEventListener("click", () => dialog.close());
+    ok.addEventListener("click", () => { answer = true; dialog.close(); });
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(answer); });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
 }
 
 // A labelled input: returns [wrapper, control].
