@@ -57,7 +57,7 @@ def test_api_key_login_prompt_keyboard_only(live_with_key, page, shot):
     # keyboard only: the key field has focus; Enter submits
     page.keyboard.type("wrong-key")
     page.keyboard.press("Enter")
-    expect(page.locator("#login-message")).to_contain_text("is not valid")
+    expect(page.locator("#login-message")).to_contain_text("'Authorization: Bearer' must carry the API key")
     page.fill("#login-key", "")
     page.keyboard.type("studio-test-key")
     page.keyboard.press("Enter")
