@@ -82,6 +82,9 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     expect(page.locator("#job-head")).to_have_attribute("data-status", "Completed", timeout=600_000)
     rerun = jobs.JobStore().get("run-a-rerun-1")
     assert rerun.config["hyperparameters"] == HP and rerun.config["train"] == str(data)
+    from springboard.controlplane.records import Records
+
+    assert Records().get("training-job", "run-a-rerun-1") is not None  # made through CreateTrainingJob
 
     # compare two runs' loss curves on one plot
     page.goto(live.url + "/studio/#/jobs")
@@ -97,6 +100,14 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     page.get_by_label("Run B").select_option("run-a")
     page.get_by_role("button", name="Compare loss curves").click()
     expect(page.locator("#error")).to_contain_text("pick two different training runs")
+
+    # deleting the re-run forgets its SageMaker request too
+    page.goto(live.url + "/studio/#/job/run-a-rerun-1")
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Delete…").click()
+    page.wait_for_url("**/studio/#/jobs")
+    expect(page.locator("#jobs-table")).to_have_attribute("data-count", "2")
+    assert Records().get("training-job", "run-a-rerun-1") is None
 
 
 def test_jobs_list_filters_progress_eta_and_delete(live, page, tiny_causal_dir, tmp_path):

@@ -434,8 +434,13 @@ async def job_file(name: str, file: str) -> Any:
 def _delete(name: str) -> dict[str, Any]:
     from springboard import jobs
 
+    from springboard.controlplane.records import Records
+
     jobs.refresh(name)  # a worker that died unseen: its job is Failed, so it can go
-    return _job_brief(jobs.JobStore().delete(name))
+    job = jobs.JobStore().delete(name)
+    # the SageMaker request it was created with goes too (a later job of that name has its own)
+    Records().remove(f"{job.kind}-job", name)
+    return _job_brief(job)
 
 
 @router.delete("/jobs/{name}")
