@@ -15,7 +15,7 @@ def test_models_list_table(capsys):
 
 
 def test_models_list_filter(capsys):
-    assert main(["models", "list", "--filter", "task == text2text", "--filter", "model_id ends with xl"]) == 0
+    assert main(["models", "list", "--filter", "task == text2text", "--filter", "model_id ends with -xl"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("huggingface-text2text-flan-t5-xl")
 

@@ -7,13 +7,18 @@ import pytest
 from springboard.errors import ValidationError
 from springboard.hub import And, Not, Or, list_models, parse_filter_string
 
-FLAN = {f"huggingface-text2text-flan-t5-{s}" for s in ("small", "base", "large", "xl")}
-CAUSAL = {
+FLAN = {f"huggingface-text2text-flan-t5-{s}" for s in ("small", "base", "large", "xl", "xxl")}
+LLAMA = {f"meta-textgeneration-llama-2-{s}" for s in ("7b", "13b", "70b", "7b-f", "13b-f", "70b-f")}
+CAUSAL = LLAMA | {
     "smollm2-135m-instruct",
     "huggingface-llm-mistral-7b",
     "huggingface-llm-mistral-7b-instruct",
-    "meta-textgeneration-llama-2-7b",
+    "huggingface-llm-falcon-7b-bf16",
     "huggingface-llm-falcon-7b-instruct-bf16",
+    "huggingface-llm-falcon-40b-bf16",
+    "huggingface-llm-falcon-40b-instruct-bf16",
+    *(f"huggingface-textgeneration-dolly-v2-{s}-bf16" for s in ("3b", "7b", "12b")),
+    *(f"huggingface-textgeneration1-mpt-{s}-bf16" for s in ("7b", "7b-instruct", "30b", "30b-instruct")),
 }
 
 
@@ -30,11 +35,11 @@ def test_equals_spellings_and_case_insensitive_values():
 
 def test_not_equals():
     assert "meta-textgeneration-llama-2-7b" not in list_models("framework != meta")
-    assert set(list_models("framework is not huggingface")) == {"meta-textgeneration-llama-2-7b"}
+    assert set(list_models("framework is not huggingface")) == LLAMA
 
 
 def test_booleans_compare_as_true_false():
-    assert set(list_models("requires_eula == true")) == {"meta-textgeneration-llama-2-7b"}
+    assert set(list_models("requires_eula == true")) == LLAMA
     assert set(list_models("training_supported == True")) == FLAN | CAUSAL
     assert list_models("training_supported == false") == []
 
@@ -54,12 +59,9 @@ def test_includes_begins_ends():
 
 def test_and_or_not_nesting():
     expr = And("task == text-generation", Or("framework == meta", "model_id begins with smollm2"))
-    assert set(list_models(expr)) == {"meta-textgeneration-llama-2-7b", "smollm2-135m-instruct"}
+    assert set(list_models(expr)) == LLAMA | {"smollm2-135m-instruct"}
     expr = Or(And("task == text2text", "model_id ends with small"), "payload_format == llama")
-    assert set(list_models(expr)) == {
-        "huggingface-text2text-flan-t5-small",
-        "meta-textgeneration-llama-2-7b",
-    }
+    assert set(list_models(expr)) == LLAMA | {"huggingface-text2text-flan-t5-small"}
     assert set(list_models(Not("task == text2text"))) == CAUSAL
     assert set(list_models(And("true", "task == text2text"))) == FLAN
 
@@ -88,4 +90,4 @@ def test_sdk_top_level_exports():
     import springboard
 
     assert springboard.And is And and springboard.Or is Or
-    assert springboard.list_models("framework == meta") == ["meta-textgeneration-llama-2-7b"]
+    assert springboard.list_models("framework == meta") == sorted(LLAMA)
