@@ -55,6 +55,9 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     lr = page.locator("#job-hyperparameters tr", has_text="learning_rate")
     expect(lr.locator("td").nth(1)).to_have_text("0.0123456")  # as given
     expect(lr.locator("td").nth(2)).to_have_text("0.01235")  # as used, 4 significant digits
+    epochs = page.locator("#job-hyperparameters tr", has_text="epoch")  # given as the alias epoch
+    expect(epochs).to_have_count(1)
+    expect(epochs.locator("td")).to_have_text(["epochs", "1", "1"])
     # progress: every step done
     total = jobs.JobStore().get("run-a").config["total_steps"]
     expect(page.locator("#job-progress .progress")).to_have_attribute("data-done", str(total))

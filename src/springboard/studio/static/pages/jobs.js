@@ -137,9 +137,19 @@ export async function detail(main, [name], _query, ctx) {
     await sm("CreateTrainingJob", req);
     location_hash(`#/job/${encodeURIComponent(req.TrainingJobName)}`);
   });
+  // A hyperparameter given by an alias (epoch) is shown on the row of the name it resolves to
+  // (epochs): the model card knows the aliases; a model it does not know keeps the given names.
+  let aliases = null;
+  const loadAliases = async () => {
+    aliases = {};
+    const model = job.describe.Config?.model;
+    if (job.kind !== "training" || !model) return;
+    const card = await get(`/studio/api/models/${encodeURIComponent(model)}`).catch(() => null);
+    for (const hp of card?.hyperparameters || []) aliases[hp.name] = hp.canonical;
+  };
   const showConfig = () => {
     const c = job.describe.Config || {};
-    const given = c.hyperparameters || {};
+    const given = Object.fromEntries(Object.entries(c.hyperparameters || {}).map(([k, v]) => [aliases[k] || k, v]));
     const resolved = c.resolved_hyperparameters || {};
     const names = [...new Set([...Object.keys(given), ...Object.keys(resolved)])].sort();
     const data = ["model", "train", "validation", "test", "input", "inputs", "records", "content_type", "output", "output_path"]
@@ -170,6 +180,7 @@ export async function detail(main, [name], _query, ctx) {
       h("li", { title: t.StatusMessage || "" }, `${t.Status} · ${when(t.StartTime)}`)));
     const running = ["InProgress", "Stopping"].includes(job.status);
     stop.disabled = !running; resume.disabled = running || job.status === "Completed";
+    if (aliases === null) await loadAliases();
     if (!configShown || running) { configShown = true; showConfig(); }
     if (job.status === "Completed" && !artifactShown && job.kind === "training") { artifactShown = true; showArtifact(); }
   };
