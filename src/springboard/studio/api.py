@@ -525,9 +525,12 @@ def _fields(path: str) -> dict[str, Any]:
                 continue
             try:
                 record = json.loads(raw)
+                found = list(_paths(record))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ValidationError(f"{path}:{number}: not a JSON line ({exc})") from None
-            for name in _paths(record):
+            except RecursionError:
+                raise ValidationError(f"{path}:{number}: nested too deeply to list its fields") from None
+            for name in found:
                 seen.setdefault(name, None)
             rows += 1
             if rows >= FIELDS_SAMPLE:
