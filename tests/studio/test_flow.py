@@ -47,7 +47,7 @@ def test_catalog_to_side_by_side(live, page, shot, tiny_causal_dir, tmp_path):
     expect(page.locator("#template-preview")).to_contain_text("Say the number 0:")
     expect(page.locator("#template-preview")).to_contain_text("0 is the number")
     page.fill("#hp-epoch", "0")
-    expect(page.locator("#hp-status")).to_have_text(
+    expect(page.locator("#hp-epoch-error")).to_have_text(
         "hyperparameter 'epoch': must be an integer >= 1 and <= 1000 (got '0')")
     page.fill("#hp-epoch", "2")
     page.get_by_text("More hyperparameters").click()

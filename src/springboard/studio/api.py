@@ -10,8 +10,10 @@ use) / 404 (not found), body `{"message"}`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,10 +32,10 @@ FACETS = ("task", "framework", "architecture", "training_supported", "requires_e
 PREVIEW_MAX = 20
 
 
-def _error(exc: SpringboardError) -> JSONResponse:
+def _error(exc: SpringboardError, **extra: Any) -> JSONResponse:
     status = (404 if isinstance(exc, NotFoundError) else 403 if isinstance(exc, AccessDeniedError)
               else 409 if isinstance(exc, ConflictError) else 400)
-    return JSONResponse({"message": str(exc), "error": {"message": str(exc), "type": type(exc).__name__}},
+    return JSONResponse({"message": str(exc), "error": {"message": str(exc), "type": type(exc).__name__}} | extra,
                         status_code=status)
 
 
@@ -113,6 +115,12 @@ def _schema(family: str) -> dict[str, dict[str, Any]]:
                   if getattr(m, n, None) is not None]
         if bounds:
             entry["range"] = " and ".join(bounds)
+        for m in info.metadata:  # for number inputs' min/max (gt/lt: the nearest allowed bound)
+            for n, key in (("ge", "minimum"), ("gt", "minimum"), ("le", "maximum"), ("lt", "maximum")):
+                if getattr(m, n, None) is not None:
+                    entry[key] = getattr(m, n)
+                    if n in ("gt", "lt"):
+                        entry[f"exclusive_{key}"] = True
         if kind == "choice":
             entry["choices"] = list(getattr(info.annotation, "__args__", ()))
         out[name] = entry
@@ -146,18 +154,24 @@ class HyperparameterCheck(_Body):
     hyperparameters: dict[str, str] = Field(default_factory=dict)
 
 
-def _check_hp(body: HyperparameterCheck) -> dict[str, Any]:
+def _check_hp(body: HyperparameterCheck) -> dict[str, Any] | JSONResponse:
     from springboard.hub import get_model_spec
     from springboard.train import hyperparameters
 
     spec = get_model_spec(body.model)
+    found = hyperparameters.problems(spec.hyperparameter_family, body.hyperparameters, spec.default_hyperparameters)
+    if found:
+        message = "; ".join(m for _, m in found)
+        return JSONResponse({"message": message, "errors": [{"field": f, "message": m} for f, m in found],
+                             "error": {"message": message, "type": "HyperparameterError"}}, status_code=400)
     parsed = hyperparameters.parse(spec.hyperparameter_family, body.hyperparameters, spec.default_hyperparameters)
     return {"ok": True, "values": parsed.model_dump(mode="json")}
 
 
 @router.post("/hyperparameters/validate")
 async def validate_hyperparameters(body: HyperparameterCheck) -> Any:
-    """The CLI's schema and messages: 400 with the same text `springboard train` prints."""
+    """The CLI's schema and messages: 400 with the same text `springboard train` prints, every
+    error at once (`errors`: field and message each, for the form to show beside its field)."""
     return await _call(_check_hp, body)
 
 
@@ -218,6 +232,138 @@ async def template_preview(body: TemplatePreview) -> Any:
     return await _call(_preview, body)
 
 
+class DataUpload(_Body):
+    name: str = Field(description="the uploaded file's own name (errors name it)")
+    text: str
+
+
+class DataPreview(_Body):
+    model: str = Field(description="the model whose tokenizer counts the tokens")
+    data: str | None = Field(None, description="a data file or channel folder (path or URI)")
+    upload: DataUpload | None = Field(None, description="an upload not yet staged")
+    template: str | None = Field(None, description="template.json text; left out: the folder's own "
+                                                   "template.json, else the records' prompt/completion")
+    folder_template_first: bool = Field(False, description="the folder's own template.json, when it has one, "
+                                                          "wins over `template` (the editor's untouched default)")
+    max_input_length: int | None = Field(None, ge=-1)
+    count: int = Field(3, ge=1, le=PREVIEW_MAX)
+
+
+INSTRUCTION_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+def _template_text(text: str, source: str = "template.json"):
+    from springboard.data.template import load_template
+
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{source}:{exc.lineno}: bad JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(spec, dict):
+        raise ValidationError(f"{source}: a template must be a JSON object with 'prompt' and 'completion'")
+    return load_template(spec)
+
+
+def _source_rows(data: str) -> tuple[str, Iterator[tuple[str, int, dict[str, Any]]], str | None]:
+    """The user's own data file in `data` (a file or channel folder), its records, and the
+    template.json beside it, if any: errors name the user's file, never a staged copy."""
+    from springboard.data import io
+
+    location = storage.confine(data, "data")
+    file = storage.confine(io.resolve_channel(location, INSTRUCTION_SUFFIXES, "training data"), "data")
+    beside = io.template_beside(file)
+    return file, ((file, n, r) for n, r in io.iter_table(file)), beside
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(model_dir: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def _data_preview(body: DataPreview) -> dict[str, Any] | JSONResponse:
+    from springboard import hub
+    from springboard.data.inspect import inspect_rows, jsonl_rows
+    from springboard.data.template import load_template
+
+    if (body.data is None) == (body.upload is None):
+        raise ValidationError("give the training data: a path (data) or an upload, one of them")
+    template_file = None
+    if body.upload is not None:
+        name = body.upload.name
+        if not _FILE.match(name):
+            raise ValidationError(f"file {name!r}: upload .jsonl, .json, .csv or .txt files with plain names")
+        if not name.endswith(".jsonl"):
+            raise ValidationError(f"{name}: Studio previews and stages JSON lines files (.jsonl): one JSON "
+                                  "object per line; give other formats by path")
+        source = name
+        rows = ((name, n, r) for n, r in jsonl_rows(name, body.upload.text))
+    else:
+        source, rows, template_file = _source_rows(body.data)
+    if body.template is not None and not (body.folder_template_first and template_file is not None):
+        template, template_text = _template_text(body.template), body.template
+        template_file = None
+    elif template_file is not None:
+        template, template_text = load_template(template_file), storage.read_text(template_file)
+    else:
+        template, template_text = None, None
+    tokenizer, causal, tokenizer_error = None, True, None
+    limit = body.max_input_length
+    try:
+        spec = hub.get_model_spec(body.model)
+        causal = spec.architecture == "causal"
+        model_dir = str(hub.resolve_model(body.model))
+        tokenizer = _tokenizer(model_dir)
+        if limit == -1:  # the model's context, as training reads it
+            from transformers import AutoConfig
+
+            limit = getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", None)
+    except SpringboardError as exc:
+        tokenizer_error = f"token lengths need {body.model}'s tokenizer: {exc}"
+    try:
+        report = inspect_rows(rows, template, tokenizer=tokenizer, max_input_length=limit, causal=causal,
+                              examples=body.count, source=source)
+    except SpringboardError as exc:
+        # the file's fields still come back, so the form can offer them for mapping
+        return _error(exc, fields=_first_fields(body))
+    return {"source": source, "rows": report.rows, "fields": report.fields, "examples": report.examples,
+            "template": template_text, "template_file": template_file,
+            "max_input_length": report.max_input_length, "truncated": report.truncated,
+            "longest": report.longest, "histogram": [vars(b) for b in report.histogram],
+            "measured": "prompt + completion" if causal else "prompt (encoder input)",
+            "tokenizer_error": tokenizer_error}
+
+
+def _first_fields(body: DataPreview) -> list[str]:
+    """The keys of the first records that read cleanly (best effort: [] when none do)."""
+    from springboard.data.inspect import jsonl_rows
+
+    seen: dict[str, None] = {}
+    try:
+        if body.upload is not None:
+            rows: Iterator[tuple[Any, int, dict[str, Any]]] = ((None, n, r) for n, r in jsonl_rows(body.upload.name, body.upload.text))
+        else:
+            rows = _source_rows(body.data)[1]
+        for i, (_, _, record) in enumerate(rows):
+            seen.update(dict.fromkeys(record))
+            if i >= FIELDS_SAMPLE:
+                break
+    except (SpringboardError, OSError, ValueError):
+        pass
+    return list(seen)
+
+
+@router.post("/data/preview")
+async def data_preview(body: DataPreview) -> Any:
+    """A training channel before training: every record checked as training checks it (the
+    first bad one: 400 naming the user's file, line and field), its row count and fields, token
+    lengths with the model's tokenizer against `max_input_length` (a histogram, how many would be
+    truncated) and the first examples rendered with the template (given, else the folder's own
+    template.json, else the records' prompt/completion)."""
+    return await _call(_data_preview, body)
+
+
 class Dataset(_Body):
     files: dict[str, str] = Field(default_factory=dict, description="file name -> text (uploads)")
     source: str | None = Field(None, description="copy this data file or folder instead of uploads")
@@ -251,25 +397,66 @@ def _stage(body: Dataset) -> dict[str, Any]:
         except ValueError as exc:
             raise ValidationError(f"template.json: not a JSON object ({exc})") from None
     source = storage.confine(body.source, "source") if body.source else None
+    if source and not storage.exists(source):
+        raise NotFoundError(f"{body.source}: no such file or folder")
+    _check_before_staging(body)
     digest = hashlib.sha256(json.dumps([body.files, body.source, body.template]).encode()).hexdigest()[:10]
     target = datasets_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
     target.mkdir(parents=True, exist_ok=True)
-    if source:
-        if not storage.exists(source):
-            raise NotFoundError(f"{body.source}: no such file or folder")
-        if storage.isdir(source):
-            for uri in storage.list_files(source, recursive=False):
-                name = uri.rstrip("/").rsplit("/", 1)[-1]
-                if name != "template.json" or body.template is None:
-                    # a symlink inside the folder may point anywhere: each file is checked too
-                    (target / name).write_bytes(storage.read_bytes(storage.confine(uri, "source")))
-        else:
-            (target / source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(source))
+    try:
+        if source:
+            if storage.isdir(source):
+                for uri in storage.list_files(source, recursive=False):
+                    name = uri.rstrip("/").rsplit("/", 1)[-1]
+                    if name != "template.json" or body.template is None:
+                        # a symlink inside the folder may point anywhere: each file is checked too
+                        (target / name).write_bytes(storage.read_bytes(storage.confine(uri, "source")))
+            else:
+                (target / source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(source))
+        for name, text in body.files.items():
+            (target / name).write_text(text)
+        if body.template is not None:
+            (target / "template.json").write_text(body.template)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # a refused dataset leaves no copy behind
+        raise
+    return {"path": str(target), "name": target.name, "files": sorted(p.name for p in target.iterdir())}
+
+
+def _check_before_staging(body: Dataset) -> None:
+    """The data read as training will read it, before anything is written: a bad line is an
+    error naming the user's own file (an upload's name, the source path), line and field."""
+    from springboard.data.inspect import inspect_rows, jsonl_rows
+
+    template = _template_text(body.template) if body.template is not None else None
     for name, text in body.files.items():
-        (target / name).write_text(text)
-    if body.template is not None:
-        (target / "template.json").write_text(body.template)
-    return {"path": str(target), "files": sorted(p.name for p in target.iterdir())}
+        if name.endswith(".jsonl"):
+            rows = ((name, n, r) for n, r in jsonl_rows(name, text))
+            if template is not None:
+                inspect_rows(rows, template, source=name)
+            else:
+                for _ in rows:
+                    pass
+    if body.source and template is not None:
+        file, rows, _ = _source_rows(body.source)
+        inspect_rows(rows, template, source=file)
+
+
+_STAGED = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{10}$")
+
+
+def _unstage(name: str) -> dict[str, Any]:
+    folder = datasets_dir() / name
+    if not _STAGED.match(name) or not folder.is_dir():
+        raise NotFoundError(f"no staged dataset {name!r}")
+    shutil.rmtree(folder)
+    return {"name": name, "deleted": True}
+
+
+@router.delete("/datasets/{name}")
+async def delete_dataset(name: str) -> Any:
+    """Removes a staged dataset folder (Studio calls it when the job it was staged for is refused)."""
+    return await _call(_unstage, name)
 
 
 @router.post("/datasets", status_code=201)

@@ -181,6 +181,39 @@ def parse(family: str, values: dict[str, Any], defaults: dict[str, Any] | None =
         ) from None
 
 
+def problems(family: str, values: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Every error `parse` would raise, not only the first: (the key as given, message) pairs,
+    so a form can show each beside its field. Empty when `parse` accepts the values."""
+    schema = FAMILIES.get(family)
+    if schema is None:
+        return [("", f"unknown hyperparameter family {family!r}; known: {sorted(FAMILIES)}")]
+    out: list[tuple[str, str]] = []
+    merged: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    for origin, given in (("default", defaults or {}), ("given", values or {})):
+        for key, value in given.items():
+            canon = ALIASES.get(key, key)
+            if canon not in schema.model_fields:
+                known = sorted(set(schema.model_fields) | {a for a, c in ALIASES.items() if c in schema.model_fields})
+                out.append((key, f"unknown hyperparameter {key!r} for {family} models; valid: {', '.join(known)}"))
+                continue
+            if origin == "given":
+                if canon in given_as and str(merged[canon]) != str(value):
+                    out.append((key, f"hyperparameter {key!r} given twice with different values "
+                                     f"(also as {given_as[canon]!r})"))
+                    continue
+                given_as[canon] = key
+            merged[canon] = value
+    try:
+        schema(**merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            shown = given_as.get(name, name)
+            out.append((shown, f"hyperparameter {shown!r}: {_describe(schema, name, err)} (got {merged.get(name)!r})"))
+    return out
+
+
 def _describe(schema: type[_Base], field: str, err: dict[str, Any]) -> str:
     """A human sentence for one pydantic error: the type and the range or choices."""
     info = schema.model_fields.get(field)

@@ -57,10 +57,12 @@ function headers(extra = {}) {
 }
 
 async function failure(response) {
-  let code = "", message = `${response.status} ${response.statusText}`;
+  let code = "", message = `${response.status} ${response.statusText}`, errors = null, extra = null;
   const text = await response.text();
   try {
     const body = JSON.parse(text);
+    if (Array.isArray(body.errors)) errors = body.errors;  // field by field (Studio's form checks)
+    extra = body;
     code = body.__type || (body.error && body.error.type) || "";
     message = body.message || body.Message || (body.error && body.error.message) ||
       (typeof body.detail === "string" ? body.detail : body.detail ? JSON.stringify(body.detail) : "") || text;
@@ -69,7 +71,9 @@ async function failure(response) {
   // 401 from Studio's and the runtime's routes; the control plane answers AWS-style (403).
   const unauthorized = response.status === 401 || (response.status === 403 && code === "MissingAuthenticationTokenException");
   if (unauthorized && onUnauthorized) onUnauthorized(message);
-  return new ApiError(response.status, code, message);
+  const error = new ApiError(response.status, code, message);
+  error.errors = errors; error.body = extra;
+  return error;
 }
 
 export async function request(method, path, body, extraHeaders = {}) {
