@@ -7,6 +7,7 @@ succeeds, "server unreachable" (statuses Unknown) while the server is down, gone
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -166,6 +167,9 @@ def test_chat_playground_side_by_side_and_endpoint_page_latency(live, page, tiny
     expect(page.locator("#ep-head")).to_have_attribute("data-status", "InService")
     expect(page.locator("#ep-facts")).to_contain_text(record["model"])
     expect(page.locator("#ep-facts")).to_contain_text(record["model_dir"])
+    backend, weights = record["precision"].split(" - ")[0].split(":")  # "transformers:float32 - <why>"
+    expect(page.locator("#ep-facts").get_by_role("row", name=re.compile("^Backend "))).to_contain_text(backend)
+    expect(page.locator("#ep-facts").get_by_role("row", name=re.compile("^Precision "))).to_contain_text(weights)
     expect(page.locator("#ep-summary")).to_contain_text("6 requests answered")
     expect(page.locator("#ep-summary")).to_contain_text("tokens/s")
     expect(page.locator("#ep-stats tbody tr")).to_have_count(6)

@@ -324,8 +324,12 @@ export async function detail(main, [name], _query, ctx) {
     failure.replaceChildren(...(described.FailureReason
       ? [h("h2", {}, described.EndpointStatus === "Failed" ? "Why it failed" : "Last failure"), h("p", { class: "msg-bad failure" }, described.FailureReason)] : []));
     // show whatever the describe data has: the precision/backend fields are newer than the rest
-    const [engine, reason] = (record.precision || "").split(" - ");
-    const [backend, weights] = engine ? engine.split(":") : [];
+    // precision: "<backend>:<weights>[-shipped] - <why>" (generate/precision.py's label and reason)
+    const cut = (record.precision || "").indexOf(" - ");
+    const engine = cut < 0 ? record.precision : record.precision.slice(0, cut);
+    const reason = cut < 0 ? "" : record.precision.slice(cut + 3);
+    const [backend, tag] = engine ? engine.split(":") : [];
+    const weights = tag && tag.endsWith("-shipped") ? `${tag.slice(0, -8)}, the model's own GGUF` : tag;
     const rows = [
       ["Model", record.model], ["Catalog model", record.model_id], ["Artifact (loaded copy)", record.model_dir],
       ["Backend", backend], ["Precision", weights ? `${weights}${reason ? ` (${reason})` : ""}` : record.dtype],
