@@ -43,18 +43,27 @@ def data_roots(tmp_path_factory) -> Iterator[str]:
         yield roots
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_backend() -> Iterator[None]:
+    """The suite compares outputs with transformers' own generate(): it runs on the transformers
+    backend unless a test asks for another (the default, auto, serves Llama-family models on CPU
+    through llama.cpp at the precision generate/precision.py picks; tests/generate covers it).
+    Session-wide, so module-scoped engines and servers, made before any test's own fixtures, get
+    it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")
+        yield
+
+
 @pytest.fixture(autouse=True)
-def sb_home(tmp_path, monkeypatch, shared_models_dir, data_roots) -> Path:
+def sb_home(tmp_path, monkeypatch, shared_models_dir, data_roots, reference_backend) -> Path:
     home = tmp_path / "sbhome"
     monkeypatch.setenv("SPRINGBOARD_HOME", str(home))
     monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", data_roots)  # a test that changed it gets it back
     monkeypatch.setenv("SPRINGBOARD_MODELS_DIR", str(shared_models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    # The suite compares outputs with transformers' own generate(): it runs on the transformers
-    # backend unless a test asks for another (the default, auto, serves Llama-family models on
-    # CPU through llama.cpp at the precision generate/precision.py picks; tests/generate covers it)
-    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")  # a test that changed it gets it back
     return home
 
 
