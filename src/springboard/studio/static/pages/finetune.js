@@ -50,7 +50,7 @@ export async function render(main, [modelId], query) {
   const srcPath = h("input", { type: "radio", name: "src", id: "src-path", value: "path", checked: true });
   const srcUpload = h("input", { type: "radio", name: "src", id: "src-upload", value: "upload" });
   const dataPath = h("input", { type: "text", id: "data-path", placeholder: "/path/to/train.jsonl or s3://bucket/prefix/" });
-  const upload = h("input", { type: "file", id: "data-upload", accept: ".jsonl" });
+  const upload = h("input", { type: "file", id: "data-upload", accept: ".jsonl,.json,.csv,.txt" });
   const validationPath = h("input", { type: "text", id: "validation-path", placeholder: "optional: a validation file or folder" });
   const mode = h("select", { id: "mode" },
     h("option", { value: "instruction" }, "Instruction tuning (prompt / completion)"),
@@ -221,7 +221,7 @@ export async function render(main, [modelId], query) {
     field("Job name", name), nameError,
     h("fieldset", {}, h("legend", {}, "Training data"),
       h("label", {}, srcPath, " From a path or URI"), field("Data path", dataPath),
-      h("label", {}, srcUpload, " Upload a JSON lines file"), field("File", upload),
+      h("label", {}, srcUpload, " Upload a file (JSON lines for instruction tuning)"), field("File", upload),
       field("Validation channel (or leave empty and use validation_split_ratio below)", validationPath)),
     field("Kind of tuning", mode), templateBox,
     h("h2", {}, "Hyperparameters"), table(["Name", "Value", "Type", "Range / choices", ""], rows),
