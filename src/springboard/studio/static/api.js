@@ -82,7 +82,7 @@ export async function request(method, path, body, extraHeaders = {}) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
     if (!init.headers["Content-Type"]) init.headers["Content-Type"] = "application/json";
   }
-  const key = `${method} ${path.split("?")[0]} ${extraHeaders["X-Amz-Target"] || ""}`;
+  const key = `${method} ${path} ${extraHeaders["X-Amz-Target"] || ""}`;
   const response = await reach(path, init, key);
   if (!response.ok) { const error = await failure(response); error.key = key; succeededReach(); throw error; }
   const type = response.headers.get("content-type") || "";
