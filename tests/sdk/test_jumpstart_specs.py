@@ -175,3 +175,18 @@ def test_server_start_exports_the_catalog_into_springboard_home(sb_home):
     with TestClient(create_app(restore=False)):
         manifest = json.loads((sb_home / "jumpstart" / MANIFEST_FILE).read_text())
     assert "smollm2-135m-instruct" in {h["model_id"] for h in manifest}
+
+
+def test_server_start_under_jumpstart_env_also_refreshes_the_s3_copy(s3_bucket, monkeypatch, tiny_causal_dir):
+    import boto3
+    from fastapi.testclient import TestClient
+
+    from springboard.app import create_app
+
+    bucket = s3_bucket.removeprefix("s3://")
+    monkeypatch.setenv("AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE", bucket)  # as `jumpstart env` exports it
+    register_model("tiny-causal", tiny_causal_dir)  # registered after `jumpstart env` ran
+    with TestClient(create_app(restore=False)):
+        pass
+    body = boto3.client("s3").get_object(Bucket=bucket, Key="community_models/tiny-causal/specs_v1.0.0.json")["Body"]
+    assert json.loads(body.read())["model_id"] == "tiny-causal"

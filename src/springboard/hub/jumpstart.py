@@ -17,6 +17,7 @@ CreateTrainingJob, and the control plane maps them back to a catalog model with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from springboard import settings
 from springboard.errors import SpringboardError, ValidationError
 from springboard.hub.catalog import list_specs
 from springboard.hub.spec import ModelSpec
+
+log = logging.getLogger("springboard.hub")
 
 MANIFEST_FILE = "models_manifest.json"  # sagemaker.jumpstart.constants.JUMPSTART_DEFAULT_MANIFEST_FILE_S3_KEY
 # constants.JUMPSTART_DEFAULT_PROPRIETARY_MANIFEST_KEY: read from the content bucket on S3 even in
@@ -305,8 +308,18 @@ def home_export_dir() -> Path:
 
 def export_to_home() -> Path:
     """What the server does on start: the catalog as JumpStart metadata in
-    `SPRINGBOARD_HOME/jumpstart`, the folder `sdk_environment` points the SDK at."""
-    return export_specs(home_export_dir())
+    `SPRINGBOARD_HOME/jumpstart`, the folder `sdk_environment` points the SDK at, and, when the
+    server runs under `jumpstart env`'s settings (`AWS_JUMPSTART_CONTENT_BUCKET_OVERRIDE`), in
+    that bucket too, so the S3 copy lists the models registered since (the SDK reads specs there
+    for `list_jumpstart_models` filters). An S3 failure is logged: the server still starts."""
+    root = export_specs(home_export_dir())
+    bucket = os.environ.get(CONTENT_BUCKET_ENV)
+    if bucket:
+        try:
+            publish_content(root, bucket)
+        except SpringboardError as exc:
+            log.warning("%s", exc)
+    return root
 
 
 # --- the SDK's side: config file and environment ----------------------------------------
