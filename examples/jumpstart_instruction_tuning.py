@@ -65,13 +65,19 @@ def main() -> None:
     workdir = Path(args.workdir)
 
     with local_sagemaker(workdir, args.endpoint_url, args.s3_endpoint_url) as local:
+        from sagemaker import TrainingJobAnalytics
         from sagemaker.jumpstart.estimator import JumpStartEstimator
+        from sagemaker.jumpstart.filters import And
         from sagemaker.jumpstart.model import JumpStartModel
+        from sagemaker.jumpstart.notebook_utils import list_jumpstart_models
 
         train_dir, test = write_data(workdir / "data", args.train_examples, args.test_examples)
         train_uri = local.upload_dir(train_dir, "instruction-tuning/train")
 
         # --- the seed's notebook, unchanged but for sizes ---
+        filter_value = And("task == text2text", "framework == huggingface", "training_supported == true")
+        text2text_models = list_jumpstart_models(filter=filter_value)
+        print("fine-tunable text2text models:", text2text_models)
         pretrained_model = JumpStartModel(model_id=args.model_id, role=ROLE)
         pretrained = pretrained_model.deploy(endpoint_name="seed000-pretrained")
 
@@ -80,8 +86,14 @@ def main() -> None:
             hyperparameters={"instruction_tuned": "True", "epoch": args.epochs, "learning_rate": "0.0005",
                              "per_device_train_batch_size": "8", "lora_r": "16", "max_input_length": "256",
                              "validation_split_ratio": "0.1"},
+            metric_definitions=[{"Name": "train:loss", "Regex": "'loss': ([0-9\\.]+)"},
+                                {"Name": "eval:loss", "Regex": "'eval_loss': ([0-9\\.]+)"},
+                                {"Name": "train:epoch", "Regex": "'epoch': ([0-9\\.]+)"}],
         )
         estimator.fit({"training": train_uri})
+        curves = TrainingJobAnalytics(training_job_name=estimator.latest_training_job.name,
+                                      metric_names=["train:loss", "eval:loss", "train:epoch"]).dataframe()
+        print(curves)
         finetuned = estimator.deploy(endpoint_name="seed000-finetuned")
 
         parameters = {"max_new_tokens": 40, "do_sample": False}
@@ -101,6 +113,7 @@ def main() -> None:
         # --- end of the seed's code ---
 
         report = {"model_id": args.model_id, "training_job": estimator.latest_training_job.name,
+                  "text2text_models": text2text_models, "metrics": sorted(set(curves["metric_name"])),
                   "rougeL": scores, "test_examples": len(test), "minutes": round((time.perf_counter() - t0) / 60, 1)}
         (workdir / "report.json").write_text(json.dumps(report, indent=2))
         print("\nROUGE-L (mean F):", json.dumps(scores), f"\nreport: {workdir / 'report.json'}")
