@@ -191,3 +191,20 @@ def test_hyperparameter_widgets_by_type_every_error_beside_its_field_and_name_ru
     page.fill("#job-name", "my-job-v2")
     expect(page.locator("#job-name-error")).to_have_text("")
     assert httpx.get(live.url + "/studio/api/jobs").json() == []
+
+
+def test_data_panel_without_the_models_weights_still_checks_the_data(live, page, tiny_causal_dir, tmp_path):
+    import shutil
+
+    gone = tmp_path / "gone-model"
+    shutil.copytree(tiny_causal_dir, gone)
+    register_model("tiny-gone", gone)
+    shutil.rmtree(gone)
+    data = tmp_path / "d" / "train.jsonl"
+    data.parent.mkdir()
+    data.write_text(_rows(5, "prompt", "completion"))
+    page.goto(live.url + "/studio/#/finetune/tiny-gone")
+    page.fill("#data-path", str(data))
+    expect(page.locator("#data-rows")).to_have_attribute("data-rows", "5")
+    expect(page.locator("#token-lengths")).to_contain_text("token lengths need tiny-gone's tokenizer")
+    expect(page.locator("#template-preview")).to_contain_text("Say 2:")

@@ -319,7 +319,7 @@ def _data_preview(body: DataPreview) -> dict[str, Any] | JSONResponse:
             from transformers import AutoConfig
 
             limit = getattr(AutoConfig.from_pretrained(model_dir), "max_position_embeddings", None)
-    except SpringboardError as exc:
+    except (SpringboardError, OSError, ValueError) as exc:  # weights not here: the rest still shows
         tokenizer_error = f"token lengths need {body.model}'s tokenizer: {exc}"
     try:
         report = inspect_rows(rows, template, tokenizer=tokenizer, max_input_length=limit, causal=causal,
