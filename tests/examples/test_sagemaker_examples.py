@@ -31,6 +31,8 @@ def test_seed000_instruction_tuning_deploy_both_and_compare(tmp_path):
                          "--test-examples", "4", "--epochs", "1")
     assert set(report["rougeL"]) == {"pre-trained", "fine-tuned"}
     assert report["test_examples"] == 4 and report["training_job"]
+    assert "huggingface-text2text-flan-t5-xl" in report["text2text_models"]  # the seed's first cell
+    assert report["metrics"] == ["eval:loss", "train:epoch", "train:loss"]  # TrainingJobAnalytics
 
 
 def test_seed001_batch_transform_and_real_time_batch_with_rouge(tmp_path):
