@@ -133,7 +133,9 @@ def main() -> None:
                 n_threads_batch=args.threads, verbose=False)
 
     def standalone(question: str, tokens: int) -> tuple[float, int]:
-        ids = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True)
+        text = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                       tokenize=False)
+        ids = tok(text, add_special_tokens=False)["input_ids"]
         started, n = time.perf_counter(), 0
         for token in llm.generate(ids, temp=0.0, top_k=1, repeat_penalty=1.0, reset=True):
             if token in eos:

@@ -48,8 +48,9 @@ def measure(model: str = "smollm2-135m-instruct", examples: int = 120, tokens: i
     tok = AutoTokenizer.from_pretrained(model_dir)
     docs = held_out(examples)
     windows = [tok(f"{d.documentation}\n\n{d.summary}")["input_ids"][:512] for d in docs]
-    prompts = [tok.apply_chat_template([{"role": "user", "content": PROMPT.format(documentation=d.documentation)}],
-                                       add_generation_prompt=True) for d in docs]
+    prompts = [tok(tok.apply_chat_template([{"role": "user", "content": PROMPT.format(documentation=d.documentation)}],
+                                           add_generation_prompt=True, tokenize=False),
+                   add_special_tokens=False)["input_ids"] for d in docs]
     eos = {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")} - {None}
     rows: dict[str, dict] = {}
     reference: list[list[int]] | None = None

@@ -163,3 +163,4 @@ def test_the_default_model_serves_its_own_gguf_as_shipped():
         engine.close()
     with pytest.raises(DataError, match="QUANTIZE=q4_k_m packs rows in blocks of 256.*hidden_size is 576"):
         Engine.load("smollm2-135m-instruct", backend="llamacpp", quantize="q4_k_m")
+

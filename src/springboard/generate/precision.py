@@ -5,11 +5,10 @@ Two settings, where SageMaker and TGI users give them (the model container's env
 ... | `auto`). They are alternatives: DTYPE picks float weights, QUANTIZE quantized ones; giving
 both is an error. Quantized types run on the llama.cpp backend only.
 
-`auto` (the default) is the fastest choice whose measured quality holds (benchmarks/
-precision_quality.py; README "Precision"):
+`auto` (the default; quality measured by benchmarks/precision_quality.py, README "Precision"):
 - llama.cpp (CPU, Llama-family causal model): the model's own GGUF served as shipped when it came
   as one (the default model's Q4_1 file: the very weights the float32 copy is dequantized from),
-  else Q8_0 converted at deploy (perplexity within 1% of float32 on the held-out text).
+  else Q8_0 converted at deploy.
 - transformers: float32 on the CPU (the reference; its bfloat16 quality is not measured here),
   bfloat16 on CUDA.
 
@@ -43,7 +42,7 @@ QUANT_TYPES: dict[str, tuple[int, int]] = {
     "q4_k_s": (14, 256), "q4_k_m": (15, 256), "q5_k_s": (16, 256), "q5_k_m": (17, 256), "q6_k": (18, 256),
 }
 BF16_FTYPE = 32
-AUTO_QUANT = "q8_0"  # a converted artifact's auto type: the quality bar holds (README "Precision")
+AUTO_QUANT = "q8_0"  # a converted artifact's auto type (the choice; its quality: README "Precision")
 CACHE_DIR = "gguf"
 # the GGUF general.file_type of shipped files, by llama_ftype number
 _FTYPE_NAMES = {0: "f32", 1: "f16", 32: "bf16", **{v[0]: k for k, v in QUANT_TYPES.items()}}
@@ -150,7 +149,7 @@ def choose(dtype: str | None, quantize: str | None, backend: str, device: str, c
                          f"float32 copy was dequantized from (CPU: {features})", gguf=shipped[0])
     target = q if q != "auto" else AUTO_QUANT
     check_blocks(target, config, explicit=q != "auto")
-    how = f"QUANTIZE={q}" if q != "auto" else f"auto: {AUTO_QUANT} (perplexity within 1% of float32)"
+    how = f"QUANTIZE={q}" if q != "auto" else f"auto: {AUTO_QUANT} for weights that do not ship as a GGUF"
     return Precision(backend, target, "converted", f"llama.cpp, {how}, converted at deploy (CPU: {features})")
 
 
