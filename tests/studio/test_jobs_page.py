@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -75,8 +74,13 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     expect(page.locator("#log-collapsed")).to_contain_text("progress-bar redraws collapsed")
     assert int(page.locator("#log-collapsed").text_content().split()[0]) >= 4  # ours; training may draw more
 
-    # clone into the fine-tune form: model and data through the URL
-    expect(page.locator("#clone")).to_have_attribute("href", "#/finetune/tiny-causal?" + urlencode({"data": str(data)}))
+    # clone: the fine-tune form, filled from this job through the URL
+    expect(page.locator("#clone")).to_have_attribute("href", "#/finetune/tiny-causal?clone=run-a")
+    page.get_by_role("link", name="Clone in the fine-tune form").click()
+    expect(page.locator("#data-path")).to_have_value(str(data))
+    expect(page.locator("#job-name")).to_have_value("run-a-clone")
+    page.go_back()
+    expect(page.locator("#job-head")).to_have_attribute("data-status", "Completed")
     # re-run: the same configuration under a new name, from the keyboard
     page.locator("#rerun").focus()
     page.keyboard.press("Enter")

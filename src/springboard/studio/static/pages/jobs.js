@@ -91,7 +91,7 @@ export async function detail(main, [name], _query, ctx) {
   const progress = h("div", { id: "job-progress", "aria-live": "polite" });
   const config = h("div", { id: "job-config" });
   const rerun = h("button", { type: "button", id: "rerun", hidden: true }, "Re-run with the same configuration");
-  const clone = h("a", { id: "clone", hidden: true }, "Clone in the fine-tune form (model and data)");
+  const clone = h("a", { id: "clone", hidden: true }, "Clone in the fine-tune form");
   const del = h("button", { type: "button", id: "delete" }, "Delete…");
   const log = h("pre", { class: "log", id: "log", tabindex: "0", "aria-label": "Job log" });
   const collapsed = h("p", { class: "muted", id: "log-collapsed" });
@@ -166,8 +166,8 @@ export async function detail(main, [name], _query, ctx) {
     if (job.kind === "training") {
       rerun.hidden = false;
       clone.hidden = false;
-      const q = new URLSearchParams({ data: c.train || "" });
-      clone.href = `#/finetune/${encodeURIComponent(c.model || "")}?${q}`;
+      // the fine-tune page fills its form from the job named by `clone` (data, hyperparameters, kind)
+      clone.href = `#/finetune/${encodeURIComponent(c.model || "")}?${new URLSearchParams({ clone: name })}`;
     }
   };
 
