@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pydantic
 from fastapi import APIRouter, Request
@@ -15,56 +14,23 @@ from starlette.concurrency import run_in_threadpool
 
 from springboard.controlplane import protocol
 from springboard.controlplane.protocol import AwsError
+from springboard.controlplane.registry import CONTENT_TYPE, OPERATIONS, SERVICES, Context, Handler, operation
+# Imported once, for their @operation registrations.
+from springboard.controlplane import automl, endpoints, tags, training, transform  # noqa: F401, E402
 from springboard import storage
 from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError
 
 log = logging.getLogger("springboard.controlplane")
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
-
-
-@dataclass
-class Context:
-    """What a handler may use: the server's endpoint manager (the one registry) and the
-    control plane's records."""
-
-    manager: Any
-    records: Any = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.records is None:
-            from springboard.controlplane.records import Records
-
-            self.records = Records()
-
-
-Handler = Callable[[Context, dict[str, Any]], dict[str, Any] | None]
-OPERATIONS: dict[str, Handler] = {}
-
-
-def operation(name: str) -> Callable[[Handler], Handler]:
-    """Registers a handler for a SageMaker operation named as in botocore's model."""
-    if protocol.operation(name) is None:
-        raise ValueError(f"{name} is not an operation of botocore's sagemaker model")
-
-    def register(func: Handler) -> Handler:
-        OPERATIONS[name] = func
-        return func
-
-    return register
-
 
 def _load_handlers() -> None:
-    # Imported for their @operation registrations.
-    from springboard.controlplane import automl, endpoints, tags, training, transform  # noqa: F401
+    """Kept for callers: the handler modules are imported once, with this module."""
 
 
 router = APIRouter()
 _records: dict[str, Any] = {}
 
-# Other AWS JSON services on the same `POST /`, by X-Amz-Target prefix (e.g. "Logs_20140328"):
-# prefix -> handler(operation name, raw body) -> Response, run in the threadpool.
-SERVICES: dict[str, Callable[[str, bytes], Response]] = {}
+__all__ = ["CONTENT_TYPE", "OPERATIONS", "SERVICES", "Context", "Handler", "handle", "operation", "router"]
 
 
 def _context(request: Request) -> Context:
@@ -81,7 +47,6 @@ def _context(request: Request) -> Context:
 
 @router.post("/", include_in_schema=False)
 async def dispatch(request: Request) -> Response:
-    _load_handlers()
     target = request.headers.get("x-amz-target", "")
     prefix, _, name = target.partition(".")
     if prefix in SERVICES and name:

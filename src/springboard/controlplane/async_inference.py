@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from springboard import storage
 from springboard.controlplane.records import Records
+from springboard.serve.routes import InvocationFailed, invoke, runtime_endpoint
 from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError
 
 log = logging.getLogger("springboard.controlplane")
@@ -44,11 +45,9 @@ def _output_config(records: Records, name: str, created: float) -> dict[str, Any
 
 @router.post("/endpoints/{name}/async-invocations")
 async def invoke_endpoint_async(name: str, request: Request) -> Response:
-    from springboard.serve.routes import InvocationFailed, _runtime_endpoint
-
     headers = request.headers
     try:
-        endpoint = _runtime_endpoint(request.app.state.manager, name)
+        endpoint = runtime_endpoint(request.app.state.manager, name)
     except InvocationFailed as exc:
         return _error(exc.kind, exc.message, exc.status)
     records = await asyncio.to_thread(Records)
@@ -99,15 +98,13 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
 
 async def _run(request: Request, endpoint: Any, source: str, headers: dict[str, str], target: str, failure: str,
                timeout: float) -> None:
-    """One asynchronous inference: the same `_invoke` as InvokeEndpoint, on the stored body,
+    """One asynchronous inference: the same `invoke` as InvokeEndpoint, on the stored body,
     within InvocationTimeoutSeconds (SageMaker's default 900 s)."""
-    from springboard.serve.routes import InvocationFailed, _invoke
-
     try:
         body = await asyncio.to_thread(storage.read_bytes, source)
         try:
             response = await asyncio.wait_for(
-                _invoke(endpoint, _replayed(request, body, headers), stream_frames=False), timeout)
+                invoke(endpoint, _replayed(request, body, headers), stream_frames=False), timeout)
         except asyncio.TimeoutError:
             await _fail(failure, "ModelInvocationTimeExceeded",
                         f"the model did not answer within InvocationTimeoutSeconds={timeout:g}")

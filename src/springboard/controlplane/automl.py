@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from springboard import jobs
-from springboard.controlplane.api import Context, operation
+from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import listing, paginate, tags_of
 from springboard.controlplane.protocol import AwsError, arn
 from springboard.errors import NotFoundError, SpringboardError

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from springboard.controlplane import resolve
-from springboard.controlplane.api import Context, operation
+from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import listing, tags_of
 from springboard.controlplane.protocol import AwsError, arn, not_found, validation
 from springboard.errors import LimitExceededError, NotFoundError

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from springboard import jobs
 from springboard.controlplane import protocol
-from springboard.controlplane.api import CONTENT_TYPE, SERVICES
+from springboard.controlplane.registry import CONTENT_TYPE, SERVICES
 from springboard.controlplane.protocol import AwsError
 from springboard.errors import NotFoundError
 

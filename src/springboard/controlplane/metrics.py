@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from springboard import jobs
 from springboard.controlplane import protocol
-from springboard.controlplane.api import SERVICES, Context
+from springboard.controlplane.registry import SERVICES, Context
 from springboard.controlplane.logs import _events as log_events
 from springboard.errors import NotFoundError
 

@@ -182,10 +182,17 @@ def _completed_artifact(job: jobs.Job, where: str) -> str:
     return job.output_dir
 
 
+def output_locations(job: jobs.Job) -> list[str]:
+    """Where a training job's model is found: its local artifact and its published copy."""
+    out = [job.output_dir]
+    path = job.config.get("output_path")
+    if path:
+        out.append(storage.join(path, job.name, "output"))
+    return out
+
+
 def training_job_for(location: str) -> str | None:
     """The local artifact of the training job whose output `location` names, if any."""
-    from springboard.controlplane.training import output_locations
-
     wanted = location.rstrip("/").removeprefix("file://")
     store = jobs.JobStore()
     for job in store.list(kind="training"):

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from springboard import jobs
-from springboard.controlplane.api import Context, operation
+from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import paginate
 from springboard.controlplane.protocol import not_found, validation
 from springboard.controlplane.records import KINDS

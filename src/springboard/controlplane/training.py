@@ -32,22 +32,13 @@ from typing import Any
 
 from springboard import jobs, storage
 from springboard.controlplane import resolve
-from springboard.controlplane.api import Context, operation
+from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import listing, tags_of
 from springboard.controlplane.protocol import AwsError, arn, not_found, validation
 from springboard.errors import NotFoundError
 
 KIND = "training"
 DATA_CHANNELS = {"training": "train", "train": "train", "validation": "validation", "test": "test"}
-
-
-def output_locations(job: jobs.Job) -> list[str]:
-    """Where a training job's model is found: its local artifact and its published copy."""
-    out = [job.output_dir]
-    path = job.config.get("output_path")
-    if path:
-        out.append(storage.join(path, job.name, "output"))
-    return out
 
 
 def model_artifacts(job: jobs.Job) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from springboard import jobs
-from springboard.controlplane.api import Context, operation
+from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import listing, tags_of
 from springboard.controlplane.endpoints import get_model
 from springboard.controlplane.protocol import AwsError, arn, not_found, validation

@@ -61,8 +61,8 @@ router = APIRouter()
 @router.post("/endpoints/{name}/invocations", openapi_extra=runtime_body())
 async def invoke_endpoint(name: str, request: Request) -> Response:
     try:
-        endpoint = _runtime_endpoint(manager_of(request), name)
-        return await _invoke(endpoint, request, stream_frames=False)
+        endpoint = runtime_endpoint(manager_of(request), name)
+        return await invoke(endpoint, request, stream_frames=False)
     except InvocationFailed as exc:
         return _runtime_error(exc)
 
@@ -70,8 +70,8 @@ async def invoke_endpoint(name: str, request: Request) -> Response:
 @router.post("/endpoints/{name}/invocations-response-stream", openapi_extra=runtime_body())
 async def invoke_endpoint_stream(name: str, request: Request) -> Response:
     try:
-        endpoint = _runtime_endpoint(manager_of(request), name)
-        return await _invoke(endpoint, request, stream_frames=True)
+        endpoint = runtime_endpoint(manager_of(request), name)
+        return await invoke(endpoint, request, stream_frames=True)
     except InvocationFailed as exc:
         return _runtime_error(exc)
 
@@ -93,7 +93,7 @@ async def invocations(request: Request) -> Response:
             endpoint = manager_of(request).default()
         except NotFoundError as exc:
             raise InvocationFailed("NotFound", str(exc), 404) from None
-        return await _invoke(endpoint, request, stream_frames=False)
+        return await invoke(endpoint, request, stream_frames=False)
     except InvocationFailed as exc:
         return JSONResponse({"code": exc.status, "type": exc.kind, "message": exc.message}, exc.status)
 
@@ -158,7 +158,10 @@ async def delete_endpoint(name: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
+def runtime_endpoint(manager: EndpointManager, name: str) -> Endpoint:
+    """The endpoint `name` for a SageMaker runtime call (InvokeEndpoint and its async and
+    streaming kinds); raises InvocationFailed as the runtime reports it (unknown or failed:
+    ValidationError 400; still Creating: ModelNotReadyException 429)."""
     try:
         endpoint = manager.get(name)
     except NotFoundError:
@@ -177,7 +180,12 @@ def _client_error(message: str, status: int = 400) -> InvocationFailed:
     return InvocationFailed("ModelError", message, status)
 
 
-async def _invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> Response:
+async def invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> Response:
+    """One runtime invocation of `endpoint` from `request`'s body and SageMaker headers
+    (content type, accept, target model, custom attributes): the response, streamed when the
+    payload asks for it (as event-stream frames when `stream_frames`, else server-sent events).
+    Raises InvocationFailed for a payload the model refuses, a EULA not accepted, a model not
+    ready."""
     body = await request.body()  # within the server's body limit (springboard.app.Guard)
     headers = request.headers
     try:
