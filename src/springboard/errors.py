@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class SpringboardError(Exception):
@@ -62,3 +64,45 @@ class ModelUnavailableError(SpringboardError):
 
 class JobStopped(SpringboardError):
     """Raised inside a job when a stop was requested; the runner records status Stopped."""
+
+
+# -- pydantic's ValidationError in our words -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error of a pydantic ValidationError: `field` is its dotted location ("" for the whole
+    input), `message` pydantic's words without the "Value error, " of a validator's ValueError;
+    `loc`, `type` and `input` (None when missing) are pydantic's own, for surfaces that word it
+    their way (AWS shapes, hyperparameter ranges, API parameter names); `ctx` the constraint's
+    values (min_length, ge, pattern, expected)."""
+
+    field: str
+    message: str
+    loc: tuple[Any, ...]
+    type: str
+    input: Any
+    has_input: bool
+    ctx: dict[str, Any]
+
+
+def problems(exc: Any) -> list[Problem]:
+    """Every error of a pydantic ValidationError `exc`, in order: the one place that reads
+    `exc.errors()`."""
+    return [
+        Problem(
+            field=".".join(str(p) for p in err.get("loc", ())),
+            message=err.get("msg", "invalid value").removeprefix("Value error, "),
+            loc=tuple(err.get("loc", ())),
+            type=err.get("type", ""),
+            input=err.get("input"),
+            has_input="input" in err,
+            ctx=dict(err.get("ctx") or {}),
+        )
+        for err in exc.errors()
+    ]
+
+
+def first_problem(exc: Any) -> Problem:
+    """The first error of a pydantic ValidationError (what a one-line message names)."""
+    return problems(exc)[0]

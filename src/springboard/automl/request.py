@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from springboard.errors import ValidationError
+from springboard.errors import Problem, ValidationError, problems
 
 JOB_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}"
 ENDPOINT_NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
@@ -238,8 +238,8 @@ def _show(value: Any) -> str:
     return f"'{value}'"
 
 
-def _constraint(err: dict[str, Any]) -> str:
-    kind, ctx = err["type"], err.get("ctx") or {}
+def _constraint(err: Problem) -> str:
+    kind, ctx = err.type, err.ctx
     if kind == "missing":
         return "Member must not be null"
     if kind in ("string_too_short", "too_short"):
@@ -264,15 +264,15 @@ def _constraint(err: dict[str, Any]) -> str:
                          ("list", "list"), ("dict", "structure"), ("model", "structure")):
         if kind.startswith(prefix):
             return f"Member must be of type {name}"
-    return "Member " + err["msg"][:1].lower() + err["msg"][1:]
+    return "Member " + err.message[:1].lower() + err.message[1:]
 
 
 def aws_message(exc: pydantic.ValidationError, root: type[BaseModel]) -> str:
     """'N validation error(s) detected: ...' in the AWS service's words."""
     messages = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden":
+    for err in problems(exc):
+        loc = err.loc
+        if err.type == "extra_forbidden":
             parent = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc[:-1]).replace(".[", "[")
             model = _model_at(root, loc[:-1])
             known = ", ".join(model.model_fields) if model else ""
@@ -280,7 +280,7 @@ def aws_message(exc: pydantic.ValidationError, root: type[BaseModel]) -> str:
                 f'Unknown parameter in {parent or "input"}: "{loc[-1]}", must be one of: {known}'
             )
             continue
-        value = None if err["type"] == "missing" else err.get("input")
+        value = None if err.type == "missing" else err.input
         messages.append(f"Value {_show(value)} at '{member_path(loc)}' failed to satisfy constraint: {_constraint(err)}")
     n = len(messages)
     return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(messages)

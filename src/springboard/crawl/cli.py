@@ -132,7 +132,7 @@ def run_config(args: argparse.Namespace):
     import pydantic
 
     from springboard.crawl.config import CrawlRunConfig
-    from springboard.errors import ValidationError
+    from springboard.errors import ValidationError, first_problem
 
     fields = {k: getattr(args, k) for k in CrawlRunConfig.model_fields
               if k not in ("output",) and getattr(args, k, None) is not None}
@@ -152,10 +152,9 @@ def run_config(args: argparse.Namespace):
     try:
         return CrawlRunConfig(output=resolve(args.out), **fields)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise ValidationError(f"crawl run{': --' + where.replace('_', '-') if where else ''}: "
-                              f"{err['msg'].removeprefix('Value error, ')}") from None
+        err = first_problem(exc)
+        where = err.field
+        raise ValidationError(f"crawl run{': --' + where.replace('_', '-') if where else ''}: {err.message}") from None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from springboard.errors import DataError
+from springboard.errors import DataError, first_problem
 
 # Used when a request names neither max_new_tokens nor max_length. HF's own default
 # (max_length=20 counting the prompt) leaves a causal model nothing to say after a long prompt.
@@ -155,16 +155,14 @@ class GenerationParams(BaseModel):
 
 def params_error(exc: pydantic.ValidationError, prefix: str = "") -> DataError:
     """The first pydantic error as a DataError naming its field (`parameters.top_p`)."""
-    err = exc.errors()[0]
+    err = first_problem(exc)
     # Union members appear in the location as type tags ('str', 'list[str]'): not field names.
-    loc = ".".join(
-        str(p) for p in err.get("loc", ()) if not isinstance(p, int) and str(p) not in _TYPE_TAGS and "[" not in str(p)
-    )
-    message = err.get("msg", "invalid value").removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
+    loc = ".".join(str(p) for p in err.loc if not isinstance(p, int) and str(p) not in _TYPE_TAGS and "[" not in str(p))
+    message = err.message
+    if err.type == "extra_forbidden":
         message = "unknown parameter"
-    if "input" in err and err.get("type") != "extra_forbidden":
-        message += f" (got {_short(err['input'])})"
+    if err.has_input and err.type != "extra_forbidden":
+        message += f" (got {_short(err.input)})"
     return DataError(message, field=(prefix + loc) if loc else (prefix.rstrip(".") or None))
 
 

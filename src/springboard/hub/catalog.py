@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from springboard import settings
-from springboard.errors import NotFoundError, ValidationError
+from springboard.errors import NotFoundError, ValidationError, first_problem
 from springboard.hub.filters import FilterExpression, matches
 from springboard.hub.spec import ModelSpec, ResourceEstimate, Scope
 
@@ -42,9 +42,8 @@ def _validate(data: dict[str, Any], where: Any) -> ModelSpec:
     try:
         return ModelSpec.model_validate(data)
     except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(spec)"
-        raise ValidationError(f"{where}: field '{field}': {first['msg']}") from None
+        first = first_problem(exc)
+        raise ValidationError(f"{where}: field '{first.field or '(spec)'}': {first.message}") from None
 
 
 def _builtin_data() -> dict[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from springboard import settings, storage
-from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError
+from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError, first_problem
 
 router = APIRouter(prefix="/studio/api")
 
@@ -816,9 +816,8 @@ def _crawl(body: CrawlRun) -> dict[str, Any]:
     try:
         config = CrawlRunConfig(**fields)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise ValidationError(f"crawl run: field '{where}': {err['msg'].removeprefix('Value error, ')}") from None
+        err = first_problem(exc)
+        raise ValidationError(f"crawl run: field '{err.field}': {err.message}") from None
     _confine_archives(config)
     job = jobs.submit(kind="crawl", name=jobs.validate_name(body.name), entrypoint="springboard.crawl.job:run_job",
                       config=config.model_dump(), output_dir=config.output)

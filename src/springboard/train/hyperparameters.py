@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from springboard.errors import HyperparameterError
+from springboard.errors import HyperparameterError, Problem, first_problem
+from springboard.errors import problems as problems_of
 
 _NONE = {"none", "null", ""}
 # Step counts above this are typos (a 2-core CPU does a few steps a second).
@@ -173,8 +174,8 @@ def parse(family: str, values: dict[str, Any], defaults: dict[str, Any] | None =
     try:
         return schema(**merged)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        err = first_problem(exc)
+        field = str(err.loc[0]) if err.loc else "?"
         shown = given_as.get(field, field)
         raise HyperparameterError(
             f"hyperparameter {shown!r}: {_describe(schema, field, err)} (got {merged.get(field)!r})"
@@ -207,22 +208,22 @@ def problems(family: str, values: dict[str, Any], defaults: dict[str, Any] | Non
     try:
         schema(**merged)
     except ValidationError as exc:
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else ""
+        for err in problems_of(exc):
+            name = str(err.loc[0]) if err.loc else ""
             shown = given_as.get(name, name)
             out.append((shown, f"hyperparameter {shown!r}: {_describe(schema, name, err)} (got {merged.get(name)!r})"))
     return out
 
 
-def _describe(schema: type[_Base], field: str, err: dict[str, Any]) -> str:
+def _describe(schema: type[_Base], field: str, err: Problem) -> str:
     """A human sentence for one pydantic error: the type and the range or choices."""
     info = schema.model_fields.get(field)
-    if info is None or err["type"].startswith("literal"):
-        return err["msg"].replace("Input should be", "must be one of")
-    if err["type"].startswith("bool"):
+    if info is None or err.type.startswith("literal"):
+        return err.message.replace("Input should be", "must be one of")
+    if err.type.startswith("bool"):
         return "must be True or False"
     ann = str(info.annotation)
-    kind = "an integer" if "int" in ann else "a number" if "float" in ann else err["msg"]
+    kind = "an integer" if "int" in ann else "a number" if "float" in ann else err.message
     symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
     bounds = [
         f"{symbols[name]} {getattr(meta, name)}"
@@ -230,8 +231,8 @@ def _describe(schema: type[_Base], field: str, err: dict[str, Any]) -> str:
         for name in symbols
         if getattr(meta, name, None) is not None
     ]
-    if err["type"] == "value_error":
-        return err["msg"].removeprefix("Value error, ")
+    if err.type == "value_error":
+        return err.message
     return f"must be {kind}" + (f" {' and '.join(bounds)}" if bounds else "")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from springboard.errors import HyperparameterError, ValidationError
+from springboard.errors import problems as pydantic_problems
 from springboard.transform.jsonpath import JSONPath
 
 ContentType = Literal["application/jsonlines", "application/json", "text/csv", "text/plain"]
@@ -153,10 +154,7 @@ def make_config(**values: Any) -> TransformConfig:
     try:
         return TransformConfig(**values)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(f"{p.field or 'config'}: {p.message}" for p in pydantic_problems(exc))
         raise ValidationError(f"invalid transform configuration: {problems}") from None
 
 
