@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from springboard import settings
-from springboard.errors import ConflictError, LimitExceededError, NotFoundError, SpringboardError
+from springboard.errors import ConflictError, LimitExceededError, NotFoundError, SpringboardError, ValidationError
 from springboard.generate import Engine, GenerationRequest, GenerationResult, TextStream
 from springboard.serve.batching import Batcher
 from springboard.serve.engines import SharedEngines, engine_key
@@ -32,6 +32,11 @@ log = logging.getLogger("springboard.serve")
 
 class EndpointNotReady(SpringboardError):
     """The endpoint exists but is Creating (or Failed)."""
+
+
+class EulaNotAccepted(ValidationError):
+    """The endpoint's model requires accepting its EULA, and neither its deployment nor the
+    request accepted it."""
 
 
 class EndpointGone(NotFoundError):
@@ -63,6 +68,23 @@ class Endpoint:
             reason = f": {self.record.failure_reason}" if self.record.failure_reason else ""
             raise EndpointNotReady(f"endpoint {self.name!r} is {self.record.status}{reason}")
         return self.engine
+
+    def serving(self, eula_accepted: bool | None = None) -> Engine:
+        """The engine that answers a request: the endpoint is InService with its model loaded
+        (else EndpointNotReady) and its model's EULA accepted, at deploy time or by this request
+        (`eula_accepted`: the runtime's custom attribute accept_eula=true; None where a surface
+        has no way to accept it per request), else EulaNotAccepted, its message saying how."""
+        engine = self.ready()
+        if self.requires_eula and not eula_accepted:
+            if eula_accepted is None:
+                raise EulaNotAccepted(f"endpoint {self.name} serves a model that requires accepting its EULA; "
+                                      "deploy it with accept_eula (springboard deploy --accept-eula)")
+            spec_id = getattr(self.spec, "model_id", self.record.model)
+            raise EulaNotAccepted(
+                f"model {spec_id} requires accepting its end-user license agreement: pass custom "
+                "attribute accept_eula=true (CustomAttributes='accept_eula=true')"
+            )
+        return engine
 
     async def generate(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
         check_request(self.ready(), request.prompts, request.params)
@@ -279,6 +301,13 @@ class EndpointManager:
         endpoint = self.endpoints.get(name)  # a lookup, not a path: any string is just not found
         if endpoint is None:
             raise NotFoundError(f"Endpoint {name} not found.")
+        return endpoint
+
+    def serving(self, name: str, eula_accepted: bool | None = None) -> Endpoint:
+        """THE lookup before answering a request: the endpoint `name` (else NotFoundError), ready
+        and with its EULA accepted (`Endpoint.serving`)."""
+        endpoint = self.get(name)
+        endpoint.serving(eula_accepted)
         return endpoint
 
     def describe(self, name: str) -> EndpointRecord:

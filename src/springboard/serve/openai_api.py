@@ -195,16 +195,9 @@ def _endpoint(request: Request, model: str) -> Endpoint:
     manager: EndpointManager = request.app.state.manager
     model = request.path_params.get("name") or model.split(":", 1)[0]  # under an endpoint's base URL the path decides
     try:
-        endpoint = manager.get(model)
+        return manager.serving(model)  # EndpointNotReady and EulaNotAccepted (a ValidationError) pass on
     except NotFoundError:
         raise NotFoundError(f"The model '{model}' does not exist (no endpoint of that name)") from None
-    endpoint.ready()
-    if endpoint.requires_eula:
-        raise ValidationError(
-            f"endpoint {model} serves a model that requires accepting its EULA; "
-            "deploy it with accept_eula (springboard deploy --accept-eula)"
-        )
-    return endpoint
 
 
 async def _parse(request: Request, model: type[pydantic.BaseModel]) -> Any:

@@ -21,7 +21,7 @@ from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, 
 from springboard.generate import GenerationRequest
 from springboard.serve import eventstream
 from springboard.serve.bodies import decode_json
-from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady, EulaNotAccepted
 from springboard.serve.limits import ClientGone, until_disconnected
 from springboard.serve.payloads import (
     Invocation,
@@ -200,16 +200,12 @@ async def invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> R
                                 f"adapter_id ({inv.params.adapter}) disagree")
         inv.params = inv.params.model_copy(update={"adapter": target})
     attrs = custom_attributes(headers.get("x-amzn-sagemaker-custom-attributes"))
-    if endpoint.requires_eula and attrs.get("accept_eula", "").lower() != "true":
-        spec_id = getattr(endpoint.spec, "model_id", endpoint.record.model)
-        raise _client_error(
-            f"model {spec_id} requires accepting its end-user license agreement: pass custom "
-            "attribute accept_eula=true (CustomAttributes='accept_eula=true')"
-        )
     try:
-        engine = endpoint.ready()
+        engine = endpoint.serving(eula_accepted=attrs.get("accept_eula", "").lower() == "true")
     except EndpointNotReady as exc:
         raise InvocationFailed("ModelNotReadyException", str(exc), 429) from None
+    except EulaNotAccepted as exc:
+        raise _client_error(str(exc)) from None
     gen = GenerationRequest(inv.prompts, inv.params, inv.chat)
     variant = {"x-Amzn-Invoked-Production-Variant": VARIANT}
     if inv.stream:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from springboard.errors import NotFoundError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.generate.params import MAX_STOP_SEQUENCES, params_error
-from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady
+from springboard.serve.endpoints import Endpoint, EndpointManager, EndpointNotReady, EulaNotAccepted
 from springboard.serve.limits import ClientGone, until_disconnected
 from springboard.serve.bodies import decode_json
 from springboard.serve.schema import request_body
@@ -56,16 +56,13 @@ class TgiFailure(Exception):
 def _endpoint(request: Request, name: str) -> Endpoint:
     manager: EndpointManager = request.app.state.manager
     try:
-        endpoint = manager.get(name)
-        endpoint.ready()
+        return manager.serving(name)
     except NotFoundError as exc:
         raise TgiFailure(str(exc), "not_found", 404) from None
     except EndpointNotReady as exc:
         raise TgiFailure(str(exc), "unavailable", 503) from None
-    if endpoint.requires_eula:
-        raise TgiFailure(f"endpoint {name} serves a model that requires accepting its EULA; deploy it with "
-                         "accept_eula (springboard deploy --accept-eula)", "validation", 422)
-    return endpoint
+    except EulaNotAccepted as exc:
+        raise TgiFailure(str(exc), "validation", 422) from None
 
 
 async def _request(request: Request) -> GenerateRequest:
