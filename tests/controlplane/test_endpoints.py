@@ -145,7 +145,7 @@ def test_jumpstart_tags_choose_the_catalog_model(sm):
             {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": "1.0.0"}]
     # the JumpStart bucket's URI is never downloaded: the tag names the model
     make_model(sm, "js", "s3://jumpstart-cache-prod-us-east-1/huggingface-infer/prepack/model.tar.gz", Tags=tags)
-    from springboard.controlplane.records import Records
+    from springboard.controlplane.resource_store import Records
 
     assert Records().get("model", "js").data["reference"] == "huggingface-text2text-flan-t5-small"
     wrong_version = [tags[0], {"Key": "sagemaker-sdk:jumpstart-model-version", "Value": "9.9.9"}]

@@ -89,7 +89,7 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     expect(page.locator("#job-head")).to_have_attribute("data-status", "Completed", timeout=600_000)
     rerun = jobs.JobStore().get("run-a-rerun-1")
     assert rerun.config["hyperparameters"] == HP and rerun.config["train"] == str(data)
-    from springboard.controlplane.records import Records
+    from springboard.controlplane.resource_store import Records
 
     assert Records().get("training-job", "run-a-rerun-1") is not None  # made through CreateTrainingJob
 

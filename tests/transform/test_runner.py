@@ -338,7 +338,7 @@ def test_default_failure_voids_the_whole_file_even_when_split_in_shards(tmp_path
     """on_error="fail" with a file split in shards: no part of the file is published, and the
     next attempt redoes the file from its start."""
     from springboard.transform.plan import plan_shards
-    from springboard.transform.records import input_files
+    from springboard.transform.inputs import input_files
 
     write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"p{i}"} for i in range(12)])
     config = TransformConfig(model="fake", input=str(tmp_path / "in"), output=str(tmp_path / "out"),

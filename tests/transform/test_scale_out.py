@@ -14,7 +14,7 @@ from springboard.cli import main
 from springboard.errors import JobStopped
 from springboard.transform.config import TransformConfig
 from springboard.transform.plan import plan_shards
-from springboard.transform.records import input_files
+from springboard.transform.inputs import input_files
 from springboard.transform.runner import TransformRunner
 
 from .fakes import FakeEngine, RecordingEngineFactory

@@ -37,7 +37,7 @@ def _context(request: Request) -> Context:
     """The server's endpoint manager (`app.state.manager`, set by the composition root) and the
     records of the current SPRINGBOARD_HOME (opened once per home)."""
     from springboard import settings
-    from springboard.controlplane.records import Records
+    from springboard.controlplane.resource_store import Records
 
     path = str(settings.jobs_db())
     if path not in _records:

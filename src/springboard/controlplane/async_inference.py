@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from springboard import storage
-from springboard.controlplane.records import Records
+from springboard.controlplane.resource_store import Records
 from springboard.serve.routes import InvocationFailed, invoke, runtime_endpoint
 from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError
 

@@ -97,16 +97,16 @@ class Point:
 
 
 def _records() -> Any:
-    from springboard.controlplane.records import Records
+    from springboard.controlplane.resource_store import Records
 
     return Records()
 
 
 def job_series(job: jobs.Job) -> dict[str, list[Point]]:
     """Every metric of a training job, as (time, value) points in time order."""
-    from springboard.controlplane.training import _request
+    from springboard.controlplane.training import training_request
 
-    request = _request(Context(manager=None, records=_records()), job)
+    request = training_request(Context(manager=None, records=_records()), job)
     definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
     series: dict[str, list[Point]] = defaultdict(list)
     if not definitions:

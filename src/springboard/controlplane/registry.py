@@ -26,7 +26,7 @@ class Context:
 
     def __post_init__(self) -> None:
         if self.records is None:
-            from springboard.controlplane.records import Records
+            from springboard.controlplane.resource_store import Records
 
             self.records = Records()
 

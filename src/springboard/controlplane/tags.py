@@ -10,7 +10,7 @@ from springboard import jobs
 from springboard.controlplane.registry import Context, operation
 from springboard.controlplane.common import paginate
 from springboard.controlplane.protocol import not_found, validation
-from springboard.controlplane.records import KINDS
+from springboard.controlplane.resource_store import KINDS
 
 
 _ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:(?P<kind>[a-z-]+)/(?P<name>.+)$")

@@ -147,7 +147,7 @@ def get_training_job(ctx: Context, name: str) -> jobs.Job:
     return _enforce_max_runtime(ctx, job)
 
 
-def _request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
+def training_request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
     """The SageMaker request the job was made with, or one written from a CLI/SDK job's config."""
     found = ctx.records.get("training-job", job.name)
     if found is not None:
@@ -169,7 +169,7 @@ def _request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
 
 
 def _enforce_max_runtime(ctx: Context, job: jobs.Job) -> jobs.Job:
-    limit = (_request(ctx, job).get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    limit = (training_request(ctx, job).get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     if job.status == "InProgress" and limit and job.start_time and time.time() - job.start_time > limit:
         store = jobs.JobStore()
         store.request_stop(job.name)
@@ -212,7 +212,7 @@ def final_metrics(ctx: Context, job: jobs.Job, definitions: list[dict[str, str]]
 @operation("DescribeTrainingJob")
 def describe_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     job = get_training_job(ctx, params["TrainingJobName"])
-    request = _request(ctx, job)
+    request = training_request(ctx, job)
     definitions = (request.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
     out = {
         **request,

@@ -23,7 +23,7 @@ from springboard.data.instruction import InstructionData
 from springboard.data.io import iter_table, read_table
 from springboard.data.packing import pack_examples, pack_stream
 from springboard.data.prepare import data_format, prepare_data
-from springboard.data.records import (
+from springboard.data.channel_records import (
     Conversation,
     Document,
     Message,

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from springboard.data.records import split_records
+from springboard.data.channel_records import split_records
 from springboard.errors import HyperparameterError
 
 log = logging.getLogger("springboard.data")

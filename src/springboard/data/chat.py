@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from springboard.data.base import IGNORE_INDEX, DataFormat, Example, SplitStats
-from springboard.data.records import Conversation, Message, instruction_file, load_chat_records
+from springboard.data.channel_records import Conversation, Message, instruction_file, load_chat_records
 from springboard.data.tokens import TokenizerInfo, encode_plain, special_strings
 from springboard.errors import DataError
 

@@ -52,7 +52,7 @@ class DataReport:
 
 
 def render_row(template: Template | None, record: dict[str, Any], file: str, line: int) -> tuple[str, str]:
-    """(prompt, completion) as training renders one instruction record (records.py's rules)."""
+    """(prompt, completion) as training renders one instruction record (channel_records.py's rules)."""
     if template is not None:
         prompt, completion = template.apply(record, file=file, line=line)
         completion_field = (placeholders(template.completion) or ["completion"])[0]

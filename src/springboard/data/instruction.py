@@ -26,7 +26,7 @@ from pathlib import Path
 
 from springboard.data.base import IGNORE_INDEX, DataFormat, Example, SplitStats
 from springboard.data.chat import instruction_as_chat, require_chat_template
-from springboard.data.records import PromptCompletion, instruction_file, load_instruction_records
+from springboard.data.channel_records import PromptCompletion, instruction_file, load_instruction_records
 from springboard.data.template import Template
 from springboard.data.tokens import TokenizerInfo, encode_plain, special_strings
 

@@ -14,7 +14,7 @@ from springboard.data.base import DataFormat, DataOptions, DataStats, PreparedDa
 from springboard.data.chat import ChatData
 from springboard.data.instruction import InstructionData
 from springboard.data.io import read_bytes, template_beside
-from springboard.data.records import instruction_file
+from springboard.data.channel_records import instruction_file
 from springboard.data.template import Template, load_template
 from springboard.data.text import TextData
 

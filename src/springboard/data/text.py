@@ -17,7 +17,7 @@ from pathlib import Path
 from springboard.data.base import DataFormat, DataStats, Example, SplitStats
 from springboard.data.io import TEXT_SUFFIXES, resolve_channel
 from springboard.data.packing import pack_stream
-from springboard.data.records import Document, load_documents, split_records
+from springboard.data.channel_records import Document, load_documents, split_records
 from springboard.data.tokens import TokenizerInfo, encode_plain
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from springboard.errors import DataError, ValidationError
-from springboard.evaluate.records import FieldPath, as_text, read_jsonl
+from springboard.evaluate.jsonl_fields import FieldPath, as_text, read_jsonl
 from springboard.evaluate.rouge import ROUGE_TYPES, RougeScores, score_pairs
 
 log = logging.getLogger("springboard.evaluate")

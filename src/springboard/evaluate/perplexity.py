@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from springboard.errors import DataError, ValidationError
-from springboard.evaluate.records import FieldPath, read_jsonl
+from springboard.evaluate.jsonl_fields import FieldPath, read_jsonl
 
 
 class PerplexityResult(BaseModel):

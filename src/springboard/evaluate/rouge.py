@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from springboard.errors import DataError
-from springboard.evaluate.records import FieldPath, as_text, key_of, read_jsonl
+from springboard.evaluate.jsonl_fields import FieldPath, as_text, key_of, read_jsonl
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 

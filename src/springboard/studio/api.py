@@ -621,7 +621,7 @@ async def job_file(name: str, file: str) -> Any:
 def _delete(name: str) -> dict[str, Any]:
     from springboard import jobs
 
-    from springboard.controlplane.records import Records
+    from springboard.controlplane.resource_store import Records
 
     jobs.refresh(name)  # a worker that died unseen: its job is Failed, so it can go
     job = jobs.JobStore().delete(name)

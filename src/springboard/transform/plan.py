@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from springboard.transform.config import TransformConfig
-from springboard.transform.records import record_offsets
+from springboard.transform.inputs import record_offsets
 
 
 @dataclass

@@ -26,7 +26,7 @@ from springboard.executors import get_executor, ship_by_value, worker_cached
 from springboard.transform.config import TransformConfig, hyper_params
 from springboard.transform.output import assemble
 from springboard.transform.plan import Shard, load_plan, plan_shards, save_plan
-from springboard.transform.records import input_files
+from springboard.transform.inputs import input_files
 from springboard.transform.shard import Layout, ShardRunner, ShardState, batch_size_of
 
 log = logging.getLogger("springboard.transform")

@@ -29,7 +29,7 @@ from springboard.transform.config import (
 from springboard.transform.jsonpath import JSONPath
 from springboard.transform.output import encode, literal_safe
 from springboard.transform.plan import Shard
-from springboard.transform.records import ModelInput, Record, model_input, read_records
+from springboard.transform.inputs import ModelInput, Record, model_input, read_records
 
 log = logging.getLogger("springboard.transform")
 
