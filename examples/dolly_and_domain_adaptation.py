@@ -91,6 +91,12 @@ def main() -> None:
         domain = JumpStartEstimator(model_id=args.model_id, role=ROLE, environment={"accept_eula": "true"},
                                     hyperparameters={**common, "instruction_tuned": "False"})
         domain.fit({"training": domain_uri})
+        from sagemaker import TrainingJobAnalytics
+
+        curves = {label: TrainingJobAnalytics(training_job_name=est.latest_training_job.name).dataframe()
+                  for label, est in (("instruction", instruction), ("domain", domain))}
+        for label, frame in curves.items():
+            print(f"\n--- {label} training metrics\n{frame}")
 
         results = {}
         queries = {
@@ -110,6 +116,7 @@ def main() -> None:
         # --- end of the seed's code ---
 
         report = {"model_id": args.model_id, "answers": results,
+                  "metrics": {label: sorted(set(frame["metric_name"])) for label, frame in curves.items()},
                   "training_jobs": {"instruction": instruction.latest_training_job.name,
                                     "domain": domain.latest_training_job.name},
                   "minutes": round((time.perf_counter() - t0) / 60, 1)}

@@ -48,6 +48,8 @@ def test_seed002_dolly_instruction_tuning_and_domain_adaptation(tmp_path):
                          "--domain-topics", "3", "--max-train-samples", "16")
     assert set(report["answers"]) == {"instruction", "domain"}
     assert all(isinstance(a, str) for a in report["answers"].values())
+    for names in report["metrics"].values():  # TrainingJobAnalytics, the spec's metric definitions
+        assert {"springboard:train-loss", "huggingface-textgeneration:eval-loss"} <= set(names)
 
 
 def test_seed003_autopilot_best_candidate_deployed(tmp_path):
