@@ -62,17 +62,24 @@ def page(browser):
     context.close()
 
 
-def _shot(page, name: str) -> Path:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    path = DOCS / f"{name}.png"
+# The README's screenshots, taken with the real default model (test_real_model_flow.py): a
+# tiny-model test asking for one of these names writes to its own temporary folder instead.
+REAL_MODEL_SHOTS = {"finetune", "jobs", "job", "playground", "endpoints"}
+
+
+def _shot(page, name: str, real: bool = False, elsewhere: Path | None = None) -> Path:
+    folder = elsewhere if (name in REAL_MODEL_SHOTS and not real and elsewhere) else DOCS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 
 
 @pytest.fixture
-def shot():
-    """shot(page, name): a full-page screenshot written to docs/studio/<name>.png."""
-    return _shot
+def shot(tmp_path):
+    """shot(page, name): a full-page screenshot written to docs/studio/<name>.png (the names in
+    REAL_MODEL_SHOTS only with real=True; else to the test's tmp_path)."""
+    return lambda page, name, real=False: _shot(page, name, real, tmp_path / "shots")
 
 
 def write_numbers(root: Path, n: int = 24) -> Path:
