@@ -93,6 +93,13 @@ def test_catalog_to_side_by_side(live, page, shot, tiny_causal_dir, tmp_path):
     expect(page.locator("#endpoint-list tr", has_text="tuned")).to_contain_text("InService", timeout=180_000)
     expect(page.locator("#endpoint-list tr", has_text="base")).to_contain_text("InService", timeout=180_000)
 
+    # The job page deploys as the Endpoints page does: a taken name is said in words
+    page.goto(live.url + "/studio/#/job/studio-numbers")
+    page.fill("#deploy-name", "tuned")
+    page.click("#deploy")
+    expect(page.locator("#error")).to_contain_text('The endpoint name "tuned" is taken')
+    page.goto(live.url + "/studio/#/endpoints?select=tuned")
+
     # Playground: a streamed answer equals the endpoint's own (greedy) answer
     expect(page.locator("#play-endpoint")).to_have_value("tuned")
     page.fill("#play-max", "8")

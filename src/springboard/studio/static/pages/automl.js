@@ -1,6 +1,7 @@
 import { get, sm } from "../api.js";
 import { h, table, status, when, field, action, ROLE } from "../ui.js";
 import { drawPlot } from "../plot.js";
+import { deployEndpoint } from "./endpoints.js";
 
 const CONTENT_TYPES = ["text/csv;header=present", "application/x-parquet"];
 
@@ -50,10 +51,7 @@ export async function render(main, _args, query, ctx) {
     const deployBest = h("button", { type: "button", class: "primary", id: "am-deploy" }, "Deploy the best candidate");
     action(deployBest, async () => {
       const n = endpoint.value.trim();
-      await sm("CreateModel", { ModelName: `${n}-model`.slice(0, 63), ExecutionRoleArn: ROLE, Containers: best.InferenceContainers });
-      await sm("CreateEndpointConfig", { EndpointConfigName: n, ProductionVariants: [
-        { VariantName: "AllTraffic", ModelName: `${n}-model`.slice(0, 63), InitialInstanceCount: 1, InstanceType: "ml.m5.large" }] });
-      await sm("CreateEndpoint", { EndpointName: n, EndpointConfigName: n });
+      await deployEndpoint(n, null, false, best.InferenceContainers);
       location.hash = `#/endpoints?select=${encodeURIComponent(n)}`;
     });
     board.replaceChildren(h("h3", {}, `Leaderboard: ${jobName}`),

@@ -91,7 +91,11 @@ function taken(endpointName, found) {
     `(status ${found.EndpointStatus}). Choose another name, or delete that endpoint first.`);
 }
 
-export async function deployEndpoint(endpointName, location, acceptEula = false) {
+// Deploys a model as an endpoint, the way the SageMaker SDK does (CreateModel, CreateEndpointConfig,
+// CreateEndpoint): `location` is a catalog id or artifact location, or `containers` the model's own
+// container list (an AutoML candidate's InferenceContainers). The one deploy every page uses: a
+// taken name is said in words and a refused deploy leaves nothing behind.
+export async function deployEndpoint(endpointName, location, acceptEula = false, containers = null) {
   if (!endpointName) throw new Error("give the endpoint a name");
   if (endpointName.length > 63 || !NAME.test(endpointName))
     throw new Error(`the endpoint name "${endpointName}" is not allowed: use 1 to 63 letters, digits and hyphens, ` +
@@ -101,7 +105,8 @@ export async function deployEndpoint(endpointName, location, acceptEula = false)
   const own = `${ownPrefix(endpointName)}${Date.now().toString(36)}`;
   const container = { Image: "springboard-inference", ModelDataUrl: location };
   if (acceptEula) container.Environment = { accept_eula: "true" };
-  await sm("CreateModel", { ModelName: own, ExecutionRoleArn: ROLE, PrimaryContainer: container });
+  await sm("CreateModel", containers ? { ModelName: own, ExecutionRoleArn: ROLE, Containers: containers }
+    : { ModelName: own, ExecutionRoleArn: ROLE, PrimaryContainer: container });
   try {
     await sm("CreateEndpointConfig", { EndpointConfigName: own, ProductionVariants: [
       { VariantName: "AllTraffic", ModelName: own, InitialInstanceCount: 1, InstanceType: "ml.m5.large" }] });

@@ -1,6 +1,7 @@
 import { get, post, sm, request } from "../api.js";
 import { h, table, status, when, showError, action, ROLE, field } from "../ui.js";
 import { drawPlot, plotColor } from "../plot.js";
+import { deployEndpoint } from "./endpoints.js";
 import { sig4, progressOf, progressView, collapseLog } from "../progress.js";
 
 const STOP = { training: ["StopTrainingJob", "TrainingJobName"], transform: ["StopTransformJob", "TransformJobName"],
@@ -65,17 +66,6 @@ export async function list(main, _args, query, ctx) {
     legend.replaceChildren(...Object.keys(shown).map((k, i) => h("span", {}, h("i", { style: `background:${plotColor(i)}` }), k)));
   });
   ctx.every(2000, async () => { jobs = await get("/studio/api/jobs"); show(); });
-}
-
-// Deploys a model (catalog id or artifact location) as an endpoint, the way the SageMaker SDK does.
-export async function deploy(endpointName, location, acceptEula = false) {
-  const modelName = `${endpointName}-model`.slice(0, 63);
-  const container = { Image: "springboard-inference", ModelDataUrl: location };
-  if (acceptEula) container.Environment = { accept_eula: "true" };
-  await sm("CreateModel", { ModelName: modelName, ExecutionRoleArn: ROLE, PrimaryContainer: container });
-  await sm("CreateEndpointConfig", { EndpointConfigName: endpointName, ProductionVariants: [
-    { VariantName: "AllTraffic", ModelName: modelName, InitialInstanceCount: 1, InstanceType: "ml.m5.large" }] });
-  await sm("CreateEndpoint", { EndpointName: endpointName, EndpointConfigName: endpointName });
 }
 
 export async function detail(main, [name], _query, ctx) {
@@ -191,7 +181,7 @@ export async function detail(main, [name], _query, ctx) {
     const button = h("button", { type: "button", class: "primary", id: "deploy" }, "Deploy");
     artifact.replaceChildren(h("p", {}, "Model artifact: ", h("code", {}, location)), field("Endpoint name", endpoint), button);
     action(button, async () => {
-      await deploy(endpoint.value.trim(), location);
+      await deployEndpoint(endpoint.value.trim(), location);
       location_hash(`#/endpoints?select=${encodeURIComponent(endpoint.value.trim())}`);
     });
   };
