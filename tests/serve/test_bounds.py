@@ -171,3 +171,35 @@ def test_serve_options_are_checked(capsys):
 
     assert main(["serve", "--max-sequences", "0"]) != 0
     assert "--max-sequences" in capsys.readouterr().err
+
+
+def test_an_abandoned_request_stops_on_the_llamacpp_backend(tmp_path_factory, tiny_causal_dir):
+    """The CPU engine's rows are cancelled too when the request's client went away, also on an
+    endpoint without the dynamic batcher (Engine.generate waits on its rows and cancels them): the
+    backend stops stepping well before the tokens asked for."""
+    from springboard.generate.engine import Engine
+    from springboard.serve.endpoints import EndpointManager
+    from springboard.serve.registry import EndpointConfig, EndpointRegistry
+
+    engine = Engine.load(tiny_causal_dir, backend="llamacpp", dtype="float32")
+    manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
+    manager.add_engine(EndpointConfig(name="fast", model=str(tiny_causal_dir), batching=False), engine)
+    live = liveserver.start(manager, publish=False)
+    try:
+        endpoint, fast = manager.get("fast"), engine.fast
+        before, steps = endpoint.batcher.stats.abandoned, fast.steps
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(f"{live.url}/endpoints/fast/generate", timeout=0.5, json={
+                "inputs": "Hello", "parameters": {"max_new_tokens": 500, "stop": ["never said"]}})
+        _until(lambda: endpoint.batcher.stats.abandoned > before, "the request was cancelled")
+
+        def settled() -> bool:
+            seen = fast.steps
+            time.sleep(0.5)
+            return fast.steps == seen
+
+        _until(settled, "the backend is idle")
+        assert fast.steps - steps < 500
+    finally:
+        live.stop(timeout=10)
+        engine.close()

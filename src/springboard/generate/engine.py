@@ -686,7 +686,13 @@ class ScheduledRequest:
         return self._event.is_set()
 
     def wait(self) -> list[GenerationResult]:
-        self._event.wait()
+        """The results once every row ended; the request's `cancelled` event (its client went
+        away) cancels the rows still running, as an abandoned stream's are."""
+        cancelled = self.request.cancelled
+        while not self._event.wait(None if cancelled is None else 0.05):
+            if cancelled is not None and cancelled.is_set():
+                self.cancel()
+                cancelled = None
         return self.results()
 
     def results(self) -> list[GenerationResult]:
