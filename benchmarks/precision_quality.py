@@ -13,7 +13,7 @@ from float32 by llama.cpp's quantizer (generate/precision.py), types whose block
 model's rows are reported as refused. Bar: bfloat16 and q8_0 perplexity no more than 1% above
 float32's.
 
-    .venv/bin/python benchmarks/precision_quality.py [--model smollm2-135m-instruct --examples 120]
+    .venv/bin/python benchmarks/precision_quality.py [--model smollm2-135m-instruct --examples 120 --types float32,q8_0]
 
 Writes benchmarks/results/precision_quality.json."""
 
@@ -99,8 +99,10 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=120)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--types", default=",".join(TYPES),
+                        help="comma-separated precisions, the first the reference (default: all)")
     args = parser.parse_args()
-    result = measure(args.model, args.examples, args.tokens, args.threads)
+    result = measure(args.model, args.examples, args.tokens, args.threads, args.types.split(","))
     result["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                          "note": "shared with other work while measured (quality numbers do not depend on load)"}
     out = Path(__file__).parent / "results" / "precision_quality.json"
