@@ -461,3 +461,29 @@ def test_a_failed_scheduler_step_retries_its_records(tmp_path, tiny_causal_dir, 
         engine.close()
     assert len(calls) > 3 and progress.failed == 0
     assert read_out(tmp_path / "flaky/a.jsonl.out") == read_out(tmp_path / "clean/a.jsonl.out")
+
+
+def test_progress_moves_a_record_at_a_time_while_batches_are_in_flight(tmp_path, tiny_causal_dir, monkeypatch):
+    """Batches in flight on the scheduler are written in input order, a whole batch at a time, and
+    finish together; the shard's state also counts records whose generation ended, so progress
+    moves a record at a time (a 40-record transform used to show nothing for 32 of 39 s, then jump)."""
+    from springboard.generate import Engine
+    from springboard.transform.shard import ShardState
+
+    saved: list[tuple[int, int]] = []
+    original = ShardState.save
+
+    def save(self, path):
+        saved.append((self.records, self.generated))
+        original(self, path)
+
+    monkeypatch.setattr(ShardState, "save", save)
+    # one batch of 8 records whose answers end at very different lengths
+    write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"count {i}", "max_new_tokens": 4 + 40 * i}
+                                          for i in range(8)])
+    engine = Engine.load(str(tiny_causal_dir))
+    progress = run(tmp_path, engine, chat=False, environment={"HYPER_PARAMS": "{'batch_size': 8}"})
+    assert progress.processed == 8 and len(read_out(tmp_path / "out/a.jsonl.out")) == 8
+    between = [generated for records, generated in saved if records == 0 and 0 < generated < 8]
+    assert between, saved  # records counted as they finished, before the batch was written
+    assert between == sorted(between)

@@ -685,6 +685,10 @@ class ScheduledRequest:
         """Whether every row has ended (wait() returns at once)."""
         return self._event.is_set()
 
+    def wait_done(self, timeout: float | None = None) -> bool:
+        """Whether every row has ended, waiting at most `timeout` seconds for it."""
+        return self._event.wait(timeout)
+
     def wait(self) -> list[GenerationResult]:
         """The results once every row ended; the request's `cancelled` event (its client went
         away) cancels the rows still running, as an abandoned stream's are."""

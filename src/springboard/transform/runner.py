@@ -202,7 +202,7 @@ class TransformRunner:
         for s in self.shards:
             st = self._state(s)
             p.total += s.records
-            p.processed += st.records
+            p.processed += max(st.records, st.generated)  # generated: finished, not yet written
             p.failed += st.failed
             p.empty += st.empty
             p.tokens += st.tokens

@@ -41,6 +41,9 @@ class ShardState:
     failed: int = 0  # records written as error lines (on_error="error_line")
     empty: int = 0  # records whose every generated text is empty
     tokens: int = 0
+    # records whose generation ended (`records` plus those finished in batches not yet written):
+    # progress between writes, which come in input order a whole batch at a time
+    generated: int = 0
     done: bool = False
     error: str | None = None  # on_error="fail": the record that failed the file ("rel:line: why")
 
@@ -174,6 +177,7 @@ class ShardRunner:
             state.failed += failed
             state.empty += empty
             state.tokens += tokens
+            state.generated = max(state.generated, state.records)
             state.save(state_path)
             if on_batch is not None:
                 on_batch()
@@ -203,8 +207,10 @@ class ShardRunner:
                 # up to `concurrency` batches in flight (MaxConcurrentTransforms); the oldest
                 # is written once it is complete, so the part file stays in input order
                 while pending and (len(pending) >= self.concurrency or pending[0].ready()):
+                    self._await_oldest(pending, state, state_path, on_batch)
                     write(pending.popleft())
             while pending:
+                self._await_oldest(pending, state, state_path, on_batch)
                 write(pending.popleft())
             if done != shard.records:
                 raise SpringboardError(
@@ -224,6 +230,20 @@ class ShardRunner:
             for batch in pending:  # a stop, a failure: what is in flight is redone on resume
                 batch.cancel()
             f.close()
+
+    def _await_oldest(self, pending: deque[_Pending], state: ShardState, state_path: Path,
+                      on_batch: Callable[[], None] | None) -> None:
+        """Waits for the oldest batch in flight, saving how many records have finished
+        generating meanwhile (`ShardState.generated`) so progress moves a record at a time, not a
+        batch at a time (batches in flight finish together on the scheduler)."""
+        while not pending[0].ready():
+            generated = state.records + sum(batch.finished() for batch in pending)
+            if generated != state.generated:
+                state.generated = generated
+                state.save(state_path)
+                if on_batch is not None:
+                    on_batch()
+            pending[0].wait(0.2)
 
     # --- one batch ------------------------------------------------------------------------
 
@@ -448,6 +468,18 @@ class _Pending:
 
     def ready(self) -> bool:
         return all(request.done() for _, _, scheduled in self.groups for request in scheduled.values())
+
+    def finished(self) -> int:
+        """Records whose scheduled generation has ended (those run at `_finish` count once written)."""
+        return sum(request.done() for _, _, scheduled in self.groups for request in scheduled.values())
+
+    def wait(self, timeout: float) -> None:
+        """Returns once the first unfinished scheduled request ends, or after `timeout` seconds."""
+        for _, _, scheduled in self.groups:
+            for request in scheduled.values():
+                if not request.done():
+                    request.wait_done(timeout)
+                    return
 
     def cancel(self) -> None:
         for _, _, scheduled in self.groups:
