@@ -164,3 +164,16 @@ def test_confine_reference_leaves_names_alone(tmp_path, monkeypatch):
     (tmp_path / "here").mkdir()  # a folder in the server's working directory is a location, not a name
     with pytest.raises(ValidationError, match="relative"):
         storage.confine_reference("here", "model")
+
+
+def test_confine_refuses_names_no_file_system_takes_as_bad_input():
+    """A name too long for the file system or holding a NUL byte is a 4xx-class error (the
+    endpoint route's fuzzing found a 500: OSError 'File name too long')."""
+    long_name = "x" * 5000
+    assert storage.confine_reference(long_name, "adapters") == long_name  # a name, not a location
+    assert storage.confine_reference("a\x00b", "model") == "a\x00b"
+    from springboard.errors import AccessDeniedError
+
+    for bad in ("/" + "y" * 5000 + "/z", "/tmp/a\x00b", "y" * 5000 + "/../z"):
+        with pytest.raises((ValidationError, AccessDeniedError), match="field 'model'"):
+            storage.confine_reference(bad, "model")

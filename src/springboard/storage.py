@@ -414,7 +414,10 @@ def confine(location: str | Path, field: str, *, write: bool = False, overwrite:
     path = local_path(text)
     if not path.is_absolute():
         raise ValidationError(f"field '{field}': {text!r} is relative; give an absolute path or a URI (s3://...)")
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte: no such file can exist
+        raise ValidationError(f"field '{field}': {text[:200]!r} is not a usable path ({exc.__class__.__name__})") from None
     roots = _roots(write or overwrite)
     inside = [r for r in roots if resolved == r or resolved.is_relative_to(r)]
     if not inside:
@@ -435,6 +438,14 @@ def confine_reference(ref: str, field: str) -> str:
     something that exists relative to the server's folder) is confined; a name is returned."""
     text = str(ref).strip()
     if (is_remote(text) or text.startswith(("/", ".", "~", "file://")) or ".." in text.split("/")
-            or Path(text).exists()):
+            or _exists(text)):
         return confine(text, field)
     return text
+
+
+def _exists(text: str) -> bool:
+    """Whether a relative path exists; a name no file system takes (too long, a NUL byte) does not."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
