@@ -177,3 +177,13 @@ def test_confine_refuses_names_no_file_system_takes_as_bad_input():
     for bad in ("/" + "y" * 5000 + "/z", "/tmp/a\x00b", "y" * 5000 + "/../z"):
         with pytest.raises((ValidationError, AccessDeniedError), match="field 'model'"):
             storage.confine_reference(bad, "model")
+
+
+def test_a_model_reference_too_long_for_a_path_is_an_unknown_name():
+    """Path.is_dir raises for such names; a model or adapter reference that is a name is resolved
+    as a name (NotFoundError, a 404), never a 500."""
+    from springboard.hub.resolve import resolve_model
+
+    assert storage.is_local_dir("x" * 5000) is False and storage.is_local_dir("a\x00b") is False
+    with pytest.raises(NotFoundError):
+        resolve_model("x" * 5000)

@@ -449,3 +449,12 @@ def _exists(text: str) -> bool:
         return Path(text).exists()
     except (OSError, ValueError):
         return False
+
+
+def is_local_dir(path: str | Path) -> bool:
+    """Whether `path` is a local folder; a name no file system takes (too long, a NUL byte) is
+    not one (Path.is_dir raises for those), so a reference that may be a name is safe to test."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False

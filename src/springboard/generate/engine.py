@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from springboard import storage
 from springboard.errors import DataError, NotFoundError, ValidationError
 from springboard.generate.logprobs import TokenLogprob, Vocabulary, score_causal, score_seq2seq
 from springboard.generate.params import DEFAULT_MAX_NEW_TOKENS, GenerationParams
@@ -134,7 +135,7 @@ class Engine:
         if self.is_seq2seq:
             raise DataError("LoRA adapters are served on causal models only", field="artifact")
         artifact = Path(str(ref)).expanduser()
-        if not artifact.is_dir():  # a training job's name
+        if not storage.is_local_dir(artifact):  # a training job's name
             from springboard.hub.resolve import _job_artifact
 
             job_dir = _job_artifact(str(ref))

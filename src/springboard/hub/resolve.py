@@ -10,7 +10,7 @@ import logging
 import re
 from pathlib import Path
 
-from springboard import settings
+from springboard import settings, storage
 from springboard.errors import ModelUnavailableError, NotFoundError, ValidationError
 from springboard.hub.catalog import check_model_dir, close_matches, find_spec, known_names
 from springboard.hub.spec import ModelSpec
@@ -30,7 +30,7 @@ def resolve_model(ref: str | Path) -> Path:
     if not text:
         raise ValidationError("empty model reference")
     path = Path(text.removeprefix("file://")).expanduser()
-    if path.is_dir():
+    if storage.is_local_dir(path):
         return check_model_dir(path)
     if isinstance(ref, Path) or text.startswith(("/", "./", "../", "~", "file://")):
         raise NotFoundError(f"{path}: no such model directory")
