@@ -187,15 +187,8 @@ class TemplatePreview(_Body):
 
 def _preview(body: TemplatePreview) -> dict[str, Any]:
     from springboard.data import io
-    from springboard.data.template import load_template
 
-    try:
-        spec = json.loads(body.template)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"template.json:{exc.lineno}: bad JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(spec, dict):
-        raise ValidationError("template.json: a template must be a JSON object with 'prompt' and 'completion'")
-    template = load_template(spec)
+    template = _template_text(body.template)
     rows: list[tuple[str, int, dict[str, Any]]] = []
     if body.records is not None:
         for number, line in enumerate(body.records.splitlines(), start=1):
