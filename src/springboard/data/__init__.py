@@ -10,11 +10,9 @@ causal or seq2seq), `chat` (messages with the model's chat template), `text` (do
 """
 
 from springboard.data.base import (
-    IGNORE_INDEX,
     DataFormat,
     DataOptions,
     DataStats,
-    Example,
     PreparedData,
     SplitStats,
 )
@@ -35,6 +33,7 @@ from springboard.data.channel_records import (
 )
 from springboard.data.template import Template, load_template, render
 from springboard.data.text import TextData
+from springboard.data.tokens import IGNORE_INDEX, Example
 
 __all__ = [
     "IGNORE_INDEX",

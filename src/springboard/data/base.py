@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from springboard.data.channel_records import split_records
+from springboard.data.packing import pack_examples
+from springboard.data.tokens import Example
 from springboard.errors import HyperparameterError
 
 log = logging.getLogger("springboard.data")
-
-IGNORE_INDEX = -100  # what torch's cross_entropy ignores
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,6 @@ class DataOptions:
         d = asdict(self)
         d.pop("preprocessing_num_workers")
         return d
-
-
-@dataclass
-class Example:
-    input_ids: list[int]
-    labels: list[int]  # causal: same length as input_ids, -100 where no loss.
-    # seq2seq: decoder target ids (ending with eos unless truncated); input_ids = encoder ids.
-
-    @property
-    def label_tokens(self) -> int:
-        return sum(1 for t in self.labels if t != IGNORE_INDEX)
 
 
 @dataclass
@@ -160,8 +149,6 @@ class DataFormat(ABC, Generic[R]):
         return []
 
     def pack(self, examples: list[Example]) -> list[Example]:
-        from springboard.data.packing import pack_examples
-
         return pack_examples(examples, self.options.max_input_length)
 
     def build(self, train: list[R], validation: list[R] | None, stats: DataStats) -> tuple[list[Example], list[Example]]:

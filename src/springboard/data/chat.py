@@ -21,9 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from springboard.data.base import IGNORE_INDEX, DataFormat, Example, SplitStats
+from springboard.data.base import DataFormat, SplitStats
 from springboard.data.channel_records import Conversation, Message, instruction_file, load_chat_records
-from springboard.data.tokens import TokenizerInfo, encode_plain, special_strings
+from springboard.data.tokens import IGNORE_INDEX, Example, TokenizerInfo, encode_plain, special_strings
 from springboard.errors import DataError
 
 Segment = tuple[str, bool]  # (text, labelled)

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from springboard.data.base import IGNORE_INDEX, DataFormat, Example, SplitStats
+from springboard.data.base import DataFormat, SplitStats
 from springboard.data.chat import instruction_as_chat, require_chat_template
 from springboard.data.channel_records import PromptCompletion, instruction_file, load_instruction_records
 from springboard.data.template import Template
-from springboard.data.tokens import TokenizerInfo, encode_plain, special_strings
+from springboard.data.tokens import IGNORE_INDEX, Example, TokenizerInfo, encode_plain, special_strings
 
 
 def fit_causal(prompt: list[int], completion: list[int], limit: int, bos_id: int | None) -> tuple[list[int], list[int], bool]:

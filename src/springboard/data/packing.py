@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 
-from springboard.data.base import Example
+from springboard.data.tokens import Example
 
 
 def pack_stream(examples: list[Example], block: int) -> list[Example]:

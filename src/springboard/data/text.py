@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from springboard.data.base import DataFormat, DataStats, Example, SplitStats
+from springboard.data.base import DataFormat, DataStats, SplitStats
 from springboard.data.io import TEXT_SUFFIXES, resolve_channel
 from springboard.data.packing import pack_stream
 from springboard.data.channel_records import Document, load_documents, split_records
-from springboard.data.tokens import TokenizerInfo, encode_plain
+from springboard.data.tokens import Example, TokenizerInfo, encode_plain
 
 
 class TextData(DataFormat[Document]):

@@ -1,4 +1,5 @@
-"""What a tokenizer does on its own (BOS/EOS it adds) and batch tokenization without specials.
+"""Token-level pieces every format shares: an `Example` (ids and labels), what a tokenizer does
+on its own (BOS/EOS it adds) and batch tokenization without specials.
 
 Masks are built from segment positions, never by looking for token ids, so a pad token that is
 also the eos (SmolLM2, Llama 3, our ChatML test model) cannot erase the eos from the labels."""
@@ -9,6 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from springboard.errors import DataError
+
+IGNORE_INDEX = -100  # what torch's cross_entropy ignores
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]  # causal: same length as input_ids, -100 where no loss.
+    # seq2seq: decoder target ids (ending with eos unless truncated); input_ids = encoder ids.
+
+    @property
+    def label_tokens(self) -> int:
+        return sum(1 for t in self.labels if t != IGNORE_INDEX)
 
 
 @dataclass(frozen=True)
