@@ -157,90 +157,24 @@ def build_plan(request: CreateAutoMLJobV2Request, check_models: bool = True) -> 
         shown = "null" if value is None else f"'{value}'"
         errors.append(f"Value {shown} at '{member_path(loc)}' failed to satisfy constraint: {rule}")
 
-    problem = request.AutoMLProblemTypeConfig
-    others = [k for k in ("ImageClassificationJobConfig", "TextClassificationJobConfig",
-                          "TimeSeriesForecastingJobConfig", "TabularJobConfig") if getattr(problem, k) is not None]
-    if others or problem.TextGenerationJobConfig is None:
-        raise ValidationError(
-            "1 validation error detected: AutoMLProblemTypeConfig must hold exactly one problem type, "
-            "and Springboard runs TextGenerationJobConfig only"
-            + (f" (got {', '.join(others)})" if others else "")
-        )
+    _require_text_generation(request)
     tg = request.text_generation
+    gen = tg.CandidateGenerationConfig
     _check_channels(request, bad, errors)
-
-    split = request.DataSplitConfig.ValidationFraction if request.DataSplitConfig else None
-    has_validation = any(c.channel_type == "validation" for c in request.AutoMLJobInputDataConfig)
-    if split is not None and has_validation:
-        errors.append(
-            "DataSplitConfig.ValidationFraction cannot be set when a validation channel is given "
-            "in AutoMLJobInputDataConfig: the validation channel is the validation set"
-        )
-    fraction = None if has_validation else (0.2 if split is None else split)
-    if fraction is not None and not 0 < fraction < 1:
-        bad(("DataSplitConfig", "ValidationFraction"), split,
-            "Member must be greater than 0 and less than 1 without a validation channel "
-            "(the candidates need validation data to be ranked, and training data to learn)")
-
+    fraction = _validation_fraction(request, bad, errors)
     deploy = request.ModelDeployConfig
-    if deploy is not None and deploy.AutoGenerateEndpointName and deploy.EndpointName:
-        errors.append(
-            "ModelDeployConfig: set either AutoGenerateEndpointName to true or EndpointName, not both"
-        )
-
+    _check_deploy(deploy, errors)
     fixed = _check_hyperparameters(tg.TextGenerationHyperParameters or {}, bad)
-
     criteria = request.criteria
     max_candidates = criteria.MaxCandidates or 1
-    gen = tg.CandidateGenerationConfig
-    if gen is not None and max_candidates == 1:
-        errors.append(
-            "TextGenerationJobConfig.CandidateGenerationConfig (a Springboard extension) configures a "
-            "search: set CompletionCriteria.MaxCandidates greater than 1"
-        )
-    search: list[Dimension] = []
-    if max_candidates > 1:
-        ranges = dict(gen.HyperParameterRanges or {}) if gen else {}
-        search = _check_ranges(ranges, fixed, bad, errors)
-
-    objective = request.AutoMLJobObjective.MetricName if request.AutoMLJobObjective else DEFAULT_OBJECTIVE
-    if objective not in OBJECTIVES:
-        bad(("AutoMLJobObjective", "MetricName"), objective,
-            f"Member must satisfy enum value set: [{', '.join(OBJECTIVES)}] for the TextGeneration problem type")
-    elif objective.startswith("Rouge") and gen is not None and gen.MaxEvaluationRecords == 0:
-        errors.append(f"AutoMLJobObjective {objective} needs CandidateGenerationConfig.MaxEvaluationRecords > 0")
-
+    search = _search_space(gen, max_candidates, fixed, bad, errors)
+    objective = _objective(request, gen, bad, errors)
     if errors:
         n = len(errors)
         raise ValidationError(f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(errors))
 
-    names = list(gen.BaseModelNames) if gen and gen.BaseModelNames else []
-    if tg.BaseModelName and names and tg.BaseModelName not in names:
-        raise ValidationError(
-            f"BaseModelName {tg.BaseModelName!r} is not among CandidateGenerationConfig.BaseModelNames {names}"
-        )
-    if not names:
-        names = [tg.BaseModelName or OFFLINE_DEFAULT]
-    if len(names) > 1 and max_candidates == 1:
-        raise ValidationError("several BaseModelNames need CompletionCriteria.MaxCandidates greater than 1")
     accept = bool(tg.ModelAccessConfig and tg.ModelAccessConfig.AcceptEula)
-    models = []
-    for i, name in enumerate(dict.fromkeys(names)):
-        field = "BaseModelName" if not (gen and gen.BaseModelNames) else f"BaseModelNames[{i}]"
-        base = resolve_base_model(name, field)
-        if base.requires_eula and not accept:
-            raise ValidationError(
-                f"{field} {name!r} ({base.model_id}, license {base.license}) requires accepting its end-user "
-                "license agreement: set AutoMLProblemTypeConfig.TextGenerationJobConfig.ModelAccessConfig."
-                "AcceptEula to true"
-            )
-        if check_models:
-            check_weights(base)
-        model = PlanModel(name=name, model_id=base.model_id, architecture=base.architecture,
-                          family=base.family, defaults=base.defaults)
-        _preflight(model, fixed)
-        models.append(model)
-
+    models = _base_models(tg, max_candidates, fixed, accept, check_models)
     output = request.OutputDataConfig.S3OutputPath if request.OutputDataConfig else None
     return Plan(
         job_name=request.AutoMLJobName,
@@ -261,6 +195,98 @@ def build_plan(request: CreateAutoMLJobV2Request, check_models: bool = True) -> 
         deploy=bool(deploy and (deploy.AutoGenerateEndpointName or deploy.EndpointName)),
         endpoint_name=deploy.EndpointName if deploy else None,
     )
+
+
+def _require_text_generation(request: CreateAutoMLJobV2Request) -> None:
+    problem = request.AutoMLProblemTypeConfig
+    others = [k for k in ("ImageClassificationJobConfig", "TextClassificationJobConfig",
+                          "TimeSeriesForecastingJobConfig", "TabularJobConfig") if getattr(problem, k) is not None]
+    if others or problem.TextGenerationJobConfig is None:
+        raise ValidationError(
+            "1 validation error detected: AutoMLProblemTypeConfig must hold exactly one problem type, "
+            "and Springboard runs TextGenerationJobConfig only"
+            + (f" (got {', '.join(others)})" if others else "")
+        )
+
+
+def _validation_fraction(request: CreateAutoMLJobV2Request, bad, errors: list[str]) -> float | None:
+    """The part of the training channel held out for validation; None with a validation channel."""
+    split = request.DataSplitConfig.ValidationFraction if request.DataSplitConfig else None
+    has_validation = any(c.channel_type == "validation" for c in request.AutoMLJobInputDataConfig)
+    if split is not None and has_validation:
+        errors.append(
+            "DataSplitConfig.ValidationFraction cannot be set when a validation channel is given "
+            "in AutoMLJobInputDataConfig: the validation channel is the validation set"
+        )
+    fraction = None if has_validation else (0.2 if split is None else split)
+    if fraction is not None and not 0 < fraction < 1:
+        bad(("DataSplitConfig", "ValidationFraction"), split,
+            "Member must be greater than 0 and less than 1 without a validation channel "
+            "(the candidates need validation data to be ranked, and training data to learn)")
+    return fraction
+
+
+def _check_deploy(deploy: Any, errors: list[str]) -> None:
+    if deploy is not None and deploy.AutoGenerateEndpointName and deploy.EndpointName:
+        errors.append(
+            "ModelDeployConfig: set either AutoGenerateEndpointName to true or EndpointName, not both"
+        )
+
+
+def _search_space(gen: Any, max_candidates: int, fixed: dict[str, str], bad, errors: list[str]) -> list[Dimension]:
+    """The hyperparameter ranges the candidates are drawn from (none for a single candidate)."""
+    if gen is not None and max_candidates == 1:
+        errors.append(
+            "TextGenerationJobConfig.CandidateGenerationConfig (a Springboard extension) configures a "
+            "search: set CompletionCriteria.MaxCandidates greater than 1"
+        )
+    if max_candidates <= 1:
+        return []
+    ranges = dict(gen.HyperParameterRanges or {}) if gen else {}
+    return _check_ranges(ranges, fixed, bad, errors)
+
+
+def _objective(request: CreateAutoMLJobV2Request, gen: Any, bad, errors: list[str]) -> str:
+    objective = request.AutoMLJobObjective.MetricName if request.AutoMLJobObjective else DEFAULT_OBJECTIVE
+    if objective not in OBJECTIVES:
+        bad(("AutoMLJobObjective", "MetricName"), objective,
+            f"Member must satisfy enum value set: [{', '.join(OBJECTIVES)}] for the TextGeneration problem type")
+    elif objective.startswith("Rouge") and gen is not None and gen.MaxEvaluationRecords == 0:
+        errors.append(f"AutoMLJobObjective {objective} needs CandidateGenerationConfig.MaxEvaluationRecords > 0")
+    return objective
+
+
+def _base_models(tg: Any, max_candidates: int, fixed: dict[str, str], accept: bool,
+                 check_models: bool) -> list[PlanModel]:
+    """The base models the candidates fine-tune, each resolved in the hub, its license accepted,
+    its weights present (with `check_models`) and the fixed hyperparameters checked against it."""
+    gen = tg.CandidateGenerationConfig
+    names = list(gen.BaseModelNames) if gen and gen.BaseModelNames else []
+    if tg.BaseModelName and names and tg.BaseModelName not in names:
+        raise ValidationError(
+            f"BaseModelName {tg.BaseModelName!r} is not among CandidateGenerationConfig.BaseModelNames {names}"
+        )
+    if not names:
+        names = [tg.BaseModelName or OFFLINE_DEFAULT]
+    if len(names) > 1 and max_candidates == 1:
+        raise ValidationError("several BaseModelNames need CompletionCriteria.MaxCandidates greater than 1")
+    models = []
+    for i, name in enumerate(dict.fromkeys(names)):
+        field = "BaseModelName" if not (gen and gen.BaseModelNames) else f"BaseModelNames[{i}]"
+        base = resolve_base_model(name, field)
+        if base.requires_eula and not accept:
+            raise ValidationError(
+                f"{field} {name!r} ({base.model_id}, license {base.license}) requires accepting its end-user "
+                "license agreement: set AutoMLProblemTypeConfig.TextGenerationJobConfig.ModelAccessConfig."
+                "AcceptEula to true"
+            )
+        if check_models:
+            check_weights(base)
+        model = PlanModel(name=name, model_id=base.model_id, architecture=base.architecture,
+                          family=base.family, defaults=base.defaults)
+        _preflight(model, fixed)
+        models.append(model)
+    return models
 
 
 def _check_channels(request: CreateAutoMLJobV2Request, bad, errors: list[str]) -> None:
