@@ -118,106 +118,132 @@ def index_rows(warc: str, detect_languages: bool = True,
 
     report = report if report is not None else FileReport(warc)
     counters = Counters()
-    pending: deque[_Entry] = deque()
-    langs_by_id: dict[str, str] = {}
+    window = _RowWindow(report)
     segment = re.search(r"/segments/([^/]+)/", warc)
-    last: _Entry | None = None
+    with open_uri(warc) as f:
+        size = f.seek(0, 2)
+        f.seek(0)
+        for rec in iter_records(warc, ALL_TYPES, counters, fileobj=f, on_error=window.on_error):
+            window.close_last(rec.offset)
+            if rec.record_type == "metadata":
+                window.add_languages(*_cld2_languages(rec))
+                window.skip()  # its end closes the previous record's length
+                yield from window.ready(False)
+            elif rec.record_type not in ("response", "revisit") or not rec.url:
+                window.skip()
+            else:
+                window.add(_entry(rec, warc, segment.group(1) if segment else None, detect_languages))
+                yield from window.ready(False)
+        window.close_last(size)
+        yield from window.ready(True)
+    for key, value in counters.items():
+        if key.startswith("errors."):
+            report.errors[key.removeprefix("errors.")] = value
 
-    def close_last(at: int) -> None:
-        nonlocal last
-        if last is not None and last.end is None:
-            last.end = at
-        last = None
 
-    def on_error(at: int, reason: str) -> None:
-        if pending and pending[-1].row["warc_record_offset"] == at:
-            pending.pop()  # a record cut short by the end of the file: not addressable
-        close_last(at)
+class _RowWindow:
+    """Rows waiting for their length (the next record's offset) and for their languages (the
+    crawler's metadata record, a record or two later), bounded by LANGUAGE_WINDOW."""
 
-    def finish(entry: _Entry) -> dict:
+    def __init__(self, report: FileReport) -> None:
+        self.report = report
+        self.pending: deque[_Entry] = deque()
+        self.langs_by_id: dict[str, str] = {}
+        self.last: _Entry | None = None
+
+    def close_last(self, at: int) -> None:
+        if self.last is not None and self.last.end is None:
+            self.last.end = at
+        self.last = None
+
+    def on_error(self, at: int, reason: str) -> None:
+        if self.pending and self.pending[-1].row["warc_record_offset"] == at:
+            self.pending.pop()  # a record cut short by the end of the file: not addressable
+        self.close_last(at)
+
+    def skip(self) -> None:
+        """A record that makes no row: its start still ends the one before."""
+        self.last = _Entry({}, None)
+
+    def add_languages(self, record_id: str | None, langs: str | None) -> None:
+        if record_id and langs is not None:
+            self.langs_by_id[record_id] = langs
+
+    def add(self, entry: _Entry) -> None:
+        self.pending.append(entry)
+        self.last = entry
+        report = self.report
+        report.peak_pending_bodies = max(report.peak_pending_bodies,
+                                         sum(e.body is not None for e in self.pending))
+        report.peak_pending_bytes = max(report.peak_pending_bytes,
+                                        sum(len(e.body or b"") for e in self.pending))
+
+    def ready(self, flush: bool) -> Iterator[dict]:
+        # a row leaves once its length is known and its metadata had its chance to arrive
+        pending = self.pending
+        while pending and pending[0].end is not None and (flush or len(pending) > LANGUAGE_WINDOW
+                                                          or pending[0].record_id in self.langs_by_id):
+            yield self._finish(pending.popleft())
+
+    def _finish(self, entry: _Entry) -> dict:
         row = entry.row
         if row["warc_record_length"] is None and entry.end is not None:
             row["warc_record_length"] = entry.end - row["warc_record_offset"]
-        langs = langs_by_id.pop(entry.record_id or "", None)
+        langs = self.langs_by_id.pop(entry.record_id or "", None)
         if langs is None and entry.body is not None and row["content_mime_type"] in (None, "text/html"):
             langs = _detect(entry.body, row["content_charset"])
         row["content_languages"] = langs or None
         entry.body = None
         return row
 
-    def ready(flush: bool) -> Iterator[dict]:
-        # a row leaves once its length is known and its metadata had its chance to arrive
-        while pending and pending[0].end is not None and (flush or len(pending) > LANGUAGE_WINDOW
-                                                          or pending[0].record_id in langs_by_id):
-            yield finish(pending.popleft())
 
-    with open_uri(warc) as f:
-        size = f.seek(0, 2)
-        f.seek(0)
-        records = iter_records(warc, ALL_TYPES, counters, fileobj=f,
-                               on_error=on_error)
-        for rec in records:
-            pos = rec.offset
-            close_last(pos)
-            rtype = rec.record_type
-            h = rec.headers
-            if rtype == "metadata":
-                meta = rec.payload.decode("utf-8", "replace")
-                m = re.search(r"^languages-cld2: (.*)$", meta, re.M)
-                ref = h.get("WARC-Concurrent-To")
-                if m and ref:
-                    try:
-                        langs = json.loads(m.group(1)).get("languages", [])
-                        codes = [lang.get("code-iso-639-3") for lang in langs]
-                        langs_by_id[ref] = ",".join(c for c in codes if c)
-                    except (json.JSONDecodeError, AttributeError):
-                        pass
-                last = _Entry({}, None)  # its end closes the previous record's length
-                yield from ready(False)
-                continue
-            if rtype not in ("response", "revisit") or not rec.url:
-                last = _Entry({}, None)
-                continue
-            url = rec.url
-            http = rec.http_headers if rec.http_headers else None
-            status = rec.http_status
-            row = url_columns(url)
-            digest = h.get("WARC-Payload-Digest") or ""
-            row.update({
-                "fetch_time": _fetch_time(rec),
-                "fetch_status": status,
-                "fetch_redirect": http.get("Location") if http is not None else None,
-                "content_digest": digest.split(":", 1)[-1] or None,
-                "content_mime_type": (rec.http_content_type or "").split(";")[0].strip() or None
-                if http is not None else None,
-                "content_mime_detected": h.get("WARC-Identified-Payload-Type"),
-                "content_charset": rec.http_charset if http is not None else None,
-                "content_languages": None,
-                "content_truncated": h.get("WARC-Truncated"),
-                "warc_filename": warc,
-                "warc_record_offset": pos,
-                "warc_record_length": rec.length,
-                "warc_segment": segment.group(1) if segment else None,
-                # Common Crawl files revisits with the redirects and errors
-                "subset": "crawldiagnostics" if rtype == "revisit" else _subset(url, status),
-            })
-            entry = _Entry(row, h.get("WARC-Record-ID"))
-            if rec.length is not None:
-                entry.end = pos + rec.length
-            if detect_languages and rtype == "response":
-                entry.body = rec.payload
-            pending.append(entry)
-            last = entry
-            report.peak_pending_bodies = max(report.peak_pending_bodies,
-                                             sum(e.body is not None for e in pending))
-            report.peak_pending_bytes = max(report.peak_pending_bytes,
-                                            sum(len(e.body or b"") for e in pending))
-            yield from ready(False)
-        close_last(size)
-        yield from ready(True)
-    for key, value in counters.items():
-        if key.startswith("errors."):
-            report.errors[key.removeprefix("errors.")] = value
+def _cld2_languages(rec) -> tuple[str | None, str | None]:
+    """(the record it describes, its languages as ISO 639-3 codes) from a metadata record's
+    `languages-cld2` line; (ref, None) when there is none or it does not parse."""
+    meta = rec.payload.decode("utf-8", "replace")
+    m = re.search(r"^languages-cld2: (.*)$", meta, re.M)
+    ref = rec.headers.get("WARC-Concurrent-To")
+    if not (m and ref):
+        return ref, None
+    try:
+        langs = json.loads(m.group(1)).get("languages", [])
+        codes = [lang.get("code-iso-639-3") for lang in langs]
+        return ref, ",".join(c for c in codes if c)
+    except (json.JSONDecodeError, AttributeError):
+        return ref, None
+
+
+def _entry(rec, warc: str, segment: str | None, detect_languages: bool) -> _Entry:
+    """A response or revisit record's index row, waiting for its length and languages."""
+    h = rec.headers
+    http = rec.http_headers if rec.http_headers else None
+    status = rec.http_status
+    row = url_columns(rec.url)
+    digest = h.get("WARC-Payload-Digest") or ""
+    row.update({
+        "fetch_time": _fetch_time(rec),
+        "fetch_status": status,
+        "fetch_redirect": http.get("Location") if http is not None else None,
+        "content_digest": digest.split(":", 1)[-1] or None,
+        "content_mime_type": (rec.http_content_type or "").split(";")[0].strip() or None
+        if http is not None else None,
+        "content_mime_detected": h.get("WARC-Identified-Payload-Type"),
+        "content_charset": rec.http_charset if http is not None else None,
+        "content_languages": None,
+        "content_truncated": h.get("WARC-Truncated"),
+        "warc_filename": warc,
+        "warc_record_offset": rec.offset,
+        "warc_record_length": rec.length,
+        "warc_segment": segment,
+        # Common Crawl files revisits with the redirects and errors
+        "subset": "crawldiagnostics" if rec.record_type == "revisit" else _subset(rec.url, status),
+    })
+    entry = _Entry(row, h.get("WARC-Record-ID"))
+    if rec.length is not None:
+        entry.end = rec.offset + rec.length
+    if detect_languages and rec.record_type == "response":
+        entry.body = rec.payload
+    return entry
 
 
 def _detect(body: bytes, charset: str | None) -> str | None:
