@@ -91,6 +91,16 @@ def filesystem(uri: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path
 
 
+def display(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A location as users name it, from a filesystem and a path within it (what `filesystem`,
+    `glob` or `find` give): local files as plain paths, remote ones with their scheme so users
+    can find them (http(s) paths are whole URLs already)."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local") or "://" in path:
+        return path
+    return f"{protocol}://{path}"
+
+
 def _missing(uri: str | Path) -> NotFoundError:
     return NotFoundError(f"no such file or directory: {uri}")
 

@@ -1,7 +1,7 @@
 """Autopilot's data channels -> the trainer's instruction JSONL.
 
 A channel is an `S3Prefix`: a file, a directory (every non-hidden file under it), or a key
-prefix (every file whose path starts with it), read through fsspec so `s3://` and `file://` work
+prefix (every file whose path starts with it), read through `springboard.storage` so `s3://` and `file://` work
 like local paths. Rows are CSV with a header (`text/csv;header=present`) or Parquet, optionally
 gzip'd as a whole (`CompressionType: Gzip`); each needs an `input` (prompt) and an `output`
 (response) column. Both channels must have the same columns.
@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from springboard import storage
 from springboard.automl.plan import normalize_content_type
 from springboard.automl.request import CSV, PARQUET, AutoMLJobChannel
 from springboard.errors import DataError, ValidationError
@@ -67,26 +68,11 @@ class DataSummary(BaseModel):
     validation_file: str
 
 
-def _fs(uri: str):
-    import fsspec
-
-    try:
-        fs, _, paths = fsspec.get_fs_token_paths(uri)
-    except ImportError as exc:
-        raise ValidationError(f"S3Uri {uri!r}: {exc} (install the fsspec backend for this scheme, e.g. s3fs)") from None
-    return fs, paths[0]
-
-
-def _display(fs, path: str) -> str:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
-
-
 def list_files(uri: str) -> list[str]:
     """The files of an S3Prefix, sorted."""
-    fs, root = _fs(uri)
+    fs, root = storage.filesystem(uri)
     if fs.isfile(root):
-        return [_display(fs, root)]
+        return [storage.display(fs, root)]
     if fs.isdir(root):
         found = fs.find(root)
     else:
@@ -95,7 +81,7 @@ def list_files(uri: str) -> list[str]:
     files = sorted(f for f in found if not any(part.startswith(".") for part in f[len(root):].split("/")))
     if not files:
         raise DataError("no data files at this S3Uri (a file, a directory or a prefix)", file=uri)
-    return [_display(fs, f) for f in files]
+    return [storage.display(fs, f) for f in files]
 
 
 def _content_type(channel: AutoMLJobChannel, files: list[str]) -> str:
@@ -109,7 +95,7 @@ def _content_type(channel: AutoMLJobChannel, files: list[str]) -> str:
 def read_rows(path: str, content_type: str, gzipped: bool) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """(columns, [(line, row)]) of one file; the line is the CSV line where the row starts
     (header = 1) or the Parquet row number."""
-    fs, p = _fs(path)
+    fs, p = storage.filesystem(path)
     with fs.open(p, "rb") as f:
         data = f.read()
     is_gzip = data[:2] == b"\x1f\x8b"

@@ -152,9 +152,7 @@ def _expand(inp: str) -> list[str]:
 
     if any(ch in inp for ch in "*?["):
         fs, pattern = storage.filesystem(inp)
-        found = sorted(fs.glob(pattern))
-        proto = inp.split("://", 1)[0] + "://" if "://" in inp else ""
-        return [p if p.startswith(proto) else proto + p for p in found]
+        return [storage.display(fs, p) for p in sorted(fs.glob(pattern))]
     path = Path(inp)
     if "://" not in inp and path.is_dir():
         return sorted(str(p) for p in path.rglob("*") if p.name.endswith(ARCHIVE_SUFFIXES))

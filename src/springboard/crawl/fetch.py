@@ -9,13 +9,15 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import fsspec
-
+from springboard import storage
 from springboard.crawl.reader import read_record_bytes
 from springboard.crawl.record import Counters, Record
 from springboard.errors import SpringboardError
+
+if TYPE_CHECKING:
+    import fsspec
 
 log = logging.getLogger("springboard.crawl")
 
@@ -95,8 +97,6 @@ def fetch_range(
 ) -> bytes:
     """Bytes [offset, offset+length) of `uri`, retried on throttling and timeouts."""
     if fs is None:
-        from springboard import storage
-
         try:
             fs, path = storage.filesystem(uri)
         except SpringboardError as exc:

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
+from springboard import storage
 from springboard.errors import DataError
 
 log = logging.getLogger("springboard.data")
@@ -33,22 +32,9 @@ def suffix(path: str) -> str:
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
 
 
-def _fs(path: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, _, paths = fsspec.get_fs_token_paths(str(path))
-    return fs, paths[0]
-
-
-def _display(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    # Local files are shown as plain paths, remote ones keep their scheme so users can find them.
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("file", "local") or "://" in path:  # http(s) paths keep their URL already
-        return path
-    return f"{protocol}://{path}"
-
-
 def read_bytes(path: str | Path) -> bytes:
     """The raw (still compressed) bytes of a file, for fingerprints."""
-    fs, p = _fs(path)
+    fs, p = storage.filesystem(path)
     with fs.open(p, "rb") as f:
         return f.read()
 
@@ -81,13 +67,13 @@ def resolve_channel(path: str | Path, suffixes: tuple[str, ...], what: str) -> s
     """The one data file of a channel: `path` itself if it is a file, else the single file in the
     directory whose suffix is one of `suffixes`. `template.json` and hidden files (`.DS_Store`,
     `.ipynb_checkpoints`) never count; anything else that does not fit is an error listing it."""
-    fs, p = _fs(path)
+    fs, p = storage.filesystem(path)
     if not fs.exists(p):
         raise DataError(f"{what} channel does not exist", file=path)
     if not fs.isdir(p):
         if suffix(p) not in suffixes:
             raise DataError(f"{what} file must be one of {', '.join(suffixes)} (optionally .gz)", file=path)
-        return _display(fs, p)
+        return storage.display(fs, p)
     entries = sorted(
         e["name"].rstrip("/")
         for e in fs.ls(p, detail=True)
@@ -101,14 +87,14 @@ def resolve_channel(path: str | Path, suffixes: tuple[str, ...], what: str) -> s
     if len(matching) != 1 or others:
         need = f"exactly one {' / '.join(suffixes)} file"
         raise DataError(f"{what} channel must hold {need} (template.json aside); found: {found}", file=path)
-    return _display(fs, matching[0])
+    return storage.display(fs, matching[0])
 
 
 def template_beside(data_file: str) -> str | None:
     """`template.json` in the same directory as a data file (the JumpStart channel layout)."""
-    fs, p = _fs(data_file)
+    fs, p = storage.filesystem(data_file)
     candidate = p.rsplit("/", 1)[0] + "/template.json" if "/" in p else "template.json"
-    return _display(fs, candidate) if fs.exists(candidate) else None
+    return storage.display(fs, candidate) if fs.exists(candidate) else None
 
 
 def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
