@@ -44,6 +44,10 @@ class _Base(BaseModel):
         "auto", description="auto: bf16 mixed precision where the GPU has bf16 or this CPU's bf16 GEMM "
         "measures faster (a run-time probe), float32 otherwise"
     )
+    torch_compile: bool = Field(
+        False, description="torch.compile (inductor, dynamic shapes) of the training forward: the model body "
+        "for causal LMs, the whole model for seq2seq; compile time is paid once per job"
+    )
     lora_r: int = Field(8, ge=1, le=1024)
     lora_alpha: float = Field(32, gt=0, le=4096)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
@@ -103,6 +107,11 @@ class CausalLMHyperparameters(_Base):
         "the merged artifact stay float32"
     )
     enable_fsdp: bool = True
+    chunked_loss: int = Field(
+        0, ge=0, le=1_048_576, description="0: the LM head and cross-entropy over all label positions at "
+        "once; N: over N label positions at a time, the gradient computed in the same pass, so the full "
+        "logits (label tokens x vocabulary, float32) are never held; one process (no FSDP)"
+    )
 
     @field_validator("int8_quantization")
     @classmethod

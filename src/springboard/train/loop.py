@@ -1,4 +1,4 @@
-"""The training loop. Reads top to bottom: set-up, (resume), loop, evaluate, checkpoint.
+"""The training loop.
 
 CPU training is compute-bound, so speed comes from doing less work:
 - batches are grouped by length, so little compute goes to padding;
@@ -9,7 +9,13 @@ CPU training is compute-bound, so speed comes from doing less work:
   (`hardware.choose_precision`: a GPU with bf16, or a CPU whose bf16 GEMM measures faster);
   trained weights, optimizer state and the loss stay float32;
 - the loss is summed per token and divided by the label tokens of the whole optimizer step,
-  so gradient accumulation gives the same update as one large batch.
+  so gradient accumulation gives the same update as one large batch;
+- selectable: `chunked_loss` (the head and the loss over chunks of label positions, the full
+  logits never held) and `torch_compile` (the forward under torch.compile).
+
+`fit` names its steps: set-up (`_Run`: step plan, optimizer, forward), resume or score the
+untrained model, then per epoch the optimizer steps (accumulate, update, log, validate,
+checkpoint), and the result.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from springboard.train.batching import (
 )
 from springboard.train.distributed import Distributed, single
 from springboard.train.hyperparameters import Hyperparameters
+from springboard.train.losses import chunked_head_loss
 
 log = logging.getLogger("springboard.train")
 # The same metrics also as the transformers Trainer prints them in JumpStart's containers, so the
@@ -202,8 +209,10 @@ def _split_head(model: torch.nn.Module):
     return body, head
 
 
-def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smoothing: float = 0.0):
-    """Summed token cross-entropy and the number of label tokens."""
+def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smoothing: float = 0.0, chunk: int = 0):
+    """Summed token cross-entropy and the number of label tokens. `chunk` (causal, split head
+    only): the head and the loss `chunk` label positions at a time (`losses.chunked_head_loss`),
+    never the full logits."""
     labels = batch["labels"]
     if seq2seq:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
@@ -224,7 +233,13 @@ def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smooth
         # The head runs at label positions only, so it is cheap: kept in its own dtype even
         # under bf16 autocast, where bf16 logits (8-bit mantissa) would blur the loss.
         with torch.autocast(hidden.device.type, enabled=False):
-            logits = head(hidden[:, :-1][keep].to(head.weight.dtype)).float()
+            rows = hidden[:, :-1][keep].to(head.weight.dtype)
+            if chunk:
+                return chunked_head_loss(rows, head, target[keep], chunk, smoothing), keep.sum()
+            logits = head(rows).float()
+    elif chunk:
+        raise HyperparameterError("hyperparameter 'chunked_loss' needs the LM head apart from the model body "
+                                  "(a causal LM without logit post-processing, one process)")
     else:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
         logits = out.logits[:, :-1][keep].float()
@@ -255,7 +270,7 @@ def evaluate(
             continue
         batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in local], pad_id).items()}
         with precision.autocast(device.type):
-            loss, n = loss_sum(model, batch, seq2seq, split)
+            loss, n = loss_sum(model, batch, seq2seq, split, chunk=getattr(hp, "chunked_loss", 0))
         total += weight * loss.item()
         count += int(weight * int(n))
     total, count = dist.sum([total, count])
@@ -279,27 +294,46 @@ def fit(
     """`dist`: the processes this runs on (one by default). With N processes a global batch is
     N x per_device_train_batch_size examples, each process taking its slice, so the updates
     equal one process running the global batch."""
-    from transformers import get_scheduler
-
     dist = dist or single()
     if not train:
         raise HyperparameterError("no training examples after preprocessing")
     set_seed(hp.seed)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    collate = collate_seq2seq if seq2seq else collate_causal
-    split = None if seq2seq or dist.fsdp else _split_head(model)  # FSDP needs the root forward
-    causal = not seq2seq
-    precision = precision or precision_for(hp, device)
-    smoothing = getattr(hp, "label_smoothing_factor", 0.0)
-    lengths = [len(e.input_ids) for e in train]
+    run = _Run(model, tokenizer, train, validation, hp, reporter, checkpoint_dir, seq2seq, device, dist,
+               precision or precision_for(hp, device))
+    run.resume_or_score_start()
+    run.announce()
+    model.train()
+    while not run.finished():
+        run.train_epoch()
+    if run.last_val is None:  # resumed after the last step: report the final model anyway
+        run.validate(float(run.pos.epoch))
+    return run.result()
+
+
+@dataclass
+class StepPlan:
+    """How the examples become optimizer steps."""
+
+    global_batch: int  # examples per batch over all processes
+    batches_per_epoch: int
+    total_steps: int  # optimizer steps of the whole run (max_steps caps it)
+    warmup_steps: int
+
+
+def plan_steps(n_examples: int, hp: Hyperparameters, dist: Distributed) -> StepPlan:
     global_batch = dist.global_batch(hp.per_device_train_batch_size)
-    n_batches = math.ceil(len(train) / global_batch)
+    n_batches = math.ceil(n_examples / global_batch)
     steps_per_epoch = math.ceil(n_batches / hp.gradient_accumulation_steps)
     total_steps = steps_per_epoch * hp.epochs
     if hp.max_steps > 0:
         total_steps = min(total_steps, hp.max_steps)
     warmup = hp.warmup_steps or math.ceil(hp.warmup_ratio * total_steps)
-    reporter.update_config(total_steps=total_steps)
+    return StepPlan(global_batch, n_batches, total_steps, warmup)
+
+
+def make_optimizer(model, hp: Hyperparameters, plan: StepPlan):
+    """(trainable parameters, AdamW, LR schedule); no weight decay on biases and norms."""
+    from transformers import get_scheduler
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -308,140 +342,221 @@ def fit(
         [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=hp.learning_rate,
     )
-    scheduler = get_scheduler(hp.lr_scheduler_type, optimizer, warmup, total_steps)
+    return params, optimizer, get_scheduler(hp.lr_scheduler_type, optimizer, plan.warmup_steps, plan.total_steps)
 
-    pos = checkpoint.Position()
-    found = checkpoint.latest(checkpoint_dir)
-    initial_val = None
-    if found is not None:
-        pos = dist.load_checkpoint(found, model, optimizer, scheduler)
-        log.info("resumed from %s (epoch %d, batch %d, step %d)", found.name, pos.epoch, pos.batch, pos.global_step)
-    else:
-        initial_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist, precision)
-        if initial_val is not None:
-            reporter.log_metrics(step=0, epoch=0.0, val_loss=initial_val, perplexity=_ppl(initial_val))
-            log.info("step 0: val_loss %.4f perplexity %.2f", initial_val, _ppl(initial_val))
 
-    log.info("%s", precision.describe())
-    log.info(
-        "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation x %d processes",
-        len(train), len(validation), hp.epochs, total_steps, hp.per_device_train_batch_size,
-        hp.gradient_accumulation_steps, dist.world_size,
-    )
-    model.train()
-    history: list[dict[str, float]] = []
-    window_loss = window_tokens = 0.0
-    window_real = 0
-    window_start = time.perf_counter()
-    run_tokens = 0
-    train_seconds = 0.0
-    last_train_loss = last_val = None
+def training_forward(model, hp: Hyperparameters, seq2seq: bool, dist: Distributed):
+    """(what `loss_sum` calls, split head or None). A causal LM's body and head are split so
+    the head runs at label positions only (not under FSDP, which needs the root forward).
+    With `torch_compile` the body (or, unsplit, the whole model) is compiled: the compiled
+    wrapper shares the parameters and leaves the model, and what is saved, as it is."""
+    split = None if seq2seq or dist.fsdp else _split_head(model)
+    if getattr(hp, "chunked_loss", 0) and split is None:
+        raise HyperparameterError(
+            "hyperparameter 'chunked_loss': needs the LM head apart from the model body (a causal LM "
+            "without logit post-processing, trained without FSDP); set it to 0 here"
+        )
+    if not hp.torch_compile:
+        return model, split
+    if split is not None:
+        body, head = split
+        return model, (torch.compile(body, dynamic=True), head)
+    return torch.compile(model, dynamic=True), None
 
-    # Throughput counts training only: time spent validating and checkpointing is left out.
-    paused = 0.0
 
-    def save_checkpoint() -> None:
-        nonlocal paused
-        t = time.perf_counter()
-        dist.save_checkpoint(checkpoint_dir, model, optimizer, scheduler, pos)
-        paused += time.perf_counter() - t
+class _Window:
+    """Training loss and throughput since the last logged step. Time spent validating and
+    checkpointing (`paused`) is left out of the throughput."""
 
-    def validate(epoch_f: float) -> None:
-        nonlocal last_val, paused
-        t = time.perf_counter()
-        last_val = evaluate(model, validation, hp, seq2seq, pad_id, device, dist, precision)
-        paused += time.perf_counter() - t
-        if last_val is not None:
-            reporter.log_metrics(step=pos.global_step, epoch=epoch_f, val_loss=last_val, perplexity=_ppl(last_val))
-            log.info("step %d epoch %.2f: val_loss %.4f perplexity %.2f", pos.global_step, epoch_f, last_val, _ppl(last_val))
-            log.info(TRAINER_EVAL_LINE, last_val, epoch_f)
+    def __init__(self) -> None:
+        self.loss = self.tokens = 0.0
+        self.real = 0
+        self.paused = 0.0
+        self.start = time.perf_counter()
 
-    done = pos.global_step >= total_steps
-    while pos.epoch < hp.epochs and not done:
-        batches = length_grouped_batches(lengths, global_batch, hp.seed, pos.epoch)
-        groups = [batches[i : i + hp.gradient_accumulation_steps] for i in range(0, len(batches), hp.gradient_accumulation_steps)]
-        start_group = pos.batch // hp.gradient_accumulation_steps
-        for group in groups[start_group:]:
-            if dist.should_stop(reporter):
-                save_checkpoint()
-                raise JobStopped("training stopped on request; resume continues from the checkpoint")
-            step_labels = sum(label_count(train[i], causal) for idx in group for i in idx)
-            for idx in group:
-                local, weight = dist.shard(idx)
-                if not local:
-                    continue
-                batch = {k: v.to(device) for k, v in collate([train[i] for i in local], pad_id).items()}
-                with precision.autocast(device.type):
-                    loss, n = loss_sum(model, batch, seq2seq, split, smoothing)
-                (weight * loss / max(step_labels, 1)).backward()
-                window_loss += weight * loss.item()
-                window_tokens += int(weight * int(n))
-                real = int(weight * sum(real_tokens(train[i], causal) for i in local))
-                window_real += real
-                run_tokens += real
-            dist.sync_gradients(params)
-            dist.clip_grad_norm(params, hp.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            pos.global_step += 1
-            pos.batch += len(group)
-            pos.tokens_seen += sum(len(train[i].input_ids) for idx in group for i in idx)
+
+class _Run:
+    """One `fit`: its set-up, then the steps `fit` names."""
+
+    def __init__(self, model, tokenizer, train, validation, hp, reporter, checkpoint_dir, seq2seq, device, dist,
+                 precision: Precision) -> None:
+        self.model, self.train, self.validation, self.hp = model, train, validation, hp
+        self.reporter, self.checkpoint_dir, self.seq2seq, self.device, self.dist = (
+            reporter, checkpoint_dir, seq2seq, device, dist)
+        self.precision = precision
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        self.collate = collate_seq2seq if seq2seq else collate_causal
+        self.forward, self.split = training_forward(model, hp, seq2seq, dist)
+        self.causal = not seq2seq
+        self.smoothing = getattr(hp, "label_smoothing_factor", 0.0)
+        self.chunk = getattr(hp, "chunked_loss", 0)
+        self.lengths = [len(e.input_ids) for e in train]
+        self.plan = plan_steps(len(train), hp, dist)
+        reporter.update_config(total_steps=self.plan.total_steps)
+        self.params, self.optimizer, self.scheduler = make_optimizer(model, hp, self.plan)
+        self.pos = checkpoint.Position()
+        self.initial_val: float | None = None
+        self.last_val: float | None = None
+        self.last_train_loss: float | None = None
+        self.history: list[dict[str, float]] = []
+        self.window = _Window()
+        self.run_tokens = 0
+        self.train_seconds = 0.0
+        self.done = False
+
+    # --- start -----------------------------------------------------------------------------
+
+    def resume_or_score_start(self) -> None:
+        """Continues from the latest checkpoint, or scores the untrained model (step 0)."""
+        found = checkpoint.latest(self.checkpoint_dir)
+        if found is not None:
+            self.pos = self.dist.load_checkpoint(found, self.model, self.optimizer, self.scheduler)
+            log.info("resumed from %s (epoch %d, batch %d, step %d)", found.name, self.pos.epoch, self.pos.batch,
+                     self.pos.global_step)
+        else:
+            self.initial_val = self._evaluate()
+            if self.initial_val is not None:
+                self.reporter.log_metrics(step=0, epoch=0.0, val_loss=self.initial_val,
+                                          perplexity=_ppl(self.initial_val))
+                log.info("step 0: val_loss %.4f perplexity %.2f", self.initial_val, _ppl(self.initial_val))
+        self.done = self.pos.global_step >= self.plan.total_steps
+        self.window = _Window()
+
+    def announce(self) -> None:
+        hp = self.hp
+        log.info("%s", self.precision.describe())
+        log.info(
+            "training %d examples (%d validation), %d epochs, %d optimizer steps, batch %d x %d accumulation x %d "
+            "processes", len(self.train), len(self.validation), hp.epochs, self.plan.total_steps,
+            hp.per_device_train_batch_size, hp.gradient_accumulation_steps, self.dist.world_size,
+        )
+
+    def finished(self) -> bool:
+        return self.done or self.pos.epoch >= self.hp.epochs
+
+    # --- one epoch ---------------------------------------------------------------------------
+
+    def train_epoch(self) -> None:
+        """The epoch's optimizer steps from where the run stands, then validation and a checkpoint."""
+        hp, pos = self.hp, self.pos
+        batches = length_grouped_batches(self.lengths, self.plan.global_batch, hp.seed, pos.epoch)
+        accumulation = hp.gradient_accumulation_steps
+        groups = [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
+        for group in groups[pos.batch // accumulation :]:
+            self._stop_if_asked()
+            self._optimizer_step(group)
             epoch_f = pos.epoch + pos.batch / len(batches)
-            if pos.global_step % hp.logging_steps == 0 or pos.global_step == total_steps:
-                elapsed = time.perf_counter() - window_start - paused
-                window_loss, window_tokens, window_real = dist.sum([window_loss, window_tokens, window_real])
-                last_train_loss = window_loss / max(window_tokens, 1)
-                point = {
-                    "train_loss": last_train_loss,
-                    "learning_rate": scheduler.get_last_lr()[0],
-                    "tokens_per_second": window_real / max(elapsed, 1e-9),
-                    "epoch": epoch_f,
-                }
-                reporter.log_metrics(step=pos.global_step, epoch=epoch_f, values=point)
-                history.append({"step": pos.global_step, **point})
-                log.info(
-                    "step %d/%d epoch %.2f train_loss %.4f lr %.3g tokens/s %.1f",
-                    pos.global_step, total_steps, epoch_f, last_train_loss, point["learning_rate"],
-                    point["tokens_per_second"],
-                )
-                log.info(TRAINER_TRAIN_LINE, last_train_loss, point["learning_rate"], epoch_f)
-                window_loss = window_tokens = 0.0
-                window_real = 0
-                window_start = time.perf_counter()
-                train_seconds += elapsed
-                paused = 0.0
-            if hp.eval_steps and pos.global_step % hp.eval_steps == 0:
-                validate(epoch_f)
-            if pos.global_step >= total_steps:
-                done = True
+            if pos.global_step % hp.logging_steps == 0 or pos.global_step == self.plan.total_steps:
+                self._log_window(epoch_f)
+            if self._validates_now():
+                self.validate(epoch_f)
+            if pos.global_step >= self.plan.total_steps:
+                self.done = True
                 break
             if hp.save_steps and pos.global_step % hp.save_steps == 0:
-                save_checkpoint()
+                self.save_checkpoint()
         if pos.batch >= len(batches):
             pos.epoch += 1
             pos.batch = 0
-        if not (hp.eval_steps and pos.global_step % hp.eval_steps == 0):
-            validate(float(pos.epoch) if pos.batch == 0 else pos.epoch + pos.batch / len(batches))
-        save_checkpoint()
+        if not self._validates_now():  # else validated after the last step already
+            self.validate(float(pos.epoch) if pos.batch == 0 else pos.epoch + pos.batch / len(batches))
+        self.save_checkpoint()
 
-    if last_val is None:  # resumed after the last step: report the final model anyway
-        validate(float(pos.epoch))
-    seconds = train_seconds
-    (run_tokens,) = dist.sum([run_tokens])
-    run_tokens = int(run_tokens)
-    return TrainResult(
-        global_step=pos.global_step,
-        epochs=pos.epoch + (pos.batch / max(n_batches, 1)),
-        train_loss=last_train_loss,
-        val_loss=last_val,
-        perplexity=_ppl(last_val) if last_val is not None else None,
-        initial_val_loss=initial_val,
-        tokens_per_second=run_tokens / max(seconds, 1e-9),
-        train_tokens=run_tokens,
-        seconds=seconds,
-        history=history,
-    )
+    def _stop_if_asked(self) -> None:
+        if self.dist.should_stop(self.reporter):
+            self.save_checkpoint()
+            raise JobStopped("training stopped on request; resume continues from the checkpoint")
+
+    def _optimizer_step(self, group: list[list[int]]) -> None:
+        """Forward and backward over the step's batches (gradient accumulation), then one update."""
+        train, dist, window = self.train, self.dist, self.window
+        # Each batch's summed loss over the label tokens of the whole step: accumulation gives
+        # the update of one large batch.
+        step_labels = sum(label_count(train[i], self.causal) for idx in group for i in idx)
+        for idx in group:
+            local, weight = dist.shard(idx)
+            if not local:
+                continue
+            batch = {k: v.to(self.device) for k, v in self.collate([train[i] for i in local], self.pad_id).items()}
+            with self.precision.autocast(self.device.type):
+                loss, n = loss_sum(self.forward, batch, self.seq2seq, self.split, self.smoothing, self.chunk)
+            (weight * loss / max(step_labels, 1)).backward()
+            window.loss += weight * loss.item()
+            window.tokens += int(weight * int(n))
+            real = int(weight * sum(real_tokens(train[i], self.causal) for i in local))
+            window.real += real
+            self.run_tokens += real
+        dist.sync_gradients(self.params)
+        dist.clip_grad_norm(self.params, self.hp.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.pos.global_step += 1
+        self.pos.batch += len(group)
+        self.pos.tokens_seen += sum(len(train[i].input_ids) for idx in group for i in idx)
+
+    def _log_window(self, epoch_f: float) -> None:
+        """Reports the training loss and tokens/s since the last report, then starts a new window."""
+        window = self.window
+        elapsed = time.perf_counter() - window.start - window.paused
+        loss, tokens, real = self.dist.sum([window.loss, window.tokens, window.real])
+        self.last_train_loss = loss / max(tokens, 1)
+        point = {
+            "train_loss": self.last_train_loss,
+            "learning_rate": self.scheduler.get_last_lr()[0],
+            "tokens_per_second": real / max(elapsed, 1e-9),
+            "epoch": epoch_f,
+        }
+        step, total = self.pos.global_step, self.plan.total_steps
+        self.reporter.log_metrics(step=step, epoch=epoch_f, values=point)
+        self.history.append({"step": step, **point})
+        log.info("step %d/%d epoch %.2f train_loss %.4f lr %.3g tokens/s %.1f", step, total, epoch_f,
+                 self.last_train_loss, point["learning_rate"], point["tokens_per_second"])
+        log.info(TRAINER_TRAIN_LINE, self.last_train_loss, point["learning_rate"], epoch_f)
+        self.train_seconds += elapsed
+        self.window = _Window()
+
+    def _validates_now(self) -> bool:
+        return bool(self.hp.eval_steps and self.pos.global_step % self.hp.eval_steps == 0)
+
+    # --- validation, checkpoints, the result ------------------------------------------------
+
+    def _evaluate(self) -> float | None:
+        return evaluate(self.model, self.validation, self.hp, self.seq2seq, self.pad_id, self.device, self.dist,
+                        self.precision)
+
+    def validate(self, epoch_f: float) -> None:
+        t = time.perf_counter()
+        self.last_val = self._evaluate()
+        self.window.paused += time.perf_counter() - t
+        if self.last_val is not None:
+            step = self.pos.global_step
+            self.reporter.log_metrics(step=step, epoch=epoch_f, val_loss=self.last_val, perplexity=_ppl(self.last_val))
+            log.info("step %d epoch %.2f: val_loss %.4f perplexity %.2f", step, epoch_f, self.last_val,
+                     _ppl(self.last_val))
+            log.info(TRAINER_EVAL_LINE, self.last_val, epoch_f)
+
+    def save_checkpoint(self) -> None:
+        t = time.perf_counter()
+        self.dist.save_checkpoint(self.checkpoint_dir, self.model, self.optimizer, self.scheduler, self.pos)
+        self.window.paused += time.perf_counter() - t
+
+    def result(self) -> TrainResult:
+        (run_tokens,) = self.dist.sum([self.run_tokens])
+        run_tokens = int(run_tokens)
+        pos, last_val = self.pos, self.last_val
+        return TrainResult(
+            global_step=pos.global_step,
+            epochs=pos.epoch + (pos.batch / max(self.plan.batches_per_epoch, 1)),
+            train_loss=self.last_train_loss,
+            val_loss=last_val,
+            perplexity=_ppl(last_val) if last_val is not None else None,
+            initial_val_loss=self.initial_val,
+            tokens_per_second=run_tokens / max(self.train_seconds, 1e-9),
+            train_tokens=run_tokens,
+            seconds=self.train_seconds,
+            history=self.history,
+        )
 
 
 def _ppl(loss: float) -> float:
