@@ -259,3 +259,17 @@ def test_seed_003_request_runs_and_says_why_the_model_cannot_learn(tmp_path, tra
     assert any("the model cannot learn" in w for w in training.describe()["Warnings"])
     assert "never leaves the warm-up" in training.log_path.read_text()
     assert any("never leaves the warm-up" in w for w in jobs.JobStore().get("seed3").describe()["Warnings"])
+
+
+def test_max_runtime_stops_the_automl_job_and_its_candidate(train_csv):
+    """The runner's MaxRuntimeInSeconds holds for an AutoML job too: the job is stopped, and it
+    stops the candidate it was training."""
+    from springboard.automl.job import AutoMLJobConfig
+
+    req = parse_request(make_request(train_csv, name="limited",
+                                     TextGenerationHyperParameters={"epochCount": "10", "batchSize": "1"}))
+    job = jobs.submit(AutoMLJobConfig(request=req.to_dict(), plan=build_plan(req)), name="limited", max_runtime=8)
+    job = jobs.wait_for(job.name, poll=0.5, timeout=300)
+    assert job.status == "Stopped" and "MaxRuntimeExceeded" in [t.status for t in job.transitions]
+    candidate = jobs.wait_for("limited-candidate-001", poll=0.5, timeout=60)
+    assert candidate.status == "Stopped"

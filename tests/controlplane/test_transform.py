@@ -63,7 +63,7 @@ def test_transform_job_local_locations(sm, wait, t5_model, tmp_path):
     assert [line["id"] for line in lines] == [0, 1, 2] and all("generated_texts" in line for line in lines)
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "seed", "Value": "001"}]
     assert [s["TransformJobName"] for s in sm.list_transform_jobs()["TransformJobSummaries"]] == ["batch-1"]
-    from springboard.transform.api import job_metrics
+    from springboard.jobs import latest_metrics as job_metrics
 
     assert job_metrics("batch-1")["records_processed"] == 3  # the transform room's own view of the job
     code, message = error_of(sm.stop_transform_job, TransformJobName="batch-1")

@@ -8,17 +8,26 @@ import signal
 import time
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from springboard.errors import DataError
+from springboard.jobs import JobKind, register
 
 
-def count(ctx):
+class Settings(BaseModel):
+    """The runner tests' config: any fields (each body reads its own)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def count(ctx, config):
     """Counts to config['n'], one step at a time, checkpointing each step; on a resumed
     attempt it continues from the checkpoint. Kills itself at config['die_at'] on attempt 1."""
     ckpt = Path(ctx.job_dir) / "ckpt.json"
     start = json.loads(ckpt.read_text())["i"] if ckpt.exists() else 0
     ctx.set_secondary_status("Training", f"from step {start}")
     every = ctx.config.get("ckpt_every", 1)
-    for i in range(start, ctx.config["n"]):
+    for i in range(start, config.n):
         ctx.check_stop()
         ctx.log_metrics(step=i, epoch=i / 10, train_loss=1.0 / (i + 1), attempt=ctx.attempt)
         if (i + 1) % every == 0:
@@ -28,17 +37,18 @@ def count(ctx):
         time.sleep(ctx.config.get("sleep", 0.0))
     Path(ctx.output_dir).mkdir(parents=True, exist_ok=True)
     (Path(ctx.output_dir) / "done.txt").write_text(str(start))
+    (Path(ctx.output_dir) / "typed.txt").write_text(f"{type(config).__name__} {config.n}")
 
 
-def fail(ctx):
+def fail(ctx, config):
     raise DataError("missing key", file="train.jsonl", line=3, field="completion")
 
 
-def crash(ctx):
+def crash(ctx, config):
     raise RuntimeError("boom")
 
 
-def chatty(ctx):
+def chatty(ctx, config):
     """Logs a numbered line per step and one last line just before it ends."""
     for i in range(ctx.config["n"]):
         ctx.log.info("line %d", i)
@@ -46,7 +56,7 @@ def chatty(ctx):
     ctx.log.info("last line")
 
 
-def finalize(ctx):
+def finalize(ctx, config):
     """Waits for the test's `go` file, then writes its output in the final phase, slowly,
     until the test's `release` file appears."""
     job_dir = Path(ctx.job_dir)
@@ -62,3 +72,6 @@ def finalize(ctx):
     while not (job_dir / "release").exists():
         time.sleep(0.05)
     (out / "part-2").write_text("2")
+
+
+register(JobKind("test", Settings, count, name_base=lambda config: "test"))

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from springboard.errors import ConflictError, NotFoundError, ValidationError
-from springboard.jobs import JobStore, refresh, resume, stop, submit, wait_for
+from springboard.jobs import JobStore, refresh, resume, stop, wait_for
+from springboard.jobs.runner import start_job as submit
 
 HERE = Path(__file__).parent
 

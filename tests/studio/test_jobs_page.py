@@ -28,9 +28,10 @@ def _data(root):
 
 
 def _train(name, data, **hp):
-    from springboard.train.job import TrainingJobConfig, submit_training
+    from springboard.jobs import submit
+    from springboard.train.job import TrainingJobConfig
 
-    return submit_training(TrainingJobConfig(model="tiny-causal", train=str(data), hyperparameters=HP | hp), name=name)
+    return submit(TrainingJobConfig(model="tiny-causal", train=str(data), hyperparameters=HP | hp), name=name)
 
 
 def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny_causal_dir, tmp_path):

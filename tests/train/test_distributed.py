@@ -23,7 +23,8 @@ from springboard.cli import main
 from springboard.errors import ValidationError
 from springboard.train import distributed
 from springboard.train.distributed import LaunchPlan, plan_launch, processes_from_instance_count
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.jobs import submit
+from springboard.train.job import TrainingJobConfig
 from springboard.sdk.estimator import Estimator
 
 from .test_train_job import numbers  # noqa: F401 - the same 40-example data set
@@ -155,7 +156,7 @@ def test_cli_refuses_bad_process_count(tiny_causal_dir, numbers, capsys):
 
 
 def test_two_processes_match_one(tiny_causal_dir, numbers):
-    one = submit_training(
+    one = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={**FULL, "per_device_train_batch_size": "4"}),
         name="one-proc", wait=True,
@@ -204,7 +205,7 @@ def test_kill_one_rank_fails_the_job_and_resume_continues(tiny_causal_dir, numbe
         monkeypatch.setenv(distributed.FSDP_ON_CPU_ENV, "1")
     hp = {"instruction_tuned": "True", "epoch": "20", "save_steps": "5", "per_device_train_batch_size": "1",
           "logging_steps": "1"}
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp, processes=2),
         name="kill-rank",
     )
@@ -249,7 +250,7 @@ def stopped_then_resumed(name: str, tiny_causal_dir: Path, numbers: Path, hp: di
             args += ["--hp", f"{k}={v}"]
         assert main(args) == 0
     else:
-        submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp,
+        submit(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp,
                                           processes=2), name=name)
     job = jobs.stop(name, grace=120)
     assert job.status == "Stopped", job.failure_reason
@@ -261,7 +262,7 @@ def stopped_then_resumed(name: str, tiny_causal_dir: Path, numbers: Path, hp: di
 
 def test_stop_and_resume_match_an_uninterrupted_run(tiny_causal_dir, numbers):
     hp = {**FULL, "per_device_train_batch_size": "2"}
-    ref = submit_training(
+    ref = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={**FULL, "per_device_train_batch_size": "4"}),
         name="reference", wait=True,
@@ -277,7 +278,7 @@ def test_fsdp_path_on_cpu(tiny_causal_dir, numbers, monkeypatch):
     """The FSDP code path (sharding, gathered checkpoints, resume into shards, gathered
     artifact) run on CPU with gloo: the same curve and weights as one process."""
     monkeypatch.setenv(distributed.FSDP_ON_CPU_ENV, "1")
-    ref = submit_training(
+    ref = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={**FULL, "per_device_train_batch_size": "4"}),
         name="fsdp-reference", wait=True,
@@ -298,7 +299,7 @@ def test_a_hung_rank_times_out_the_process_group(tiny_causal_dir, numbers, monke
     timeout, and the job ends Failed."""
     monkeypatch.setenv(distributed.TIMEOUT_ENV, "5")
     hp = {"instruction_tuned": "True", "epoch": "50", "per_device_train_batch_size": "1", "logging_steps": "1"}
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp, processes=2),
         name="hung-rank",
     )

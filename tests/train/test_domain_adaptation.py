@@ -4,7 +4,8 @@ from pathlib import Path
 
 from springboard import jobs
 from springboard.errors import DataError
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.jobs import submit
+from springboard.train.job import TrainingJobConfig
 
 
 def test_domain_adaptation_lowers_perplexity(tiny_causal_dir, tmp_path):
@@ -13,7 +14,7 @@ def test_domain_adaptation_lowers_perplexity(tiny_causal_dir, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "docs.txt").write_text("The river flows to the sea and the sea returns rain. " * 300)
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(
             model=str(tiny_causal_dir),
             train=str(corpus),
@@ -40,7 +41,7 @@ def test_domain_adaptation_channel_rule(tiny_causal_dir, tmp_path):
     (corpus / "b.csv").write_text("text\ntwo\n")
     # Refused before any job starts.
     with pytest.raises(DataError) as err:
-        submit_training(
+        submit(
             TrainingJobConfig(model=str(tiny_causal_dir), train=str(corpus), hyperparameters={}), name="two-files"
         )
     assert "a.txt" in str(err.value) and "b.csv" in str(err.value)
@@ -54,7 +55,7 @@ def test_chat_dataset_trains(tiny_causal_dir, tmp_path):
     ]
     data = tmp_path / "chat.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(data), hyperparameters={"chat_dataset": "True", "epoch": "1"}),
         name="chat",
         wait=True,

@@ -9,7 +9,8 @@ import torch
 from springboard import hardware, jobs
 from springboard.errors import HyperparameterError
 from springboard.train import hyperparameters as hps
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.jobs import submit
+from springboard.train.job import TrainingJobConfig
 
 
 def write_numbers(path: Path) -> Path:
@@ -95,7 +96,7 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_keeps_the_loss_close(tiny_causal
 
 def test_bf16_job_reports_its_precision_in_log_describe_and_artifact(tiny_causal_dir, tmp_path):
     numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={"instruction_tuned": "True", "precision": "bfloat16", "learning_rate": "0.01"}),
         name="bf16-job", wait=True,
@@ -117,7 +118,7 @@ def test_bf16_job_reports_its_precision_in_log_describe_and_artifact(tiny_causal
 
 def test_float32_job_records_float32(tiny_causal_dir, tmp_path):
     numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={"instruction_tuned": "True", "precision": "float32", "max_steps": "2"}),
         name="fp32-job", wait=True,
@@ -142,7 +143,7 @@ def test_int8_lora_job_trains_8bit_base_and_saves_a_float32_artifact(tiny_causal
     assert any(p.dtype == torch.int8 for p in model.parameters())
 
     numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers),
                           hyperparameters={"instruction_tuned": "True", "int8_quantization": "True",
                                            "learning_rate": "0.01", "epoch": "2"}),

@@ -8,7 +8,8 @@ import pytest
 from springboard import jobs
 from springboard.quickstart import PROMPT
 from springboard.quickstart.dataset import build
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.jobs import submit
+from springboard.train.job import TrainingJobConfig
 
 
 @pytest.mark.slow
@@ -20,7 +21,7 @@ def test_smollm2_lora_few_steps_loss_falls_and_reloads(tmp_path):
         "".join(json.dumps({"documentation": e.documentation, "summary": e.summary}) + "\n" for e in examples)
     )
     (train / "template.json").write_text(json.dumps({"prompt": PROMPT, "completion": "{summary}"}))
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(
             model="smollm2-135m-instruct",
             train=str(train),

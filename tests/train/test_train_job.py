@@ -10,7 +10,8 @@ import torch
 from springboard import jobs
 from springboard.cli import main
 from springboard.errors import DataError
-from springboard.train.job import TrainingJobConfig, submit_training
+from springboard.jobs import submit
+from springboard.train.job import TrainingJobConfig
 from springboard.sdk.estimator import Estimator, TrainingJobAnalytics
 
 
@@ -30,7 +31,7 @@ def numbers(tmp_path) -> Path:
 
 def run_job(model_dir, train, name, **hp):
     hp = {"instruction_tuned": "True", **{k: str(v) for k, v in hp.items()}}
-    return submit_training(TrainingJobConfig(model=str(model_dir), train=str(train), hyperparameters=hp), name=name, wait=True)
+    return submit(TrainingJobConfig(model=str(model_dir), train=str(train), hyperparameters=hp), name=name, wait=True)
 
 
 def test_lora_job_metrics_and_artifact(tiny_causal_dir, numbers):
@@ -83,7 +84,7 @@ def test_full_finetune_learns_to_stop(tiny_causal_dir, tmp_path):
 def test_seq2seq_full_finetune(tiny_t5_dir, tmp_path):
     train = write_jsonl(tmp_path / "t5" / "data.jsonl", [{"q": f"what is {i}", "a": f"it is {i}"} for i in range(30)])
     (tmp_path / "t5" / "template.json").write_text(json.dumps({"prompt": "question: {q}", "completion": "{a}"}))
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_t5_dir), train=str(tmp_path / "t5"), hyperparameters={"epochs": "3", "learning_rate": "0.003", "batch_size": "8", "validation_split_ratio": "0.2"}),
         name="t5-job", wait=True,
     )
@@ -96,7 +97,7 @@ def test_seq2seq_full_finetune(tiny_t5_dir, tmp_path):
 
 def test_seq2seq_lora(tiny_t5_dir, tmp_path):
     train = write_jsonl(tmp_path / "t5l.jsonl", [{"prompt": f"x {i}", "completion": f"y {i}"} for i in range(12)])
-    job = submit_training(
+    job = submit(
         TrainingJobConfig(model=str(tiny_t5_dir), train=str(train), hyperparameters={"peft_type": "lora", "epochs": "1"}),
         name="t5-lora", wait=True,
     )
@@ -108,7 +109,7 @@ def test_killed_job_resumes_from_checkpoint(tiny_causal_dir, numbers):
     """kill -9 mid-run, then resume: every metric step is recorded exactly once, the steps up
     to the checkpoint are not redone, and the artifact is complete and loads."""
     hp = {"instruction_tuned": "True", "epoch": "40", "save_steps": "5", "per_device_train_batch_size": "2", "logging_steps": "1"}
-    job = submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp), name="resumable")
+    job = submit(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp), name="resumable")
     ckpts = Path(job.job_dir) / "checkpoints"
     deadline = time.time() + 120
     while time.time() < deadline and not list(ckpts.glob("step-*")):
@@ -148,7 +149,7 @@ def test_killed_job_resumes_from_checkpoint(tiny_causal_dir, numbers):
 
 def test_stop_saves_checkpoint_and_resume_finishes(tiny_causal_dir, numbers):
     hp = {"instruction_tuned": "True", "epoch": "60", "per_device_train_batch_size": "2"}
-    submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp), name="stoppable")
+    submit(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), hyperparameters=hp), name="stoppable")
     deadline = time.time() + 120
     while time.time() < deadline and not jobs.JobStore().metrics("stoppable", "train_loss"):
         time.sleep(0.2)
@@ -348,7 +349,7 @@ def test_int8_without_lora_or_backend_and_unmerged_artifacts_are_refused_up_fron
     with pytest.raises(HyperparameterError, match="'int8_quantization': True needs peft_type='lora'"):
         run_job(tiny_causal_dir, numbers, "int8", int8_quantization="True", peft_type="none")
     with pytest.raises(HyperparameterError, match="'int8_quantization': True runs on one process only"):
-        submit_training(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), processes=2,
+        submit(TrainingJobConfig(model=str(tiny_causal_dir), train=str(numbers), processes=2,
                                           hyperparameters={"int8_quantization": "True"}), name="int8-two")
     monkeypatch.setattr(hardware, "int8_backend", lambda: None)
     with pytest.raises(HyperparameterError, match=r"'int8_quantization': True needs bitsandbytes.*pip install 'bitsandbytes>=0.49'"):

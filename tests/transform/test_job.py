@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from springboard import jobs
 from springboard.cli import main
 from springboard.jobs import JobStore, refresh, resume, stop, wait_for
-from springboard.transform import run_transform
+from springboard.transform import transform_config
 from springboard.sdk.transformer import Transformer
 
 
@@ -43,7 +44,7 @@ def test_cli_end_to_end_with_metrics(tmp_path, tiny_t5_dir, capsys):
 def test_default_name_and_file_mode_failure(tmp_path, tiny_t5_dir):
     write_jsonl(tmp_path / "in/bad.jsonl", [{"id": 0, "text_inputs": "fine"}, "{broken"])
     write_jsonl(tmp_path / "in/good.jsonl", [{"id": 0, "text_inputs": "fine", "max_new_tokens": 3}])
-    job = run_transform(str(tiny_t5_dir), tmp_path / "in", tmp_path / "out")  # SageMaker's semantics by default
+    job = jobs.submit(transform_config(str(tiny_t5_dir), tmp_path / "in", tmp_path / "out"), wait=True)  # SageMaker's semantics by default
     assert job.name.startswith(f"{tiny_t5_dir.name}-") and len(job.name) <= 63
     assert job.status == "Failed"
     assert "bad.jsonl:2: invalid JSON" in job.failure_reason
@@ -69,9 +70,9 @@ def test_kill_9_then_resume_every_record_exactly_once(tmp_path, tiny_causal_dir,
     write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"record {i} says"} for i in range(n)])
     write_jsonl(tmp_path / "in/b.jsonl", [{"id": f"b{i}", "text_inputs": f"other {i}"} for i in range(5)])
     name = f"tx-kill-{instance_count}"
-    job = run_transform(str(tiny_causal_dir), tmp_path / "in", tmp_path / "out", name=name, wait=False,
-                        batch_strategy="SingleRecord", instance_count=instance_count,
-                        env={"HYPER_PARAMS": "{'max_new_tokens': 16}"})
+    job = jobs.submit(transform_config(str(tiny_causal_dir), tmp_path / "in", tmp_path / "out",
+                                       batch_strategy="SingleRecord", instance_count=instance_count,
+                                       env={"HYPER_PARAMS": "{'max_new_tokens': 16}"}), name=name)
     deadline = time.time() + 180
     while time.time() < deadline and _shard_records(job.job_dir) < 2:  # some records are saved
         time.sleep(0.01)
@@ -188,3 +189,19 @@ def test_sdk_instance_count_runs_that_many_workers(tmp_path, tiny_t5_dir):
     assert job.config["instance_count"] == 2
     assert "in 4 shard(s); 2 worker(s)" in job.log_path.read_text()
     assert [json.loads(line)["id"] for line in (tmp_path / "out/a.jsonl.out").read_text().splitlines()] == list(range(8))
+
+
+def test_cli_max_runtime_stops_the_transform(tmp_path, tiny_causal_dir, capsys):
+    """MaxRuntimeInSeconds is the runner's, for a transform job as for training: past it the job
+    ends Stopped (MaxRuntimeExceeded) with the records done so far; `--wait` watches it end."""
+    src = write_jsonl(tmp_path / "in/a.jsonl", [{"id": i, "text_inputs": f"record {i} says"} for i in range(400)])
+    rc = main(["transform", "--model", str(tiny_causal_dir), "--input", str(src), "--output", str(tmp_path / "out"),
+               "--name", "tx-limited", "--batch-strategy", "SingleRecord", "--env", "HYPER_PARAMS={'max_new_tokens': 16}",
+               "--max-runtime", "2", "--wait"])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    job = JobStore().get("tx-limited")
+    assert job.status == "Stopped" and job.max_runtime == 2
+    assert "MaxRuntimeExceeded" in [t.status for t in job.transitions]
+    assert "tx-limited: Stopped" in out
+    assert jobs.latest_metrics("tx-limited").get("records_processed", 0) < 400

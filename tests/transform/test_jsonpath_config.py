@@ -1,11 +1,7 @@
-import re
-from datetime import datetime, timezone
-
 import pytest
 
 from springboard.errors import HyperparameterError, ValidationError
-from springboard.jobs import validate_name
-from springboard.transform.config import TransformConfig, default_job_name, hyper_params
+from springboard.transform.config import TransformConfig, hyper_params
 from springboard.transform.jsonpath import JSONPath
 
 REC = {"id": 7, "text_inputs": "hi", "meta": {"tags": ["a", "b", "c"]}, "SageMakerOutput": {"x": 1}}
@@ -89,14 +85,6 @@ def test_config_validates_at_construction():
     assert TransformConfig(model="m", input="i", output="o", on_error="error-line").on_error == "error_line"
     assert TransformConfig(model="m", input="file:///tmp/x", output="o").input == "/tmp/x"
 
-
-def test_default_job_name_like_sagemaker():
-    now = datetime(2024, 3, 5, 6, 7, 8, 912345, tzinfo=timezone.utc)
-    assert default_job_name("smollm2-135m-instruct", now) == "smollm2-135m-instruct-2024-03-05-06-07-08-912"
-    assert default_job_name("/tmp/models/my_model.v2/", now).startswith("my-model-v2-2024-")
-    long = default_job_name("x" * 100, now)
-    assert len(long) == 63 and validate_name(long)
-    assert re.fullmatch(r"x+-2024-03-05-06-07-08-912", long)
 
 
 def test_cli_reports_bad_configuration_without_traceback(tmp_path, capsys):

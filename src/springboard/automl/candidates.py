@@ -28,9 +28,9 @@ ROUGE_NAMES = {"rouge1": "Rouge1", "rouge2": "Rouge2", "rougeL": "RougeL", "roug
 
 @dataclass
 class Budget:
-    """The runtime limits: per training job, and the whole AutoML job (a monotonic deadline)."""
+    """The whole AutoML job's runtime limit (a monotonic deadline; the per training job limit is
+    each candidate's own MaxRuntimeInSeconds, enforced by its runner)."""
 
-    per_job: int | None
     deadline: float | None
 
     def expired(self) -> bool:
@@ -70,7 +70,7 @@ def run_candidate(
 ) -> Candidate:
     """Starts (or, on a resumed AutoML job, re-attaches to) the candidate's training job and
     watches it. Raises JobStopped after stopping the candidate when the AutoML job is stopped."""
-    from springboard.train.job import TrainingJobConfig, submit_training
+    from springboard.train.job import TrainingJobConfig
 
     store = jobs.JobStore()
     name = candidate.name
@@ -79,7 +79,8 @@ def run_candidate(
             model=proposal.base_model, train=train_file, validation=validation_file,
             hyperparameters=candidate.training_hyperparameters, accept_eula=plan.accept_eula,
         )
-        job = submit_training(config, name=name)
+        # MaxRuntimePerTrainingJobInSeconds is the training job's own MaxRuntimeInSeconds: its runner stops it
+        job = jobs.submit(config, name=name, max_runtime=plan.max_runtime_per_training_job)
         log.info("candidate %s: training %s with %s", name, proposal.base_model, candidate.hyperparameters)
         # The training room's schedule check, found when the job was submitted.
         candidate.warnings = list(job.config.get("warnings", []))
@@ -92,7 +93,6 @@ def run_candidate(
         if job.status in ("Stopped", "Failed") and candidate.stop_reason in (None, "Stopped"):
             jobs.resume(name, store)  # interrupted with the AutoML job: continue from its checkpoint
             log.info("candidate %s: resumed", name)
-    started = time.monotonic()
     seen = 0
     reason: str | None = None
     try:
@@ -112,12 +112,12 @@ def run_candidate(
                         )
             seen = len(points)
             if job.done:
+                if reason is None and "MaxRuntimeExceeded" in (t.status for t in job.transitions):
+                    candidate.stop_reason = "MaxRuntimePerTrainingJobInSeconds"
+                    candidate.failure_reason = (
+                        f"stopped after MaxRuntimePerTrainingJobInSeconds ({plan.max_runtime_per_training_job}s)"
+                    )
                 break
-            if reason is None and plan.max_runtime_per_training_job and time.monotonic() - started > plan.max_runtime_per_training_job:
-                reason = "MaxRuntimePerTrainingJobInSeconds"
-                candidate.failure_reason = (
-                    f"stopped after MaxRuntimePerTrainingJobInSeconds ({plan.max_runtime_per_training_job}s)"
-                )
             if reason is None and budget.expired():
                 reason = "MaxAutoMLJobRuntimeInSeconds"
                 candidate.failure_reason = "stopped when the AutoML job reached MaxAutoMLJobRuntimeInSeconds"

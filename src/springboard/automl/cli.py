@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from springboard import jobs
     from springboard.automl.job import create_auto_ml_job_v2
     from springboard.automl.request import load_request
 
@@ -52,37 +53,8 @@ def _create(args: argparse.Namespace) -> int:
     print(f"AutoML job {job.name} started (springboard automl describe {job.name})")
     if not args.wait:
         return 0
-    job = watch(job.name)
+    job = jobs.watch(job.name, poll=2.0)
     return 0 if job.status == "Completed" else 1
-
-
-def watch(name: str, poll: float = 2.0):
-    """Waits for an AutoML job, printing each new secondary status and candidate result."""
-    from springboard import jobs
-    from springboard.automl.state import AutoMLState
-
-    shown_status = [""]
-    shown: dict[str, str] = {}
-    warned: set[tuple[str, str]] = set()
-
-    def progress(job) -> None:
-        if job.secondary_status != shown_status[0]:
-            shown_status[0] = job.secondary_status
-            print(f"{name}: {job.status} / {job.secondary_status}", flush=True)
-        for c in AutoMLState.load(job.job_dir).candidates:
-            line = f"{c.status}" + "".join(f" {k}={v:.4g}" for k, v in sorted(c.metrics.items()))
-            if shown.get(c.name) != line:
-                shown[c.name] = line
-                print(f"  {c.name} ({c.base_model_name} {c.hyperparameters}): {line}", flush=True)
-            for warning in c.warnings:
-                if (c.name, warning) not in warned:
-                    warned.add((c.name, warning))
-                    print(f"  warning: {c.name}: {warning}", flush=True)
-
-    job = jobs.wait_for(name, poll=poll, on_poll=progress)
-    progress(job)
-    print(f"{name}: {job.status}" + (f" — {job.failure_reason}" if job.failure_reason else ""))
-    return job
 
 
 def _describe(args: argparse.Namespace) -> int:

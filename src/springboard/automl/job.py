@@ -14,31 +14,38 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from springboard import jobs
 from springboard.automl.candidates import Budget, candidate_name, evaluate_candidate, run_candidate, schedule
 from springboard.automl.plan import Plan, build_plan
 from springboard.automl.request import CreateAutoMLJobV2Request, parse_request
-from springboard.automl.search import Search, finished
-from springboard.automl.state import AutoMLState, Candidate
+from springboard.automl.search import Proposal, Search, finished
+from springboard.automl.state import AutoMLState, Candidate, DataSummary
 from springboard.errors import ConflictError, SpringboardError
 
 log = logging.getLogger("springboard.automl")
 
 KIND = "automl"
-ENTRYPOINT = "springboard.automl.job:run"
+
+
+class AutoMLJobConfig(BaseModel):
+    """The job kind `automl`'s config: the CreateAutoMLJobV2 request as sent, and the plan built
+    from it at submit time (the resolved models, the search space, the budgets)."""
+
+    request: dict[str, Any]
+    plan: Plan
 
 
 def create_auto_ml_job_v2(request: dict[str, Any] | CreateAutoMLJobV2Request, wait: bool = False) -> jobs.Job:
     """CreateAutoMLJobV2: checks the request (shape, rules, models) and starts the job."""
     req = parse_request(request)
-    store = jobs.JobStore()
-    if store.exists(req.AutoMLJobName):
+    if jobs.JobStore().exists(req.AutoMLJobName):
         raise ConflictError(
             f"an AutoML job (or another job) named {req.AutoMLJobName!r} already exists; AutoMLJobName must be unique"
         )
-    plan = build_plan(req)
-    config = {"request": req.to_dict(), "plan": plan.model_dump(mode="json")}
-    return jobs.submit(KIND, req.AutoMLJobName, ENTRYPOINT, config, wait=wait, store=store)
+    config = AutoMLJobConfig(request=req.to_dict(), plan=build_plan(req))
+    return jobs.submit(config, name=req.AutoMLJobName, wait=wait)
 
 
 def get_automl_job(name: str) -> jobs.Job:
@@ -56,69 +63,58 @@ def stop_auto_ml_job(name: str, wait: bool = True) -> jobs.Job:
     return jobs.JobStore().request_stop(name)
 
 
-def run(ctx: jobs.JobContext) -> None:
-    """Job entrypoint (runs in the worker process)."""
-    from springboard.automl.channels import prepare_channels
-
-    request = parse_request(ctx.config["request"])
-    plan = Plan.model_validate(ctx.config["plan"])
+def run(ctx: jobs.JobContext, config: AutoMLJobConfig) -> None:
+    """The job's body (runs in the worker process), in Autopilot's secondary statuses."""
+    plan = config.plan
     job_dir = Path(ctx.job_dir)
     state = AutoMLState.load(job_dir)
-    budget = Budget(
-        per_job=plan.max_runtime_per_training_job,
-        deadline=time.monotonic() + plan.max_job_runtime if plan.max_job_runtime else None,
-    )
+    budget = Budget(deadline=time.monotonic() + plan.max_job_runtime if plan.max_job_runtime else None)
+
+    data = analyze_data(ctx, parse_request(config.request), plan, state, job_dir)
+    ended_by = train_candidates(ctx, plan, state, data, budget, job_dir)
+    best = pick_and_publish(plan, state, ended_by, job_dir)
+    write_insights_report(ctx, plan, state, job_dir)
+    if plan.deploy:
+        deploy_best(ctx, plan, state, best, job_dir)
+
+
+def analyze_data(ctx: jobs.JobContext, request: CreateAutoMLJobV2Request, plan: Plan, state: AutoMLState,
+                 job_dir: Path) -> DataSummary:
+    """AnalyzingData: the input channels read and split (once; a resumed job keeps its split)."""
+    from springboard.automl.channels import prepare_channels
 
     if state.data is None:
         ctx.set_secondary_status("AnalyzingData", "reading and splitting the input channels")
         state.data = prepare_channels(request.AutoMLJobInputDataConfig, job_dir / "data", plan.validation_fraction)
         state.save(job_dir)
-    data = state.data
+    return state.data
 
+
+def train_candidates(ctx: jobs.JobContext, plan: Plan, state: AutoMLState, data: DataSummary, budget: Budget,
+                     job_dir: Path) -> str:
+    """TrainingModels: one candidate after another until MaxCandidates or the job's runtime
+    budget; returns what ended the search (MaxCandidatesReached | MaxAutoMLJobRuntimeReached)."""
     ctx.set_secondary_status("TrainingModels", f"up to {plan.max_candidates} candidate(s), objective {plan.objective}")
     search = Search(plan, state)
+
+    def save(c: Candidate) -> None:
+        state.upsert(c)
+        state.save(job_dir)
+
     ended_by = "MaxCandidatesReached"
-    index = 0
-    while index < plan.max_candidates:
+    for index in range(1, plan.max_candidates + 1):
         ctx.check_stop()
-        index += 1
         if budget.expired():
             ended_by = "MaxAutoMLJobRuntimeReached"
             break
         existing = state.candidate(candidate_name(plan.job_name, index))
         if existing is not None and finished(existing):
             continue  # from before a resume; the search already counts it
-        if existing is not None:
-            proposal = search.resume(existing)
-            candidate = existing
-            candidate.status, candidate.stop_reason, candidate.failure_reason = "InProgress", None, None
-        else:
-            proposal = search.propose()
-            candidate = Candidate(
-                name=candidate_name(plan.job_name, index),
-                index=index,
-                trial=proposal.trial.number if proposal.trial is not None else None,
-                base_model_name=plan.model(proposal.base_model).name,
-                base_model=proposal.base_model,
-                hyperparameters=proposal.hyperparameters,
-                training_hyperparameters=schedule(plan, proposal, data.train_records),
-                creation_time=time.time(),
-            )
-
-        def save(c: Candidate) -> None:
-            state.upsert(c)
-            state.save(job_dir)
-
+        proposal, candidate = _propose(plan, search, existing, index, data.train_records)
         save(candidate)
         candidate = run_candidate(ctx, plan, search, proposal, candidate, data.train_file, data.validation_file, budget, save)
         if candidate.status == "Completed":
-            try:
-                evaluate_candidate(candidate, plan, data.validation_file, job_dir / "candidates" / candidate.name)
-            except Exception as exc:  # noqa: BLE001 - a candidate's evaluation failing is its own failure
-                log.exception("candidate %s: evaluation failed", candidate.name)
-                candidate.status, candidate.failure_reason = "Failed", f"evaluation failed: {exc}"
-            objective = candidate.metrics.get(plan.objective)
-            candidate.objective_status = "Succeeded" if candidate.status == "Completed" and objective is not None else "Failed"
+            _evaluate(candidate, plan, data.validation_file, job_dir)
         save(candidate)
         search.tell(proposal, candidate)
         _log_candidate(candidate, plan)
@@ -127,7 +123,42 @@ def run(ctx: jobs.JobContext) -> None:
             break
     state.search_ended_by = ended_by
     ctx.set_secondary_status(ended_by, f"{len(state.candidates)} candidate(s) trained")
+    return ended_by
 
+
+def _propose(plan: Plan, search: Search, existing: Candidate | None, index: int,
+             train_records: int) -> tuple[Proposal, Candidate]:
+    """The candidate to train next: the one a resumed job was training, or the search's next."""
+    if existing is not None:
+        existing.status, existing.stop_reason, existing.failure_reason = "InProgress", None, None
+        return search.resume(existing), existing
+    proposal = search.propose()
+    return proposal, Candidate(
+        name=candidate_name(plan.job_name, index),
+        index=index,
+        trial=proposal.trial.number if proposal.trial is not None else None,
+        base_model_name=plan.model(proposal.base_model).name,
+        base_model=proposal.base_model,
+        hyperparameters=proposal.hyperparameters,
+        training_hyperparameters=schedule(plan, proposal, train_records),
+        creation_time=time.time(),
+    )
+
+
+def _evaluate(candidate: Candidate, plan: Plan, validation_file: str, job_dir: Path) -> None:
+    """A trained candidate's objective; its evaluation failing is its own failure."""
+    try:
+        evaluate_candidate(candidate, plan, validation_file, job_dir / "candidates" / candidate.name)
+    except Exception as exc:  # noqa: BLE001 - a candidate's evaluation failing is its own failure
+        log.exception("candidate %s: evaluation failed", candidate.name)
+        candidate.status, candidate.failure_reason = "Failed", f"evaluation failed: {exc}"
+    objective = candidate.metrics.get(plan.objective)
+    candidate.objective_status = "Succeeded" if candidate.status == "Completed" and objective is not None else "Failed"
+
+
+def pick_and_publish(plan: Plan, state: AutoMLState, ended_by: str, job_dir: Path) -> Candidate:
+    """The best candidate (the job fails when none has an objective value), uploaded to the
+    request's S3OutputPath."""
     best = pick_best(state.candidates, plan)
     if best is None:
         reasons = "; ".join(f"{c.name}: {c.failure_reason}" for c in state.candidates if c.failure_reason)
@@ -143,7 +174,12 @@ def run(ctx: jobs.JobContext) -> None:
         state.upsert(best)
     state.save(job_dir)
     log.info("best candidate %s: %s %.6g", best.name, plan.objective, best.metrics[plan.objective])
+    return best
 
+
+def write_insights_report(ctx: jobs.JobContext, plan: Plan, state: AutoMLState, job_dir: Path) -> None:
+    """GeneratingModelInsightsReport: the model is still good without its report, so a failure
+    here is a partial failure (ModelInsightsError), not the job's."""
     ctx.set_secondary_status("GeneratingModelInsightsReport", "loss curves, metrics and sample generations")
     try:
         from springboard.automl.report import write_report
@@ -158,15 +194,17 @@ def run(ctx: jobs.JobContext) -> None:
         state.partial_failures.append(f"model insights report: {exc}")
     state.save(job_dir)
 
-    if plan.deploy:
-        ctx.set_secondary_status("DeployingModel", f"deploying {best.name}")
-        try:
-            state.endpoint_name = deploy_candidate(best, plan.endpoint_name, plan.job_name)
-        except SpringboardError as exc:
-            ctx.set_secondary_status("ModelDeploymentError", str(exc)[:500])
-            state.save(job_dir)
-            raise SpringboardError(f"ModelDeploymentError: deploying {best.name} failed: {exc}") from None
+
+def deploy_best(ctx: jobs.JobContext, plan: Plan, state: AutoMLState, best: Candidate, job_dir: Path) -> None:
+    """DeployingModel (ModelDeployConfig): the best candidate behind an endpoint."""
+    ctx.set_secondary_status("DeployingModel", f"deploying {best.name}")
+    try:
+        state.endpoint_name = deploy_candidate(best, plan.endpoint_name, plan.job_name)
+    except SpringboardError as exc:
+        ctx.set_secondary_status("ModelDeploymentError", str(exc)[:500])
         state.save(job_dir)
+        raise SpringboardError(f"ModelDeploymentError: deploying {best.name} failed: {exc}") from None
+    state.save(job_dir)
 
 
 def pick_best(candidates: list[Candidate], plan: Plan) -> Candidate | None:
@@ -216,3 +254,17 @@ def _log_candidate(candidate: Candidate, plan: Plan) -> None:
     shown = ", ".join(f"{k} {v:.4g}" for k, v in candidate.metrics.items())
     log.info("candidate %s %s%s: %s", candidate.name, candidate.status,
              f" ({candidate.stop_reason})" if candidate.stop_reason else "", shown or candidate.failure_reason)
+
+
+def _notes(job: jobs.Job) -> list[str]:
+    """For the watcher: each candidate's state and metrics, and its warnings."""
+    lines = []
+    for c in AutoMLState.load(job.job_dir).candidates:
+        shown = c.status + "".join(f" {k}={v:.4g}" for k, v in sorted(c.metrics.items()))
+        lines.append(f"  {c.name} ({c.base_model_name} {c.hyperparameters}): {shown}")
+        lines += [f"  warning: {c.name}: {warning}" for warning in c.warnings]
+    return lines
+
+
+JOB_KIND = jobs.register(jobs.JobKind(KIND, AutoMLJobConfig, run, name_base=lambda config: config.plan.job_name,
+                                      notes=_notes))

@@ -19,15 +19,14 @@ Mapping:
 - AlgorithmSpecification.MetricDefinitions: each regex runs over the job's log; the last match's
   first group is the metric's final value (FinalMetricDataList), as SageMaker does with the
   container's logs. Without definitions, the job's own final metrics are listed.
-- StoppingCondition.MaxRuntimeInSeconds: a job running longer is asked to stop (secondary status
-  MaxRuntimeExceeded), checked whenever the control plane looks at it.
+- StoppingCondition.MaxRuntimeInSeconds: the job's runner asks a job running longer to stop
+  (secondary status MaxRuntimeExceeded; jobs/worker.py), as for every kind of job.
 - RoleArn, images, VPC, checkpoint and debugger settings are recorded and have no effect."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 from springboard import jobs, storage
@@ -80,7 +79,7 @@ def _channel_uri(channel: dict[str, Any]) -> str:
 
 @operation("CreateTrainingJob")
 def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    from springboard.train.job import TrainingJobConfig, submit_training
+    from springboard.train.job import TrainingJobConfig
 
     name = params["TrainingJobName"]
     store = jobs.JobStore()
@@ -132,7 +131,8 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     # The request is recorded in the job's own creating transaction: a concurrent create of the
     # same name that loses writes nothing (and so cannot remove the winner's StoppingCondition).
     request = {k: v for k, v in params.items() if k != "Tags"}
-    submit_training(config, name=name, also=ctx.records.put_in("training-job", name, {"request": request}))
+    jobs.submit(config, name=name, max_runtime=(params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+                also=ctx.records.put_in("training-job", name, {"request": request}))
     ctx.records.add_tags("training-job", name, tags)
     return {"TrainingJobArn": arn("training-job", name)}
 
@@ -144,7 +144,7 @@ def get_training_job(ctx: Context, name: str) -> jobs.Job:
         job = None
     if job is None or job.kind != KIND:
         raise not_found(f"Requested resource not found: training job {name!r} ({arn('training-job', name)})")
-    return _enforce_max_runtime(ctx, job)
+    return job
 
 
 def training_request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
@@ -164,19 +164,8 @@ def training_request(ctx: Context, job: jobs.Job) -> dict[str, Any]:
         "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": config.get("output_path") or job.output_dir},
         "ResourceConfig": {"InstanceCount": config.get("processes", 1), "VolumeSizeInGB": 0},
-        "StoppingCondition": {},
+        "StoppingCondition": {"MaxRuntimeInSeconds": int(job.max_runtime)} if job.max_runtime else {},
     }
-
-
-def _enforce_max_runtime(ctx: Context, job: jobs.Job) -> jobs.Job:
-    limit = (training_request(ctx, job).get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    if job.status == "InProgress" and limit and job.start_time and time.time() - job.start_time > limit:
-        store = jobs.JobStore()
-        store.request_stop(job.name)
-        store.set_status(job.name, secondary="MaxRuntimeExceeded",
-                         message=f"the job ran longer than MaxRuntimeInSeconds={limit}")
-        job = jobs.refresh(job.name)
-    return job
 
 
 def final_metrics(ctx: Context, job: jobs.Job, definitions: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -249,7 +238,7 @@ def stop_training_job(ctx: Context, params: dict[str, Any]) -> None:
 def list_training_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     items = []
     for job in jobs.JobStore().list(kind=KIND):
-        job = _enforce_max_runtime(ctx, jobs.refresh(job.name))
+        job = jobs.refresh(job.name)
         items.append({
             "TrainingJobName": job.name,
             "TrainingJobArn": arn("training-job", job.name),

@@ -22,7 +22,7 @@ KIND = "transform"
 
 @operation("CreateTransformJob")
 def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    from springboard.transform.api import run_transform
+    from springboard.transform.api import transform_config
 
     name = params["TransformJobName"]
     if jobs.JobStore().exists(name):
@@ -62,11 +62,10 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     # the model container's precision (DTYPE / QUANTIZE) applies unless the job's Environment sets it
     container = model["request"].get("PrimaryContainer") or (model["request"].get("Containers") or [{}])[0]
     precision = {k: v for k, v in (container.get("Environment") or {}).items() if k in ("DTYPE", "QUANTIZE")}
-    run_transform(  # the request is recorded in the job's creating transaction (see training.py)
-        model["reference"], s3["S3Uri"], output["S3OutputPath"], name=name,
-        env={**precision, **(params.get("Environment") or {})}, wait=False,
-        also=ctx.records.put_in("transform-job", name, {"request": request}), **knobs,
-    )
+    config = transform_config(model["reference"], s3["S3Uri"], output["S3OutputPath"],
+                              env={**precision, **(params.get("Environment") or {})}, **knobs)
+    # the request is recorded in the job's creating transaction (see training.py)
+    jobs.submit(config, name=name, also=ctx.records.put_in("transform-job", name, {"request": request}))
     ctx.records.add_tags("transform-job", name, tags_of(params))
     return {"TransformJobArn": arn("transform-job", name)}
 

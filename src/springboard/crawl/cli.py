@@ -166,14 +166,15 @@ def _run(args: argparse.Namespace) -> int:
 
         preflight(config)
         if not args.name:
-            import time
+            from springboard.jobs import default_name
 
-            args.name = "crawl-emr-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            args.name = default_name("crawl-emr")
     if args.name:
-        from springboard.jobs import submit
+        from springboard import jobs
 
-        job = submit(kind="crawl", name=args.name, entrypoint="springboard.crawl.job:run_job",
-                     config=config.model_dump(), output_dir=config.output, wait=args.wait)
+        job = jobs.submit(config, name=args.name)
+        if args.wait:
+            job = jobs.watch(job.name)
         print(f"{job.name}: {job.status}" + (f" ({job.failure_reason})" if job.failure_reason else ""))
         return 0 if job.status in ("InProgress", "Completed") else 1
     from springboard.crawl.config import execute

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from springboard import jobs
 from springboard.crawl.config import CrawlRunConfig, execute
 from springboard.crawl.pipeline import (
     KEY_VALUE_SCHEMA, MAX_ERROR_SAMPLES, TEXT_SCHEMA, CrawlJob, Pairs, Task, TaskResult,
@@ -17,13 +18,11 @@ __all__ = [
 ]
 
 
-def run_job(ctx) -> None:
-    """Entrypoint for `springboard.jobs.submit(kind="crawl", ...)`: the config is a
-    `CrawlRunConfig`; counters become job metrics (one point per finished file). A resumed
-    job continues its own output (never `--overwrite`s it again): the files done before the
-    interruption are kept. On EMR Serverless the job follows the submitted run."""
-    config = CrawlRunConfig.model_validate({k: v for k, v in ctx.config.items()
-                                            if k in CrawlRunConfig.model_fields})
+def run_job(ctx: jobs.JobContext, config: CrawlRunConfig) -> None:
+    """The body of the job kind `crawl` (`jobs.submit(CrawlRunConfig(...))`): counters become job
+    metrics (one point per finished file). A resumed job continues its own output (never
+    `--overwrite`s it again): the files done before the interruption are kept. On EMR Serverless
+    the job follows the submitted run."""
     if ctx.resumed and config.overwrite:
         config = config.model_copy(update={"overwrite": False})
     if config.runner == "emr-serverless":
@@ -39,3 +38,7 @@ def run_job(ctx) -> None:
     counters = execute(config, on_file=on_file)
     ctx.log_metrics(step=int(counters.get("files_done", 0)), **counters.as_metrics())
     ctx.set_secondary_status("Completed", counters.summary())
+
+
+JOB_KIND = jobs.register(jobs.JobKind("crawl", CrawlRunConfig, run_job, name_base=lambda config: "crawl",
+                                      output_dir=lambda config: config.output))

@@ -1,4 +1,4 @@
-"""`springboard jobs list|describe|logs|metrics|stop|resume`."""
+"""`springboard jobs list|describe|logs|watch|metrics|stop|resume`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lg.add_argument("name")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
     lg.set_defaults(func=_logs)
+
+    w = sub.add_parser("watch", help="wait for a job, showing its progress (as `train --wait` and the others)")
+    w.add_argument("name")
+    w.set_defaults(func=_watch)
 
     m = sub.add_parser("metrics", help="a job's metric series")
     m.add_argument("name")
@@ -80,6 +84,13 @@ def _logs(args: argparse.Namespace) -> int:
     elif job.log_path.exists():
         sys.stdout.write(job.log_path.read_text(encoding="utf-8", errors="replace"))
     return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from springboard.jobs import watch
+
+    job = watch(args.name)
+    return 0 if job.status == "Completed" else 1
 
 
 def _metrics(args: argparse.Namespace) -> int:

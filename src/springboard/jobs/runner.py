@@ -1,11 +1,10 @@
 """Starting, watching, stopping and resuming jobs. Every job runs in its own detached
 process (`python -m springboard.jobs.worker NAME`), so the caller may return at once and the
-job outlives it. The job's code is named by an entrypoint string (`module:function`) taking
-a `JobContext`; this room imports no other room."""
+job outlives it (jobs/worker.py: the body with its typed config, stopped past its
+MaxRuntimeInSeconds). This room imports no other room."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -15,8 +14,10 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
-from springboard.errors import ConflictError, JobStopped, SpringboardError
-from springboard.jobs.store import Job, JobStore, Metric
+from springboard.errors import ConflictError, SpringboardError
+from springboard.jobs.context import JobContext  # noqa: F401  (its old home: train/distributed's ranks import it here)
+from springboard.jobs.model import Job
+from springboard.jobs.store import JobStore
 
 log = logging.getLogger("springboard.jobs")
 
@@ -25,80 +26,7 @@ log = logging.getLogger("springboard.jobs")
 LAUNCH_GRACE_S = 120.0
 
 
-class JobContext:
-    """What a job's code sees: its configuration and directories, and the calls that report
-    progress back to the store."""
-
-    def __init__(self, store: JobStore, job: Job) -> None:
-        self.store = store
-        self.name = job.name
-        self.kind = job.kind
-        self.config = job.config
-        self.job_dir = job.job_dir
-        self.output_dir = job.output_dir
-        self.attempt = job.attempts
-        self.checkpoint_dir = job.job_dir / "checkpoints"
-        self.log = logging.getLogger(f"springboard.jobs.{job.kind}")
-        self._stop_checked = 0.0
-        self._stopping = False
-        self.final = False
-
-    @property
-    def resumed(self) -> bool:
-        return self.attempt > 1
-
-    def set_secondary_status(self, status: str, message: str = "") -> None:
-        self.store.set_status(self.name, secondary=status, message=message)
-        self.log.info("%s%s", status, f": {message}" if message else "")
-
-    def log_metrics(
-        self,
-        step: int | None = None,
-        epoch: float | None = None,
-        values: dict[str, float] | None = None,
-        **named: float,
-    ) -> None:
-        """Records metric points; `values` carries names that clash with the keywords
-        (a metric called "epoch")."""
-        now = time.time()
-        points = {**(values or {}), **named}
-        self.store.add_metrics(self.name, [Metric(k, float(v), step, epoch, now) for k, v in points.items()])
-
-    def update_config(self, **values: Any) -> None:
-        """Records facts found while running (e.g. resolved defaults) in the job's config."""
-        self.config = {**self.config, **values}
-        self.store.update(self.name, config=self.config)
-
-    def warn(self, message: str) -> None:
-        """A warning the user should see: in the job's log and in `describe` (Warnings)."""
-        self.log.warning("%s", message)
-        known = list(self.config.get("warnings", []))
-        if message not in known:
-            self.update_config(warnings=[*known, message])
-
-    def enter_final(self, status: str, message: str = "") -> None:
-        """The job's work is done and it starts writing its output: from here on a stop
-        request is refused and SIGTERM ignored, so the job ends Completed with its whole
-        output (never Stopped holding a finished artifact). Raises JobStopped if a stop came
-        first."""
-        if not self.store.enter_final(self.name, status, message):
-            raise JobStopped(f"job {self.name} stopped on request before writing its output")
-        self.final = True
-        self.log.info("%s%s", status, f": {message}" if message else "")
-
-    def should_stop(self) -> bool:
-        """True once a stop was requested. Polls the store at most twice a second."""
-        if not self._stopping and time.monotonic() - self._stop_checked > 0.5:
-            self._stop_checked = time.monotonic()
-            self._stopping = self.store.get(self.name).status == "Stopping"
-        return self._stopping
-
-    def check_stop(self) -> None:
-        if self.should_stop():
-            raise JobStopped(f"job {self.name} stopped on request")
-
-
-def submit(
+def start_job(
     kind: str,
     name: str,
     entrypoint: str,
@@ -107,11 +35,12 @@ def submit(
     wait: bool = False,
     store: JobStore | None = None,
     also: Callable[[sqlite3.Connection], None] | None = None,
+    max_runtime: float | None = None,
 ) -> Job:
-    """Records a new job and starts its worker process. `also`: written in the same
-    transaction as the job (JobStore.create)."""
+    """Records a new job and starts its worker process (`jobs.submit` is the typed way in).
+    `also`: written in the same transaction as the job (JobStore.create)."""
     store = store or JobStore()
-    store.create(name, kind, entrypoint, config, output_dir, also=also)
+    store.create(name, kind, entrypoint, config, output_dir, also=also, max_runtime=max_runtime)
     launch(name, store)
     return wait_for(name, store=store) if wait else store.get(name)
 
@@ -261,53 +190,6 @@ def resume(name: str, store: JobStore | None = None) -> Job:
     if job.status in ("InProgress", "Stopping") or not store.claim_restart(name):
         raise ConflictError(f"job {name!r} is already running (pid {store.get(name).pid})")
     return launch(name, store)
-
-
-def run_worker(name: str, store: JobStore | None = None) -> Job:
-    """The body of a worker process: runs the job's entrypoint and records how it ended."""
-    store = store or JobStore()
-    job = store.get(name)
-    store.update(
-        name, pid=os.getpid(), pid_start=process_start(os.getpid()), attempts=job.attempts + 1,
-        started=job.start_time or time.time(),
-    )
-    job = store.get(name)
-    ctx = JobContext(store, job)
-    _log_to_stderr()
-
-    def on_term(*_: Any) -> None:
-        # SIGTERM becomes a clean stop instead of a lost job, except while the output is
-        # written: then the job finishes (see JobContext.enter_final).
-        if not ctx.final:
-            raise JobStopped(f"job {name} terminated")
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        module_name, _, func_name = job.entrypoint.partition(":")
-        func = getattr(importlib.import_module(module_name), func_name)
-        func(ctx)
-    except JobStopped:
-        store.set_status(name, "Stopped", "Stopped", "Stopped on request")
-    except Exception as exc:  # noqa: BLE001 - every failure must reach the store
-        reason = str(exc) if isinstance(exc, SpringboardError) else f"{type(exc).__name__}: {exc}"
-        log.exception("job %s failed", name)
-        store.set_status(name, "Failed", "Failed", reason[:1024], failure_reason=reason)
-    else:
-        if store.get(name).status == "Stopping":
-            store.set_status(name, "Stopped", "Stopped", "Stopped on request")
-        else:
-            store.set_status(name, "Completed", "Completed", "Job completed")
-    return store.get(name)
-
-
-def _log_to_stderr() -> None:
-    """The worker's stderr is the job's log file (see `launch`)."""
-    root = logging.getLogger()
-    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
 
 
 def follow_log(job: Job, store: JobStore | None = None, poll: float = 0.5) -> Iterator[str]:

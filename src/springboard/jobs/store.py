@@ -4,19 +4,17 @@ watches jobs. Nothing outside `jobs/` touches the tables."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from springboard import settings
-from springboard.errors import ConflictError, NotFoundError, ValidationError
+from springboard.errors import ConflictError, NotFoundError
+from springboard.jobs.model import STATUSES, TERMINAL, Job, Metric, Transition, validate_name
 
-STATUSES = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
-TERMINAL = ("Completed", "Failed", "Stopped")
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+__all__ = ["STATUSES", "TERMINAL", "Job", "JobStore", "Metric", "SqliteFile", "Transition", "validate_name"]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,6 +56,7 @@ CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job);
 _ADDED_COLUMNS = (
     ("pid_start", "TEXT"),  # the worker's start time (/proc/PID/stat), so a reused PID is not ours
     ("final", "INTEGER NOT NULL DEFAULT 0"),  # 1 once the job writes its output: no stop from then on
+    ("max_runtime", "REAL"),  # MaxRuntimeInSeconds: the runner stops the job past it (None: no limit)
 )
 
 # One point per (job, metric, step): a resumed job that repeats steps replaces them (the
@@ -69,89 +68,6 @@ _DEDUPE_METRICS = (
     "DELETE FROM metrics WHERE step IS NOT NULL AND rowid NOT IN"
     " (SELECT MAX(rowid) FROM metrics WHERE step IS NOT NULL GROUP BY job, name, step)"
 )
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    value: float
-    step: int | None
-    epoch: float | None
-    timestamp: float
-
-
-@dataclass(frozen=True)
-class Transition:
-    status: str
-    start_time: float
-    end_time: float | None
-    message: str
-
-
-@dataclass
-class Job:
-    name: str
-    kind: str
-    entrypoint: str
-    status: str
-    secondary_status: str
-    failure_reason: str | None
-    config: dict[str, Any]
-    job_dir: Path
-    output_dir: str
-    pid: int | None
-    attempts: int
-    creation_time: float
-    start_time: float | None
-    end_time: float | None
-    last_modified_time: float
-    pid_start: str | None = None
-    final: bool = False
-    transitions: list[Transition] = field(default_factory=list)
-
-    @property
-    def log_path(self) -> Path:
-        return self.job_dir / "log.txt"
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL
-
-    def describe(self) -> dict[str, Any]:
-        """SageMaker-style description (epoch-second timestamps, as the AWS JSON protocol)."""
-        return {
-            "JobName": self.name,
-            "JobKind": self.kind,
-            "JobStatus": self.status,
-            "SecondaryStatus": self.secondary_status,
-            "FailureReason": self.failure_reason,
-            "CreationTime": self.creation_time,
-            "StartTime": self.start_time,
-            "EndTime": self.end_time,
-            "LastModifiedTime": self.last_modified_time,
-            "OutputLocation": self.output_dir,
-            "Attempts": self.attempts,
-            "Config": self.config,
-            "Warnings": list(self.config.get("warnings", [])),
-            "SecondaryStatusTransitions": [
-                {
-                    "Status": t.status,
-                    "StartTime": t.start_time,
-                    "EndTime": t.end_time,
-                    "StatusMessage": t.message,
-                }
-                for t in self.transitions
-            ],
-        }
-
-
-def validate_name(name: str, what: str = "job") -> str:
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # fullmatch: "$" lets "name\n" through
-        raise ValidationError(
-            f"invalid {what} name {name!r}: 1-63 characters, letters, digits and hyphens, "
-            "starting and ending with a letter or digit (pattern [a-zA-Z0-9](-*[a-zA-Z0-9])*)"
-        )
-    return name
 
 
 class SqliteFile:
@@ -215,6 +131,7 @@ class JobStore(SqliteFile):
         config: dict[str, Any],
         output_dir: str | None = None,
         also: Callable[[sqlite3.Connection], None] | None = None,
+        max_runtime: float | None = None,
     ) -> Job:
         """Claims `name` and records the job. `also` runs on the same connection inside the same
         transaction (a caller's own record of the request, e.g. the control plane's): both are
@@ -229,7 +146,7 @@ class JobStore(SqliteFile):
             try:
                 db.execute(
                     "INSERT INTO jobs (name, kind, entrypoint, status, secondary_status, config,"
-                    " job_dir, output_dir, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " job_dir, output_dir, created, updated, max_runtime) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         name,
                         kind,
@@ -241,6 +158,7 @@ class JobStore(SqliteFile):
                         output_dir or str(job_dir / "output"),
                         now,
                         now,
+                        max_runtime,
                     ),
                 )
                 db.execute("INSERT INTO transitions VALUES (?,?,?,?)", (name, "Starting", now, "Job created"))
@@ -310,19 +228,17 @@ class JobStore(SqliteFile):
                 "INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, time.time(), message)
             )
 
-    def request_stop(self, name: str) -> Job:
-        """Atomically moves an InProgress job to Stopping; the worker notices and stops. A job
-        already writing its output (`enter_final`) is past stopping: it finishes Completed."""
+    def request_stop(self, name: str, secondary: str = "Stopping", message: str = "Stop requested") -> Job:
+        """Atomically moves an InProgress job to Stopping (with the secondary status saying why,
+        e.g. MaxRuntimeExceeded); the worker notices and stops. A job already writing its output
+        (`enter_final`) is past stopping: it finishes Completed."""
         changed = self._changed(
-            "UPDATE jobs SET status='Stopping', secondary_status='Stopping', updated=?"
+            "UPDATE jobs SET status='Stopping', secondary_status=?, updated=?"
             " WHERE name=? AND status='InProgress' AND final=0",
-            (time.time(), name),
+            (secondary, time.time(), name),
         )
         if changed:
-            self._run(
-                "INSERT INTO transitions VALUES (?,?,?,?)",
-                (name, "Stopping", time.time(), "Stop requested"),
-            )
+            self._run("INSERT INTO transitions VALUES (?,?,?,?)", (name, secondary, time.time(), message))
         return self.get(name)
 
     def delete(self, name: str) -> Job:
@@ -426,6 +342,7 @@ class JobStore(SqliteFile):
             pid=row["pid"],
             pid_start=row["pid_start"],
             final=bool(row["final"]),
+            max_runtime=row["max_runtime"],
             attempts=row["attempts"],
             creation_time=row["created"],
             start_time=row["started"],

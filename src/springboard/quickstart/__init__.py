@@ -75,8 +75,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from springboard import hub, settings
     from springboard.cli import parse_pairs
-    from springboard.train.cli import watch
-    from springboard.train.job import TrainingJobConfig, default_job_name, submit_training
+    from springboard import jobs
+    from springboard.train.job import TrainingJobConfig
 
     console = Console()
     t0 = time.perf_counter()
@@ -97,12 +97,12 @@ def _run(args: argparse.Namespace) -> int:
 
     console.rule("[bold]3/4 fine-tune (LoRA, CPU)")
     hp = {**DEFAULT_HYPERPARAMETERS, **parse_pairs(args.hp, "--hp")}
-    job = submit_training(
+    job = jobs.submit(
         TrainingJobConfig(model=args.model, train=str(train_dir), hyperparameters=hp),
-        name=default_job_name("quickstart"),
+        name=jobs.default_name("quickstart"),
     )
     console.print(f"training job {job.name}; hyperparameters: {hp}")
-    job = watch(job.name)
+    job = jobs.watch(job.name)
     if job.status != "Completed":
         console.print(f"[red]training failed: {job.failure_reason}")
         return 1

@@ -24,7 +24,8 @@ def compare_models(
     from rich.table import Table
 
     from springboard.evaluate.rouge import ROUGE_TYPES, rouge_scores
-    from springboard.transform.api import run_transform
+    from springboard import jobs
+    from springboard.transform.api import transform_config
 
     # Greedy decoding, one batched pass per 16 records (JumpStart's HYPER_PARAMS convention).
     params = {"max_new_tokens": max_new_tokens, "do_sample": False, "batch_size": 16}
@@ -33,7 +34,8 @@ def compare_models(
     for label, model in (("pre-trained", base), ("fine-tuned", tuned)):
         out_dir = workdir / "predictions" / label
         console.print(f"batch transform: {label} model over {len(records)} held-out records")
-        job = run_transform(model, test_file, out_dir, env={"HYPER_PARAMS": str(params)}, chat=True)
+        config = transform_config(model, test_file, out_dir, env={"HYPER_PARAMS": str(params)}, chat=True)
+        job = jobs.submit(config, wait=True)
         if job.status != "Completed":
             raise SpringboardError(f"transform job {job.name} {job.status}: {job.failure_reason}")
         out_file = out_dir / (test_file.name + ".out")

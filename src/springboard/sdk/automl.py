@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from springboard import jobs
 from springboard.automl.request import CreateAutoMLJobV2Request, load_request, parse_request
 from springboard.errors import NotFoundError, SpringboardError, ValidationError
 from springboard.sdk.arguments import refuse_unknown_kwargs
@@ -139,7 +139,7 @@ class AutoMLV2:
     def build_request(self, inputs: Any, job_name: str | None = None) -> dict[str, Any]:
         channels = inputs if isinstance(inputs, list) else [inputs]
         request: dict[str, Any] = {
-            "AutoMLJobName": job_name or _job_name(self.base_job_name or "automl"),
+            "AutoMLJobName": job_name or jobs.default_name(self.base_job_name or "automl", max_length=32, short=True),
             "AutoMLJobInputDataConfig": [
                 c.to_request_dict() if isinstance(c, AutoMLDataChannel)
                 else AutoMLDataChannel(s3_uri=str(c), content_type=None).to_request_dict()
@@ -178,12 +178,8 @@ class AutoMLV2:
             self.wait(logs=logs)
 
     def wait(self, logs: bool = True):
-        from springboard import jobs
-
         if logs:
-            from springboard.automl.cli import watch
-
-            job = watch(self._name())
+            job = jobs.watch(self._name(), poll=2.0)
         else:
             job = jobs.wait_for(self._name())
         if job.status == "Failed":
@@ -245,10 +241,3 @@ class AutoMLV2:
         # The local artifact (the training job's output) serves; ModelDataUrl may be a remote copy.
         artifact = jobs.JobStore().get(chosen["CandidateName"]).output_dir
         return Model(model_data=artifact, name=self._name()).deploy(endpoint_name=endpoint_name, wait=wait, **kwargs)
-
-
-def _job_name(base: str) -> str:
-    """`<base>-<timestamp>` within the 32-character AutoML name rule."""
-    stamp = time.strftime("%y%m%d-%H%M%S", time.gmtime())
-    base = "".join(ch if ch.isalnum() else "-" for ch in base).strip("-") or "automl"
-    return f"{base[: 32 - len(stamp) - 1].rstrip('-')}-{stamp}"

@@ -15,7 +15,7 @@ from springboard import jobs
 from springboard.errors import SpringboardError, ValidationError
 from springboard.sdk.arguments import refuse_unknown_kwargs
 from springboard.train import hyperparameters  # noqa: F401  (SDK surface: hyperparameters.retrieve_default)
-from springboard.train.job import TrainingJobConfig, default_job_name, submit_training
+from springboard.train.job import TrainingJobConfig
 
 # SageMaker arguments that describe AWS infrastructure (IAM, networking, encryption, storage,
 # sessions). They have no meaning on one machine, so they are accepted and documented as such;
@@ -118,8 +118,8 @@ class Estimator:
             accept_eula=str(self.environment.get("accept_eula", "false")).lower() == "true",
             processes=self.instance_count,
         )
-        name = job_name or (default_job_name(self.base_job_name) if self.base_job_name else None)
-        job = submit_training(config, name=name)
+        name = job_name or (jobs.default_name(self.base_job_name) if self.base_job_name else None)
+        job = jobs.submit(config, name=name)
         self.latest_training_job = TrainingJob(job.name)
         if wait:
             done = self.latest_training_job.wait(logs=logs)

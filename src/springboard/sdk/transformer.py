@@ -14,10 +14,10 @@ from typing import Any
 
 from springboard import settings
 from springboard.errors import ValidationError
-from springboard.jobs import Job, follow_log, refresh, stop, validate_name
+from springboard import jobs
+from springboard.jobs import Job, follow_log, refresh, stop, validate_name, wait_for
 from springboard.sdk.arguments import refuse_unknown_kwargs
-from springboard.transform.api import run_transform, watch
-from springboard.transform.config import default_job_name
+from springboard.transform.api import transform_config
 
 
 # Arguments of sagemaker.transformer.Transformer that concern AWS accounts, not the transform.
@@ -90,7 +90,7 @@ class Transformer:
             "input_filter", "output_filter", "join_source", "wait", "logs", "on_error"], AWS_ONLY)
         if compression_type not in (None, "None"):
             raise ValidationError(f"compression_type {compression_type!r} is not supported")
-        name = job_name or default_job_name(self.base_transform_job_name or self.model_name)
+        name = job_name or jobs.default_name(self.base_transform_job_name or self.model_name)
         validate_name(name)
         if self.output_path is None:
             self.output_path = str(settings.jobs_dir() / name / "output")
@@ -107,16 +107,9 @@ class Transformer:
             "instance_count": self.instance_count,
             "max_concurrent_transforms": self.max_concurrent_transforms,
         }
-        job = run_transform(
-            self.model_name,
-            data,
-            self.output_path,
-            name=name,
-            env=self.env,
-            wait=False,
-            on_error=on_error,
-            **{k: v for k, v in knobs.items() if v is not None},
-        )
+        config = transform_config(self.model_name, data, self.output_path, env=self.env, on_error=on_error,
+                                  **{k: v for k, v in knobs.items() if v is not None})
+        job = jobs.submit(config, name=name)
         self.latest_transform_job = job.name
         if wait:
             self.wait(logs=logs)
@@ -128,7 +121,7 @@ class Transformer:
             for line in follow_log(refresh(name)):
                 print(line, file=sys.stdout, flush=True)
             return refresh(name)
-        return watch(name, progress=False)
+        return wait_for(name, poll=0.5)
 
     def stop_transform_job(self, wait: bool = True) -> Job:
         return stop(self._latest())

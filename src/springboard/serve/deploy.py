@@ -4,20 +4,15 @@ ModelDeployConfig both do."""
 
 from __future__ import annotations
 
-import re
-import time
-from pathlib import Path
-
+from springboard import jobs
 from springboard.errors import SpringboardError
 from springboard.serve.registry import EndpointConfig
 from springboard.serve.server import ServerClient
 
 
 def default_endpoint_name(base: str) -> str:
-    """`<model>-<timestamp>`, within SageMaker's 63-character endpoint name rule."""
-    slug = re.sub(r"[^a-zA-Z0-9]+", "-", Path(base).name).strip("-") or "endpoint"
-    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime()) + f"-{int(time.time() * 1000) % 1000:03d}"
-    return f"{slug[: 62 - len(stamp)].rstrip('-')}-{stamp}"
+    """`<model>-<timestamp>`: SageMaker's name_from_base, the same as a job's default name."""
+    return jobs.default_name(base)
 
 
 def deploy(config: EndpointConfig, wait: bool = True) -> ServerClient:

@@ -812,8 +812,7 @@ def _crawl(body: CrawlRun) -> dict[str, Any]:
         err = first_problem(exc)
         raise ValidationError(f"crawl run: field '{err.field}': {err.message}") from None
     _confine_archives(config)
-    job = jobs.submit(kind="crawl", name=jobs.validate_name(body.name), entrypoint="springboard.crawl.job:run_job",
-                      config=config.model_dump(), output_dir=config.output)
+    job = jobs.submit(config, name=body.name)
     return _job_brief(job)
 
 

@@ -1,5 +1,6 @@
 """A training job, end to end: resolve the model, read the data, train, save the artifact.
-Runs inside a job worker process (`springboard.jobs`); `submit_training` starts one."""
+Runs inside a job worker process (`springboard.jobs`): the job kind `training`, started by
+`jobs.submit(TrainingJobConfig(...))`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,6 @@ from springboard.train import hyperparameters as hps
 from springboard.train.artifact import read_artifact
 
 log = logging.getLogger("springboard.train")
-ENTRYPOINT = "springboard.train.job:run"
 
 
 class TrainingJobConfig(BaseModel):
@@ -37,14 +36,6 @@ class TrainingJobConfig(BaseModel):
         "directory as a prefix (none, SageMaker's OutputDataConfig.CompressionType NONE)")
     accept_eula: bool = False
     processes: int = Field(1, ge=1, le=64, description="training processes (SageMaker instance_count); >1 runs under accelerate launch")
-
-
-def default_job_name(base: str) -> str:
-    """SageMaker's `<base>-YYYY-MM-DD-HH-MM-SS-mmm`, within the 63-character rule."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H-%M-%S-%f")[:-3]
-    base = "".join(c if c.isalnum() else "-" for c in base).strip("-") or "job"
-    base = base[: 63 - len(stamp) - 1].rstrip("-")
-    return f"{base}-{stamp}"
 
 
 def model_facts(model: str) -> tuple[str, str, dict[str, str], bool, str | None]:
@@ -150,27 +141,20 @@ def check_job_name(name: str) -> str:
     return name
 
 
-def submit_training(config: TrainingJobConfig, name: str | None = None, wait: bool = False,
-                    also: Any = None) -> jobs.Job:
-    """Checks the request (`preflight`) and starts the job; the schedule warnings are in the
-    job's config (`describe` shows them as Warnings). `also`: written in the job's creating
-    transaction (jobs.JobStore.create)."""
+def _prepare(config: TrainingJobConfig, name: str | None) -> dict[str, Any]:
+    """At submit time: the name (not a hub model's) and the request (`preflight`); the schedule
+    warnings are stored in the job's config (`describe` shows them as Warnings)."""
     if name:
         check_job_name(name)
     check = preflight(config)
-    name = name or default_job_name(config.model.split("/")[-1])
-    stored = config.model_dump()
-    if check.warnings:
-        stored["warnings"] = check.warnings
-    return jobs.submit("training", name, ENTRYPOINT, stored, wait=wait, also=also)
+    return {"warnings": check.warnings} if check.warnings else {}
 
 
-def run(ctx: jobs.JobContext) -> None:
-    """Job entrypoint (runs in the worker process). More than one process: the worker starts
+def run(ctx: jobs.JobContext, config: TrainingJobConfig) -> None:
+    """The job's body (runs in the worker process). More than one process: the worker starts
     `accelerate launch`, whose ranks each run `train` (springboard.train.distributed)."""
     from springboard.train import distributed
 
-    config = TrainingJobConfig(**ctx.config)
     family, _arch, defaults, _eula, _model_id = model_facts(config.model)
     hp = hps.parse(family, config.hyperparameters, defaults)
     plan = distributed.plan_launch(config.processes, bool(getattr(hp, "enable_fsdp", False)))
@@ -343,3 +327,18 @@ def _upload(local: Path, target: str, name: str, compress: bool = True) -> None:
         storage.publish_tarball(local, storage.join(target, name, "output", "model.tar.gz"))
     else:
         storage.upload_dir(local, storage.join(target, name, "output", "model"))
+
+
+def _progress(job: jobs.Job, metrics: list[jobs.Metric]) -> tuple[float, float | None]:
+    steps = [m.step for m in metrics if m.name == "train_loss" and m.step is not None]
+    return (steps[-1] if steps else 0), job.config.get("total_steps")
+
+
+def _notes(job: jobs.Job) -> list[str]:
+    return [f"model artifact: {job.output_dir}"] if job.status == "Completed" else []
+
+
+JOB_KIND = jobs.register(jobs.JobKind(
+    "training", TrainingJobConfig, run, name_base=lambda config: config.model, prepare=_prepare,
+    progress=_progress, headline=("train_loss", "val_loss", "tokens_per_second"), notes=_notes,
+))

@@ -57,22 +57,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     chat.add_argument("--chat", dest="chat", action="store_true", default=None,
                       help="wrap prompts in the chat template (default: causal models that have one)")
     chat.add_argument("--no-chat", dest="chat", action="store_false")
+    p.add_argument("--max-runtime", type=int, metavar="SECONDS",
+                   help="stop the job once it has run this long (MaxRuntimeInSeconds, as for training jobs)")
     p.add_argument("--wait", action="store_true", help="wait for the job, with a progress bar")
     p.set_defaults(func=_transform)
 
 
 def _transform(args: argparse.Namespace) -> int:
     from springboard.cli import parse_pairs
-    from springboard.transform.api import job_metrics, run_transform
+    from springboard import jobs
+    from springboard.transform.api import transform_config
 
     env = parse_pairs(args.env, "--env", strip=False)
-    job = run_transform(
+    config = transform_config(
         args.model,
         args.input,
         args.output,
-        name=args.name,
         env=env,
-        wait=args.wait,
         content_type=args.content_type,
         split_type=args.split_type,
         batch_strategy=args.batch_strategy,
@@ -89,12 +90,14 @@ def _transform(args: argparse.Namespace) -> int:
         runner=args.runner,
         master=args.master,
     )
+    job = jobs.submit(config, name=args.name, max_runtime=args.max_runtime)
     if not args.wait:
         print(f"started transform job {job.name}")
         print(f"  follow: springboard jobs logs -f {job.name}")
         print(f"  output: {job.output_dir}")
         return 0
-    m = job_metrics(job.name)
+    job = jobs.watch(job.name)
+    m = jobs.latest_metrics(job.name)
     print(
         f"{job.name}: {job.status} - {int(m.get('records_processed', 0))} records "
         f"({int(m.get('records_failed', 0))} failed), {m.get('records_per_second', 0):.2f} records/s, "

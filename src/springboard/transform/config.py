@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -245,14 +243,3 @@ def to_generation_params(params: dict[str, Any]):
     from springboard.generate.params import text2text_params
 
     return text2text_params(params)
-
-
-def default_job_name(model: str, now: datetime | None = None) -> str:
-    """SageMaker's `name_from_base`: `<base>-YYYY-MM-DD-HH-MM-SS-mmm`, at most 63 characters,
-    the base made of the model's name with anything outside [a-zA-Z0-9-] turned into '-'."""
-    now = now or datetime.now(timezone.utc)
-    stamp = now.strftime("%Y-%m-%d-%H-%M-%S-") + f"{now.microsecond // 1000:03d}"
-    base = Path(model.rstrip("/")).name or "transform"
-    base = re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-") or "transform"
-    base = base[: 63 - len(stamp) - 1].strip("-")
-    return f"{base}-{stamp}"

@@ -1,4 +1,5 @@
-"""The transform job's entrypoint (`springboard.transform.job:run`), run by the job worker."""
+"""The transform job (kind `transform`): its body, run by the job worker with its
+TransformConfig."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import time
 
 from springboard.errors import SpringboardError
+from springboard import jobs
 from springboard.jobs import JobContext
 from springboard.transform.config import TransformConfig
 from springboard.transform.runner import Progress, TransformRunner
@@ -16,8 +18,7 @@ METRICS_EVERY_S = 2.0
 LOG_EVERY_S = 10.0
 
 
-def run(ctx: JobContext) -> None:
-    config = TransformConfig.model_validate(ctx.config)
+def run(ctx: JobContext, config: TransformConfig) -> None:
     engine = None
     if config.instance_count == 1 and config.runner == "local":
         from springboard.generate import Engine
@@ -92,3 +93,15 @@ def _log_metrics(ctx: JobContext, p: Progress) -> None:
         records_per_second=p.records_per_second,
         tokens_per_second=p.tokens_per_second,
     )
+
+
+def _progress(job: jobs.Job, metrics: list[jobs.Metric]) -> tuple[float, float | None]:
+    latest = {m.name: m.value for m in metrics}
+    return latest.get("records_processed", 0), latest.get("records_total")
+
+
+JOB_KIND = jobs.register(jobs.JobKind(
+    "transform", TransformConfig, run, name_base=lambda config: config.model,
+    output_dir=lambda config: config.output, progress=_progress,
+    headline=("records_per_second", "records_failed", "tokens_per_second"),
+))
