@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from springboard import storage
 from springboard.data.io import text_lines
 from springboard.data.template import Template, placeholders
-from springboard.errors import DataError
+from springboard.errors import DataError, ValidationError
 
 HISTOGRAM_BINS = 10
 
@@ -113,3 +114,42 @@ def inspect_rows(rows: Iterable[tuple[str, int, dict[str, Any]]], template: Temp
         if max_input_length and max_input_length > 0:
             report.truncated = sum(n > max_input_length for n in lengths)
     return report
+
+
+FIELDS_SAMPLE = 20  # records read to list a file's fields
+
+
+def field_paths(value: Any, prefix: str = "") -> Iterator[str]:
+    """Field paths as evaluate's FieldPath reads them: `a.b` into objects, `a[0]` into lists."""
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            yield from field_paths(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and value and prefix:
+        yield from field_paths(value[0], f"{prefix}[0]")
+    elif prefix:
+        yield prefix
+
+
+def jsonl_fields(location: str, name: str, sample: int = FIELDS_SAMPLE) -> tuple[list[str], int]:
+    """The field paths of a JSON lines file (any JSON value a line), in the order they first
+    appear in its first `sample` records, and how many records were read. Errors name `name`
+    (the location as the user gave it) and the line."""
+    seen: dict[str, None] = {}
+    rows = 0
+    with storage.open_file(location, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+                found = list(field_paths(record))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValidationError(f"{name}:{number}: not a JSON line ({exc})") from None
+            except RecursionError:
+                raise ValidationError(f"{name}:{number}: nested too deeply to list its fields") from None
+            for path in found:
+                seen.setdefault(path, None)
+            rows += 1
+            if rows >= sample:
+                break
+    return list(seen), rows
