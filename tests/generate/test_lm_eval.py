@@ -121,7 +121,8 @@ def endpoint(request, server, tiny_causal_dir):
     ref, options = request.param
     name = ref.split("-")[0]
     model = str(tiny_causal_dir) if ref == "tiny" else ref
-    manager.create(EndpointConfig(name=name, model=model), background=False)
+    # lm-eval renders prompts itself (its --apply_chat_template): the endpoint takes its text raw
+    manager.create(EndpointConfig(name=name, model=model, prompt_format="raw"), background=False)
     record = manager.describe(name)
     assert record.status == "InService", record.failure_reason
     yield url, name, manager.get(name).ready(), options

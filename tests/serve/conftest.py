@@ -24,7 +24,11 @@ def t5_engine(tiny_t5_dir) -> Engine:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, causal_engine, t5_engine) -> Iterator[liveserver.LiveServer]:
     manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
-    manager.add_engine(EndpointConfig(name="causal", model=str(causal_engine.model_dir)), causal_engine)
+    # These tests hold the wire formats to the engine's own generation for the same text, so the
+    # causal endpoint takes plain text raw (the switch, SPRINGBOARD_PROMPT_FORMAT=raw); the prompt
+    # rule itself is tested in test_prompt_rule.py.
+    manager.add_engine(EndpointConfig(name="causal", model=str(causal_engine.model_dir), prompt_format="raw"),
+                       causal_engine)
     manager.add_engine(EndpointConfig(name="t5", model=str(t5_engine.model_dir)), t5_engine)
     live = liveserver.start(manager, publish=False)
     yield live

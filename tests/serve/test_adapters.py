@@ -67,7 +67,8 @@ def multi(tmp_path_factory, tiny_causal_dir, artifacts):
     engine = Engine.load(tiny_causal_dir)
     base = engine.model
     manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
-    manager.add_engine(EndpointConfig(name="multi", model=str(tiny_causal_dir),
+    # held to the engine's raw generation of the same text: plain prompts go in raw (the switch)
+    manager.add_engine(EndpointConfig(name="multi", model=str(tiny_causal_dir), prompt_format="raw",
                                       adapters={"a1": str(artifacts["a1"])}), engine)
     live = liveserver.start(manager, publish=False)
     url = live.url
@@ -180,7 +181,9 @@ def test_deploy_option_and_cli_attach_against_a_background_server(background_ser
     from springboard.cli import main
     from springboard.serve.server import find_server
 
-    Model(model_data=tiny_causal_dir).deploy(endpoint_name="lora", adapters={"a1": str(artifacts["a1"])})
+    # the SDK's container environment sets the prompt-format switch: plain text raw, as `alone` generated it
+    Model(model_data=tiny_causal_dir, env={"SPRINGBOARD_PROMPT_FORMAT": "raw"}).deploy(
+        endpoint_name="lora", adapters={"a1": str(artifacts["a1"])})
     assert main(["endpoints", "attach-adapter", "lora", "a3", "--artifact", str(artifacts["a3"])]) == 0
     assert "a1, a3" in capsys.readouterr().out
     assert main(["endpoints", "attach-adapter", "lora", "a9", "--artifact", str(artifacts["a3"] / "nothing")]) == 1

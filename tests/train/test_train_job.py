@@ -43,6 +43,10 @@ def test_lora_job_metrics_and_artifact(tiny_causal_dir, numbers):
     record = json.loads((out / "springboard.json").read_text())
     assert record["method"] == "lora" and record["architecture"] == "causal"
     assert len(record["data_fingerprint"]) == 64
+    # trained on plain prompt/completion text: served raw, though its tokenizer has a chat template
+    from springboard.generate.prompting import trained_format
+
+    assert record["prompt_format"] == "raw" and trained_format(out) == "raw"
     df = TrainingJobAnalytics("lora-job").dataframe()
     assert {"train_loss", "val_loss", "epoch", "perplexity", "learning_rate", "tokens_per_second"} <= set(df.metric_name)
     val = df[df.metric_name == "val_loss"]

@@ -5,7 +5,6 @@ generating the validation responses with the candidate's model."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -170,10 +169,11 @@ def _training_metrics(store: jobs.JobStore, name: str) -> dict[str, float]:
 
 def evaluate_candidate(candidate: Candidate, plan: Plan, validation_file: str, out_dir: Path) -> Candidate:
     """ROUGE of the candidate's generations against the validation responses (the first
-    MaxEvaluationRecords records), scored with the evaluate room's rouge-score wrapper; the
-    generations are kept for the insights report."""
+    MaxEvaluationRecords records), through the evaluate room's generate-then-score path (the
+    prompts rendered as the candidate was trained: generate/prompting.py); the generations are
+    kept for the insights report."""
     from springboard.automl.channels import load_validation
-    from springboard.evaluate.rouge import score_pairs
+    from springboard.evaluate.generation import evaluate_model
 
     if candidate.artifact and "TrainingLoss" not in candidate.metrics:
         record = json.loads((Path(candidate.artifact) / "springboard.json").read_text()).get("metrics", {})
@@ -184,8 +184,8 @@ def evaluate_candidate(candidate: Candidate, plan: Plan, validation_file: str, o
     rows = load_validation(validation_file, plan.max_evaluation_records)
     if not rows:
         return candidate
-    outputs = generate(candidate.artifact, [r["prompt"] for r in rows], [r["completion"] for r in rows])
-    scores, per = score_pairs(outputs, [r["completion"] for r in rows])
+    result = evaluate_model(candidate.artifact, [r["prompt"] for r in rows], [r["completion"] for r in rows])
+    outputs, scores, per = result.outputs, result.rouge, result.per_record
     if scores is not None:
         for key, standard in ROUGE_NAMES.items():
             candidate.metrics[standard] = float(getattr(scores, key))
@@ -198,18 +198,3 @@ def evaluate_candidate(candidate: Candidate, plan: Plan, validation_file: str, o
     candidate.predictions_file = str(path)
     return candidate
 
-
-def generate(model: str, prompts: list[str], references: list[str] | None = None, batch_size: int = 8) -> list[str]:
-    """Greedy generations (plain prompts, as the candidates were trained), at most a few tokens
-    longer than the longest reference."""
-    from springboard.generate import Engine, GenerationParams
-
-    engine = Engine.load(model)
-    try:
-        longest = max((engine.count_tokens(r) for r in references or []), default=48)
-        params = GenerationParams(max_new_tokens=max(8, min(256, longest + 8)), do_sample=False)
-        results = engine.generate(prompts, params, chat=False, batch_size=batch_size)
-        return [r.texts[0].strip() for r in results]
-    finally:
-        del engine
-        gc.collect()

@@ -59,8 +59,11 @@ def loss_curves_png(name: str, store: jobs.JobStore) -> str | None:
 
 def sample_generations(best: Candidate, base_dir: str, validation_file: str) -> list[dict[str, str]]:
     """The first validation records with the base model's and the best candidate's outputs."""
-    from springboard.automl.candidates import generate
     from springboard.automl.channels import load_validation
+    from springboard.evaluate.generation import generate_outputs
+
+    def generate(model: str, prompts: list[str], references: list[str]) -> list[str]:
+        return generate_outputs(model, prompts, references=references)[0]
 
     if best.predictions_file and Path(best.predictions_file).exists():
         from springboard.data.io import text_lines

@@ -56,6 +56,7 @@ def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if primary.get("Mode") == "MultiModel":
         raise validation("Springboard serves one model per container: Mode MultiModel is not supported")
     tags = tags_of(params)
+    prompt_env(primary.get("Environment"))  # a bad SPRINGBOARD_PROMPT_FORMAT fails CreateModel
     reference = resolve.model_reference(
         resolve.container_location(primary),
         tags,
@@ -72,6 +73,17 @@ def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise validation(f'Cannot create already existing model "{arn("model", name)}".')
     ctx.records.add_tags("model", name, tags)
     return {"ModelArn": arn("model", name)}
+
+
+def prompt_env(env: dict[str, str] | None) -> str | None:
+    """The container's SPRINGBOARD_PROMPT_FORMAT (auto | chat | raw), or a ValidationException."""
+    from springboard.errors import ValidationError
+    from springboard.generate.prompting import from_environment
+
+    try:
+        return from_environment(env)
+    except ValidationError as exc:
+        raise validation(f"PrimaryContainer.Environment {exc}") from None
 
 
 def get_model(ctx: Context, name: str) -> dict[str, Any]:
@@ -204,6 +216,7 @@ def _serve_config(ctx: Context, endpoint_name: str, config_name: str) -> Any:
         device=device_for(variant.get("InstanceType")),
         dtype=env.get("DTYPE"),  # the precision (generate/precision.py), as TGI containers read it
         quantize=env.get("QUANTIZE"),
+        prompt_format=prompt_env(env),  # SPRINGBOARD_PROMPT_FORMAT (generate/prompting.py)
         accept_eula=bool(model.get("accept_eula")),
     )
 

@@ -59,9 +59,11 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
             knobs[field] = processing[key]
     knobs["instance_count"] = params["TransformResources"]["InstanceCount"]
     request = {k: v for k, v in params.items() if k != "Tags"}
-    # the model container's precision (DTYPE / QUANTIZE) applies unless the job's Environment sets it
+    # the model container's precision (DTYPE / QUANTIZE) and prompt format (SPRINGBOARD_PROMPT_FORMAT)
+    # apply unless the job's Environment sets them
     container = model["request"].get("PrimaryContainer") or (model["request"].get("Containers") or [{}])[0]
-    precision = {k: v for k, v in (container.get("Environment") or {}).items() if k in ("DTYPE", "QUANTIZE")}
+    precision = {k: v for k, v in (container.get("Environment") or {}).items() 
+                 if k in ("DTYPE", "QUANTIZE", "SPRINGBOARD_PROMPT_FORMAT")}
     config = transform_config(model["reference"], s3["S3Uri"], output["S3OutputPath"],
                               env={**precision, **(params.get("Environment") or {})}, **knobs)
     # the request is recorded in the job's creating transaction (see training.py)

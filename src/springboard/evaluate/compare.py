@@ -3,7 +3,6 @@ the references, print the tables, write a Markdown and a self-contained HTML rep
 
 from __future__ import annotations
 
-import gc
 import logging
 import string
 from pathlib import Path
@@ -13,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from springboard.errors import DataError, ValidationError
 from springboard.evaluate.jsonl_fields import FieldPath, as_text, read_jsonl
-from springboard.evaluate.rouge import ROUGE_TYPES, RougeScores, score_pairs
+from springboard.evaluate.rouge import ROUGE_TYPES, RougeScores
 
 log = logging.getLogger("springboard.evaluate")
 
@@ -78,9 +77,13 @@ def compare_models(
     batch_size: int = 8,
     chat: bool | None = None,
 ) -> CompareReport:
-    """Generates for every record (up to `limit`) with each model in turn. `reference_field`
-    defaults to `highlights` when the records have it; without references ROUGE is skipped."""
-    from springboard.generate import Engine, GenerationParams
+    """Generates for every record (up to `limit`) with each model in turn, through the one
+    generate-then-score path (evaluate/generation.py). `reference_field` defaults to
+    `highlights` when the records have it; without references ROUGE is skipped. `chat`: the
+    prompt rule's switch (True: chat template, False: raw; None: each model's own format)."""
+    from springboard.evaluate.generation import evaluate_model
+    from springboard.generate import GenerationParams
+    from springboard.generate.prompting import chat_setting
 
     if len(models) < 2:
         raise ValidationError("compare needs at least two models")
@@ -106,22 +109,14 @@ def compare_models(
                           reference=reference, outputs=[])
         )
     prompts = [r.prompt for r in records]
-    for ref in models:
-        log.info("generating %d records with %s", len(prompts), ref)
-        engine = Engine.load(ref)
-        use_chat = chat if chat is not None else (not engine.is_seq2seq and engine.has_chat_template)
-        results = engine.generate(prompts, gen_params, chat=use_chat, batch_size=batch_size)
-        for record, result in zip(records, results):
-            record.outputs.append(result.texts[0].strip())
-        del engine
-        gc.collect()
+    references = [r.reference or "" for r in records] if ref_path else None
     rouge: list[RougeScores | None] = []
-    for m in range(len(models)):
-        if ref_path:
-            scores, _ = score_pairs([r.outputs[m] for r in records], [r.reference or "" for r in records])
-            rouge.append(scores)
-        else:
-            rouge.append(None)
+    for ref in models:
+        result = evaluate_model(ref, prompts, references, gen_params, prompt_format=chat_setting(chat),
+                                batch_size=batch_size)
+        for record, output in zip(records, result.outputs):
+            record.outputs.append(output)
+        rouge.append(result.rouge)
     return CompareReport(
         models=list(models), data=file, prompt_template=prompt_template,
         reference_field=reference_field, params=gen_params.model_dump(exclude_defaults=True),

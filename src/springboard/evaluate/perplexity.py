@@ -9,6 +9,7 @@ before it, with the earlier tokens as context."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,10 @@ def perplexity(
     stride: int = 512,
     file: str | None = None,
 ) -> PerplexityResult:
-    """`model`: an Engine (or a model ref to load one). Each text is scored on its own, with
-    the tokenizer's special tokens (e.g. BOS) as it would add them."""
-    import torch
-
+    """`model`: an Engine (or a model ref to load one). Each text is encoded by the engine as
+    a plain text (never a prompt: no chat template; the tokenizer's special tokens, e.g. BOS, as
+    it adds them) and each window is scored by Engine.score, the log-probabilities OpenAI
+    `echo` and log-likelihood evaluation read."""
     from springboard.generate import Engine
 
     engine = model if isinstance(model, Engine) else Engine.load(model)
@@ -74,26 +75,26 @@ def perplexity(
         raise ValidationError(f"stride must be between 1 and max_length ({window}), got {stride}")
     total_nll, total_tokens, n_texts = 0.0, 0, 0
     for text in texts:
-        ids = engine.tokenizer(text, return_tensors="pt")["input_ids"][0]
-        if ids.numel() < 2:
+        if not text:
+            continue
+        # The windows below bound each pass, so the whole text is encoded (a truncate as long as
+        # any text keeps every token and lifts encode's refusal of text over one context).
+        _, ids = engine.encode(text, chat=False, truncate=sys.maxsize)
+        if len(ids) < 2:
             continue  # nothing to predict
         n_texts += 1
         prev_end = 0
-        for begin in range(0, ids.numel(), stride):
-            end = min(begin + window, ids.numel())
+        for begin in range(0, len(ids), stride):
+            end = min(begin + window, len(ids))
             target_len = end - prev_end  # tokens this window scores for the first time
-            chunk = ids[begin:end].unsqueeze(0).to(engine.device)
-            with torch.inference_mode():
-                logits = engine.model(chunk).logits[0, :-1].float()
-            labels = chunk[0, 1:].clone()
-            # Only the last target_len positions are new; position 0 has no context.
-            skip = labels.numel() - min(target_len, labels.numel())
-            labels[:skip] = -100
-            nll = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")
-            total_nll += float(nll)
-            total_tokens += int((labels != -100).sum())
+            (scored,) = engine.score([ids[begin:end]])
+            # scored[0] has no context; only the last target_len predictions are new.
+            predicted = scored[1:]
+            new = predicted[len(predicted) - min(target_len, len(predicted)):]
+            total_nll -= sum(float(t.logprob) for t in new)
+            total_tokens += len(new)
             prev_end = end
-            if end == ids.numel():
+            if end == len(ids):
                 break
     if total_tokens == 0:
         raise ValidationError("no text to score (every text is shorter than two tokens)")

@@ -1,5 +1,7 @@
-"""The quickstart's last step: both models over the held-out file as batch transform jobs,
-ROUGE joined on id, and three examples side by side."""
+"""The quickstart's last step: both models over the held-out file as batch transform jobs
+(prompts rendered by the one prompt rule, generate/prompting.py: the tuned artifact as it was
+trained, with the chat template; the instruct base model in its chat template), ROUGE joined on
+id (evaluate.rouge), and three examples side by side."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def compare_models(
     for label, model in (("pre-trained", base), ("fine-tuned", tuned)):
         out_dir = workdir / "predictions" / label
         console.print(f"batch transform: {label} model over {len(records)} held-out records")
-        config = transform_config(model, test_file, out_dir, env={"HYPER_PARAMS": str(params)}, chat=True)
+        config = transform_config(model, test_file, out_dir, env={"HYPER_PARAMS": str(params)})
         job = jobs.submit(config, wait=True)
         if job.status != "Completed":
             raise SpringboardError(f"transform job {job.name} {job.status}: {job.failure_reason}")

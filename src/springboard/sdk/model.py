@@ -16,6 +16,9 @@ from springboard.serve.server import ServerClient
 # SageMaker arguments about AWS infrastructure (sessions, IAM, networking, encryption, storage,
 # timeouts of the managed container): meaningless on one machine, accepted without effect. Any
 # other unknown keyword is refused, so a misspelling is never silently ignored.
+# The container environment keys this server reads (precision, and the prompt-format switch).
+CONTAINER_ENV = ("DTYPE", "QUANTIZE", "SPRINGBOARD_PROMPT_FORMAT")
+
 INFRASTRUCTURE_ARGS = frozenset({
     "sagemaker_session", "vpc_config", "enable_network_isolation", "tags", "kms_key", "volume_size",
     "model_data_download_timeout", "container_startup_health_check_timeout", "endpoint_logging",
@@ -31,14 +34,23 @@ class Model:
     """A deployable model: a hub `model_id`, or `model_data` (an artifact directory or a
     training job's name). Instance, role and other AWS infrastructure arguments are accepted for
     SageMaker-code compatibility and have no effect: endpoints run on this machine's endpoint
-    server. Other unknown keywords are refused."""
+    server. Other unknown keywords are refused. `env`: the model container's environment, the
+    settings this server reads (CONTAINER_ENV); any other key is refused."""
 
     def __init__(self, model_id: str | None = None, model_data: str | Path | None = None, *,
                  name: str | None = None, role: str | None = None, instance_type: str | None = None,
-                 **sagemaker_args: Any) -> None:
-        _refuse_unknown("Model", sagemaker_args, ["model_id", "model_data", "name", "role", "instance_type"])
+                 env: dict[str, str] | None = None, **sagemaker_args: Any) -> None:
+        _refuse_unknown("Model", sagemaker_args, ["model_id", "model_data", "name", "role", "instance_type", "env"])
         if (model_id is None) == (model_data is None):
             raise ValidationError("Model needs exactly one of model_id or model_data")
+        self.env = dict(env or {})
+        unknown = sorted(set(self.env) - set(CONTAINER_ENV))
+        if unknown:
+            raise ValidationError(f"Model env {unknown[0]!r} is not a setting this container reads "
+                                  f"(one of {', '.join(CONTAINER_ENV)})")
+        from springboard.generate.prompting import from_environment
+
+        from_environment(self.env)  # a bad SPRINGBOARD_PROMPT_FORMAT fails here, naming it
         self.model_id = model_id
         self.model_data = str(model_data) if model_data is not None else None
         self.name = name
@@ -59,7 +71,9 @@ class Model:
             "max_batch_size", "max_wait_ms", "device", "dtype", "quantize", "adapters"])
         name = endpoint_name or default_endpoint_name(self.name or self.ref)
         config = EndpointConfig(name=name, model=self.ref, batching=batching, max_batch_size=max_batch_size,
-                                max_wait_ms=max_wait_ms, device=device, dtype=dtype, quantize=quantize,
+                                max_wait_ms=max_wait_ms, device=device, dtype=dtype or self.env.get("DTYPE"),
+                                quantize=quantize or self.env.get("QUANTIZE"),
+                                prompt_format=self.env.get("SPRINGBOARD_PROMPT_FORMAT", "").strip().lower() or None,
                                 accept_eula=accept_eula, adapters=dict(adapters or {}))
         return Predictor(name, client=deploy(config, wait=wait))
 
@@ -67,6 +81,7 @@ class Model:
         """A batch-transform `Transformer` for this model (SageMaker's `Model.transformer`)."""
         from springboard.sdk.transformer import Transformer  # loads the transform room on use
 
+        kwargs["env"] = {**self.env, **(kwargs.get("env") or {})}  # the container's settings, then the job's
         return Transformer(self.ref, instance_count=instance_count, instance_type=instance_type, **kwargs)
 
 

@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if present, else cpu)")
     d.add_argument("--dtype", help="DTYPE: float32, bfloat16 (float16 on CUDA) (default auto: README \"Precision\")")
     d.add_argument("--quantize", help="QUANTIZE: a GGUF type, e.g. q8_0, q4_1, q4_k_m (llama.cpp; default auto)")
+    d.add_argument("--prompt-format", choices=["auto", "chat", "raw"],
+                   help="SPRINGBOARD_PROMPT_FORMAT: how plain-text prompts reach the model (default auto: "
+                        "the format it was trained in, else chat for instruct models; README \"Prompts\")")
     _batching_args(d)
     d.set_defaults(func=_deploy)
 
@@ -64,7 +67,7 @@ def _deploy(args: argparse.Namespace) -> int:
     config = EndpointConfig(
         name=args.name, model=model, batching=not args.no_batching, max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms, device=args.device, dtype=args.dtype, quantize=args.quantize,
-        accept_eula=args.accept_eula,
+        prompt_format=args.prompt_format, accept_eula=args.accept_eula,
     )
     client = ServerClient(start=True)
     record = client.create(config)
@@ -115,7 +118,7 @@ def _describe(args: argparse.Namespace) -> int:
     if not url and record.status == "InService":
         summary["EndpointStatus"] = "OutOfService"  # recorded, but no server is hosting it
     print(json.dumps(summary | {"Config": record.model_dump(include={"batching", "max_batch_size", "max_wait_ms",
-                                                                        "device", "dtype", "quantize",
+                                                                        "device", "dtype", "quantize", "prompt_format",
                                                                         "accept_eula", "adapters"}),
                                 "ModelDir": record.model_dir}, indent=2))
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 from springboard import settings
 from springboard.errors import ConflictError, LimitExceededError, NotFoundError, SpringboardError, ValidationError
 from springboard.generate import Engine, GenerationRequest, GenerationResult, TextStream
+from springboard.generate.prompting import text_as_chat
 from springboard.serve.batching import Batcher
 from springboard.serve.engines import SharedEngines, engine_key
 from springboard.serve.limits import check_request
@@ -85,6 +86,11 @@ class Endpoint:
                 "attribute accept_eula=true (CustomAttributes='accept_eula=true')"
             )
         return engine
+
+    def text_as_chat(self) -> bool:
+        """Whether this endpoint renders plain-text prompts in the chat template: the one prompt
+        rule (generate/prompting.py) with its SPRINGBOARD_PROMPT_FORMAT."""
+        return text_as_chat(self.ready(), self.record.prompt_format)
 
     async def generate(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
         check_request(self.ready(), request.prompts, request.params)

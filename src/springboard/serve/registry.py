@@ -41,6 +41,9 @@ class EndpointConfig(BaseModel):
     device: str | None = None
     dtype: str | None = None  # DTYPE: float32 | bfloat16 | auto (generate/precision.py)
     quantize: str | None = None  # QUANTIZE: a GGUF type (q8_0, q4_1, ...) | auto
+    # SPRINGBOARD_PROMPT_FORMAT: how plain-text prompts are rendered (generate/prompting.py);
+    # None or "auto": the model's own format
+    prompt_format: Literal["auto", "chat", "raw"] | None = None
     accept_eula: bool = False  # accepted at deploy time, like JumpStartModel.deploy(accept_eula=True)
     # LoRA adapters attached to the base model: name -> training job name or artifact path
     adapters: dict[str, str] = Field(default_factory=dict)

@@ -221,6 +221,8 @@ def train(ctx: jobs.JobContext, dist) -> None:
     # From here a stop request is refused: the job ends Completed with its whole artifact.
     ctx.enter_final("Uploading", "saving the model artifact")
     out = Path(ctx.output_dir)
+    from springboard.generate.prompting import recorded_format
+
     record: dict[str, Any] = {
         "base_model": model_id or config.model,
         "base_model_path": str(model_dir),
@@ -228,6 +230,9 @@ def train(ctx: jobs.JobContext, dist) -> None:
         "architecture": arch,
         "task": "text2text" if seq2seq else "text-generation",
         "hyperparameters": hp.model_dump(),
+        # how plain prompts are rendered when this artifact serves (generate/prompting.py)
+        "prompt_format": recorded_format(bool(getattr(hp, "chat_dataset", False)),
+                                         bool(getattr(hp, "use_chat_template", False)), seq2seq),
         "precision": {"name": precision.name, "requested": precision.requested, "reason": precision.reason},
         "data_fingerprint": data.fingerprint,
         "training_job": ctx.name,

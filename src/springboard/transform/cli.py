@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--master", help="Spark master URL for --runner spark (default local[instance-count])")
     chat = p.add_mutually_exclusive_group()
     chat.add_argument("--chat", dest="chat", action="store_true", default=None,
-                      help="wrap prompts in the chat template (default: causal models that have one)")
+                      help="render prompts in the chat template (SPRINGBOARD_PROMPT_FORMAT=chat; --no-chat: raw); "
+                           "default: the model's own format (README \"Prompts\")")
     chat.add_argument("--no-chat", dest="chat", action="store_false")
     p.add_argument("--max-runtime", type=int, metavar="SECONDS",
                    help="stop the job once it has run this long (MaxRuntimeInSeconds, as for training jobs)")

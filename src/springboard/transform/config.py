@@ -65,8 +65,8 @@ class TransformConfig(BaseModel):
     )
     chat: bool | None = Field(
         None,
-        description="wrap prompts in the model's chat template; None: yes for causal models "
-        "that have one",
+        description="the prompt-format switch as a flag: true = SPRINGBOARD_PROMPT_FORMAT=chat, false = raw; "
+        "None: the environment's SPRINGBOARD_PROMPT_FORMAT, else the model's own format (generate/prompting.py)",
     )
     instance_count: int = Field(1, ge=1, le=64, description="workers, each with its own engine")
     max_concurrent_transforms: int = Field(
@@ -129,15 +129,28 @@ class TransformConfig(BaseModel):
         if self.content_type == "text/csv" and self.split_type == "None":
             raise ValueError("content_type text/csv needs split_type 'Line'")
         hyper_params(self.environment)  # fail at submit time, not in the worker
+        from springboard.generate import prompting
         from springboard.generate.precision import from_environment
 
         try:
             from_environment(self.environment)
+            env_format = prompting.from_environment(self.environment)
         except ValidationError as exc:
             raise ValueError(f"environment {exc}") from None
+        flag = prompting.chat_setting(self.chat)
+        if flag and env_format not in (None, "auto", flag):
+            raise ValueError(f"chat={self.chat} and environment {prompting.PROMPT_FORMAT_ENV}={env_format} "
+                             "disagree (they are the same switch)")
         if self.master and self.runner != "spark":
             raise ValueError("master is a Spark setting: use it with runner 'spark'")
         return self
+
+    @property
+    def prompt_format(self) -> str | None:
+        """The prompt-format switch this job sets (`chat`, else its environment), or None."""
+        from springboard.generate.prompting import chat_setting, from_environment
+
+        return chat_setting(self.chat) or from_environment(self.environment)
 
     @property
     def max_payload_bytes(self) -> int | None:

@@ -60,7 +60,7 @@ export function whyEmpty(text, ended, shape) {
   if (text.trim()) return null;
   const next = shape === "chat"
     ? " Try another message or a system prompt, or sample (temperature above 0)."
-    : " Try the Chat payload (it wraps the prompt in the model's chat template), a different prompt, or sampling (temperature above 0).";
+    : " Try the Chat payload (it always uses the model's chat template; plain text takes the endpoint's prompt format), a different prompt, or sampling (temperature above 0).";
   const { finish, tokens } = ended || {};
   if (finish === "eos_token" || (finish === "stop" && !tokens) || (finish === "stop" && tokens <= 1))
     return "The model ended its answer at once: the first token it chose ends the answer (end of sequence" +

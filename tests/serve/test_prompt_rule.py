@@ -1,0 +1,155 @@
+"""The one prompt rule (generate/prompting.py) on every path, through real clients on loopback:
+the same plain prompt sent as JumpStart `inputs` and `text_inputs` (boto3 sagemaker-runtime), an
+`application/x-text` body, TGI /generate (httpx), OpenAI completions (openai) and a batch
+transform gets the same rendering; the switch SPRINGBOARD_PROMPT_FORMAT is honoured on each; an
+artifact trained with use_chat_template=False is served raw."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import liveserver
+import pytest
+
+from springboard.generate import Engine, GenerationParams
+from springboard.generate.prompting import prompt_format, rendered
+from springboard.serve import EndpointConfig, EndpointManager, EndpointRegistry
+
+PROMPT = "Name three colours of the rainbow."
+TOKENS = 6
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_causal_dir) -> Engine:
+    return Engine.load(tiny_causal_dir)
+
+
+@pytest.fixture(scope="module")
+def trained_raw_dir(tmp_path_factory, tiny_causal_dir):
+    """A training job's artifact whose examples were plain text (use_chat_template=False), as
+    older artifacts record it: in its hyperparameters only."""
+    out = tmp_path_factory.mktemp("artifact") / "model"
+    shutil.copytree(tiny_causal_dir, out)
+    (out / "springboard.json").write_text(json.dumps({
+        "base_model": str(tiny_causal_dir), "method": "full", "architecture": "causal",
+        "hyperparameters": {"use_chat_template": False, "chat_dataset": False, "instruction_tuned": True}}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, engine, trained_raw_dir) -> Iterator[str]:
+    manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
+    model = str(engine.model_dir)
+    manager.add_engine(EndpointConfig(name="auto", model=model), engine)
+    manager.add_engine(EndpointConfig(name="raw", model=model, prompt_format="raw"), engine)
+    trained = Engine.load(trained_raw_dir)
+    manager.add_engine(EndpointConfig(name="trained", model=str(trained_raw_dir)), trained)
+    manager.add_engine(EndpointConfig(name="forced", model=str(trained_raw_dir), prompt_format="chat"), trained)
+    live = liveserver.start(manager, publish=False)
+    yield live.url
+    live.stop(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def expected(engine) -> dict[str, str]:
+    params = GenerationParams(max_new_tokens=TOKENS)
+    out = {fmt: engine.generate([PROMPT], params, chat=fmt == "chat")[0].texts[0] for fmt in ("chat", "raw")}
+    assert out["chat"] != out["raw"]  # the paths below tell the two renderings apart
+    return out
+
+
+def _answers(url: str, name: str) -> dict[str, str]:
+    """The answer to PROMPT on every plain-text path of endpoint `name`."""
+    import boto3
+    import openai
+
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def invoke(body, content_type="application/json"):
+        response = runtime.invoke_endpoint(EndpointName=name, ContentType=content_type, Body=body)
+        return json.loads(response["Body"].read())
+
+    out = {
+        "inputs": invoke(json.dumps({"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}}))[0]["generated_text"],
+        "text_inputs": invoke(json.dumps({"text_inputs": PROMPT, "max_new_tokens": TOKENS}))["generated_texts"][0],
+        "tgi": httpx.post(f"{url}/endpoints/{name}/generate",
+                          json={"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}}).json()["generated_text"],
+    }
+    stream = httpx.post(f"{url}/endpoints/{name}/generate_stream",
+                        json={"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}})
+    events = [json.loads(line[5:]) for line in stream.text.splitlines() if line.startswith("data:")]
+    out["tgi_stream"] = events[-1]["generated_text"]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+    out["completions"] = client.completions.create(model=name, prompt=PROMPT, max_tokens=TOKENS,
+                                                   temperature=0).choices[0].text
+    streamed = client.completions.create(model=name, prompt=PROMPT, max_tokens=TOKENS, temperature=0, stream=True)
+    out["completions_stream"] = "".join(c.choices[0].text for c in streamed if c.choices)
+    return out
+
+
+def test_an_instruct_model_renders_plain_text_in_its_chat_template_on_every_path(server, engine, expected):
+    assert prompt_format(engine) == "chat"
+    assert rendered(engine, PROMPT).startswith("<|im_start|>user\n" + PROMPT)
+    assert set(_answers(server, "auto").values()) == {expected["chat"]}
+
+
+def test_the_switch_makes_every_path_raw(server, expected):
+    assert set(_answers(server, "raw").values()) == {expected["raw"]}
+
+
+def test_an_artifact_trained_without_the_chat_template_is_served_raw(server, expected, trained_raw_dir):
+    assert set(_answers(server, "trained").values()) == {expected["raw"]}
+    # the switch overrides what the artifact records
+    assert set(_answers(server, "forced").values()) == {expected["chat"]}
+
+
+def test_dialogs_are_always_templated_even_with_the_raw_switch(server, engine):
+    import boto3
+    import openai
+
+    messages = [{"role": "user", "content": PROMPT}]
+    want = engine.generate([messages], GenerationParams(max_new_tokens=TOKENS))[0].texts[0]
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    chat = client.chat.completions.create(model="raw", messages=messages, max_tokens=TOKENS, temperature=0)
+    assert chat.choices[0].message.content == want
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=server, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    body = json.dumps({"inputs": [messages], "parameters": {"max_new_tokens": TOKENS}})
+    out = json.loads(runtime.invoke_endpoint(EndpointName="raw", ContentType="application/json",
+                                             Body=body)["Body"].read())
+    assert out[0]["generated_text"] == want
+
+
+@pytest.mark.parametrize("knobs, fmt", [
+    ({}, "chat"),
+    ({"chat": False}, "raw"),
+    ({"environment": {"SPRINGBOARD_PROMPT_FORMAT": "raw"}}, "raw"),
+    ({"environment": {"SPRINGBOARD_PROMPT_FORMAT": "auto"}}, "chat"),
+])
+def test_a_batch_transform_renders_records_by_the_same_rule(tmp_path, engine, expected, knobs, fmt):
+    from springboard.transform.config import TransformConfig
+    from springboard.transform.runner import TransformRunner
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text(json.dumps({"id": 1, "text_inputs": PROMPT}) + "\n")
+    env = {**knobs.pop("environment", {}), "HYPER_PARAMS": str({"max_new_tokens": TOKENS})}
+    config = TransformConfig(model=str(engine.model_dir), input=str(tmp_path / "in"), output=str(tmp_path / "out"),
+                             environment=env, **knobs)
+    TransformRunner(config, engine, tmp_path / "state").run()
+    out = json.loads((tmp_path / "out" / "a.jsonl.out").read_text())
+    assert out["generated_texts"] == [expected[fmt]]
+
+
+def test_a_transform_chat_flag_and_environment_that_disagree_are_refused(tmp_path):
+    from springboard.transform.config import TransformConfig
+
+    with pytest.raises(ValueError, match="SPRINGBOARD_PROMPT_FORMAT=chat"):
+        TransformConfig(model="m", input=str(tmp_path), output=str(tmp_path / "o"), chat=False,
+                        environment={"SPRINGBOARD_PROMPT_FORMAT": "chat"})
+    with pytest.raises(ValueError, match="SPRINGBOARD_PROMPT_FORMAT must be one of auto, chat, raw"):
+        TransformConfig(model="m", input=str(tmp_path), output=str(tmp_path / "o"),
+                        environment={"SPRINGBOARD_PROMPT_FORMAT": "template"})
