@@ -412,3 +412,14 @@ def test_estimator_deploy_returns_predictor(tiny_causal_dir, numbers, endpoint_s
         assert isinstance(out, list) and "generated_text" in out[0]
     finally:
         predictor.delete_endpoint()
+
+
+def test_estimator_max_run_is_the_jobs_max_runtime(tiny_causal_dir, numbers):
+    """SageMaker's `max_run`: the job's MaxRuntimeInSeconds, enforced by its runner (Stopped,
+    MaxRuntimeExceeded); an attached Estimator keeps it."""
+    est = Estimator(model_id=str(tiny_causal_dir), hyperparameters={"epoch": 200, "instruction_tuned": True}, max_run=1)
+    handle = est.fit({"training": str(numbers)}, wait=False)
+    assert jobs.JobStore().get(handle.name).max_runtime == 1
+    job = handle.wait()
+    assert job.status == "Stopped" and "MaxRuntimeExceeded" in [t.status for t in job.transitions]
+    assert Estimator.attach(handle.name).max_run == 1

@@ -68,12 +68,13 @@ class Estimator:
         base_job_name: str | None = None,
         instance_type: str | None = None,
         instance_count: int = 1,
+        max_run: int | None = None,
         **sagemaker_args: Any,
     ) -> None:
         refuse_unknown_kwargs(
             "Estimator", sagemaker_args,
             ["model_id", "model_version", "hyperparameters", "environment", "output_path", "base_job_name",
-             "instance_type", "instance_count"],
+             "instance_type", "instance_count", "max_run"],
             SAGEMAKER_INFRASTRUCTURE_ARGS,
         )
         # instance_type is accepted so SageMaker code runs unchanged; resources are this machine.
@@ -87,6 +88,7 @@ class Estimator:
         self.environment = dict(environment or {})
         self.output_path = output_path
         self.base_job_name = base_job_name
+        self.max_run = max_run  # seconds: the job's MaxRuntimeInSeconds (SageMaker's default, 24 h, is no limit here)
         self.latest_training_job: TrainingJob | None = None
 
     def set_hyperparameters(self, **values: Any) -> None:
@@ -119,7 +121,7 @@ class Estimator:
             processes=self.instance_count,
         )
         name = job_name or (jobs.default_name(self.base_job_name) if self.base_job_name else None)
-        job = jobs.submit(config, name=name)
+        job = jobs.submit(config, name=name, max_runtime=self.max_run)
         self.latest_training_job = TrainingJob(job.name)
         if wait:
             done = self.latest_training_job.wait(logs=logs)
@@ -154,6 +156,7 @@ class Estimator:
             model_id=job.config["model"], hyperparameters=job.config.get("hyperparameters"),
             output_path=job.config.get("output_path"), instance_count=job.config.get("processes", 1),
             environment={"accept_eula": "true"} if job.config.get("accept_eula") else None,
+            max_run=int(job.max_runtime) if job.max_runtime else None,
         )
         est.latest_training_job = TrainingJob(job.name)
         return est

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from springboard import settings
+from springboard import jobs, settings
 from springboard.errors import ValidationError
-from springboard import jobs
 from springboard.jobs import Job, follow_log, refresh, stop, validate_name, wait_for
 from springboard.sdk.arguments import refuse_unknown_kwargs
 from springboard.transform.api import transform_config
