@@ -40,11 +40,11 @@ def measure(model: str = "smollm2-135m-instruct", examples: int = 120, tokens: i
 
     from springboard.errors import DataError
     from springboard.generate import precision as prec
-    from springboard.generate.engine import _find_spec, resolve_ref
+    from springboard.generate.loading import find_spec, resolve_ref
     from springboard.quickstart import PROMPT
 
     model_dir = resolve_ref(model)
-    spec, config = _find_spec(model, model_dir), AutoConfig.from_pretrained(model_dir)
+    spec, config = find_spec(model, model_dir), AutoConfig.from_pretrained(model_dir)
     tok = AutoTokenizer.from_pretrained(model_dir)
     docs = held_out(examples)
     windows = [tok(f"{d.documentation}\n\n{d.summary}")["input_ids"][:512] for d in docs]

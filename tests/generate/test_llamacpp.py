@@ -170,10 +170,16 @@ def test_smollm2_greedy_equals_the_reference():
 
 
 def test_only_params_llama_cpp_honours_take_the_fast_path():
-    from springboard.generate.llamacpp import supports
+    from springboard.generate.decoding import needs
+    from springboard.generate.llamacpp_batch import CAPABILITIES
+
+    def supports(params):
+        return CAPABILITIES.covers(needs(params), seq2seq=False)
 
     assert supports(GenerationParams(max_new_tokens=5, stop=("x",), do_sample=True, seed=3, top_k=4, top_p=0.5))
-    for other in ({"logprobs": 0}, {"prompt_logprobs": True}, {"num_beams": 2}, {"num_return_sequences": 2,
-                  "do_sample": True}, {"repetition_penalty": 1.2}, {"typical_p": 0.5}, {"watermark": True},
+    # several sampled sequences are rows of their own (seed + j); several greedy ones are beams' cousins
+    assert supports(GenerationParams(max_new_tokens=5, num_return_sequences=2, do_sample=True))
+    for other in ({"logprobs": 0}, {"prompt_logprobs": True}, {"num_beams": 2},
+                  {"num_return_sequences": 2, "num_beams": 2}, {"repetition_penalty": 1.2}, {"typical_p": 0.5}, {"watermark": True},
                   {"no_repeat_ngram_size": 2}, {"grammar": "start: \"a\""}):
         assert not supports(GenerationParams(max_new_tokens=5, **other)), other

@@ -101,11 +101,13 @@ def test_token_id_prompts_and_truncation(causal):
 
 
 def test_decoding_knobs_reach_transformers(causal):
-    config = causal._generation_config(GenerationParams(num_beams=2, length_penalty=0.3), 5)
+    from springboard.generate.decoding import generation_config
+
+    config = generation_config(causal.model, causal.tokenizer, GenerationParams(num_beams=2, length_penalty=0.3), 5)
     assert config.length_penalty == 0.3
-    config = causal._generation_config(GenerationParams(do_sample=True, typical_p=0.5), 5)
+    config = generation_config(causal.model, causal.tokenizer, GenerationParams(do_sample=True, typical_p=0.5), 5)
     assert config.typical_p == 0.5
-    marked = causal._generation_config(GenerationParams(watermark=True), 5).watermarking_config
+    marked = generation_config(causal.model, causal.tokenizer, GenerationParams(watermark=True), 5).watermarking_config
     assert marked.greenlist_ratio == 0.5 and marked.bias == 2.0  # TGI's gamma and delta
 
 

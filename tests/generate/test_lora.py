@@ -85,11 +85,11 @@ def test_rows_of_different_adapters_take_their_own_adapters_cached_prompt_prefix
     requests = [GenerationRequest([p], GenerationParams(max_new_tokens=6, adapter=a)) for a, p in jobs]
     solo = [engine.generate(r.prompts, r.params)[0].texts for r in requests]  # one row at a time: no prefix
     scheduler = engine.scheduler
-    assert not scheduler._prefixes
+    assert not scheduler.prefixes.entries
     for _ in range(2):
-        with engine._lock:  # the scheduler cannot step until every row is queued: one prefill group
+        with engine.lock:  # the scheduler cannot step until every row is queued: one prefill group
             scheduled = [engine.schedule(r) for r in requests]
         assert [s.wait()[0].texts for s in scheduled] == solo
     # each adapter's (and the base model's) keys and values of the shared preamble, computed once
-    assert sorted(str(adapter) for adapter, _ in scheduler._prefixes) == ["None", "a1", "a2", "a3"]
+    assert sorted(str(adapter) for adapter, _ in scheduler.prefixes.entries) == ["None", "a1", "a2", "a3"]
     assert scheduler.stats.prefix_hits >= 4

@@ -224,7 +224,7 @@ def test_a_shared_prompt_prefix_is_computed_once_and_reused_with_unchanged_resul
 
     for results in asyncio.run(two_rounds()):
         assert [r[0].texts for r in results] == solo
-    assert scheduler._prefixes  # the preamble's keys and values were kept
+    assert scheduler.prefixes.entries  # the preamble's keys and values were kept
     assert scheduler.stats.prefix_hits >= 1  # and the second round took them from the cache
-    (adapter, tokens), = list(scheduler._prefixes)
+    (adapter, tokens), = list(scheduler.prefixes.entries)
     assert adapter is None and len(tokens) >= 16

@@ -95,7 +95,7 @@ def test_an_abandoned_runtime_request_stops_its_pass(server):
     _abandon(f"{server.url}/endpoints/t5/invocations", {"text_inputs": "a b c", "max_new_tokens": 2000})
     _until(lambda: endpoint.batcher.stats.abandoned > before, "the pass stopped")
     assert endpoint.batcher.stats.abandoned_tokens < 2000
-    _until(lambda: not endpoint.engine._lock.locked(), "the engine is idle")
+    _until(lambda: not endpoint.engine.lock.locked(), "the engine is idle")
     assert "generated_texts" in httpx.post(f"{server.url}/endpoints/t5/invocations",
                                            json={"text_inputs": "a b", "max_new_tokens": 2}, timeout=60).json()
 

@@ -25,15 +25,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from springboard.errors import ValidationError
-from springboard.generate.params import GenerationParams
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from springboard.generate.engine import Engine, GenerationRequest
 
 log = logging.getLogger("springboard.generate")
 
@@ -222,32 +216,3 @@ def _write_vocab(writer: Any, model_dir: Path, n_vocab: int) -> None:
 # What llama.cpp runs here as the reference does; any other field away from its default
 # (log-probabilities, grammars, beams, several sequences, penalties, typical_p, watermark, an
 # adapter, or a field added later) keeps the row on transformers.
-HONOURED = frozenset({"max_length", "max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "seed",
-                      "stop", "return_full_text", "truncate", "early_stopping", "length_penalty"})
-
-
-def supports(params: GenerationParams) -> bool:
-    """Whether llama.cpp runs a row with these params the way the reference would (never a
-    silently different meaning): every field outside HONOURED is at its default.
-    (`early_stopping` and `length_penalty` act only in beam search, which stays on transformers.)"""
-    fields = type(params).model_fields
-    return all(getattr(params, name) == info.get_default(call_default_factory=True)
-               for name, info in fields.items() if name not in HONOURED)
-
-
-def takes(engine: Engine, requests: Sequence[GenerationRequest]) -> bool:
-    """Whether the llama.cpp backend runs these requests. At float32 (the reference's weights) it
-    takes a lone row while it is free, and concurrent rows batch on the transformers scheduler with
-    equal outputs. At any other precision every row it can run goes to it, however many and
-    however busy it is: a request's output must not depend on which path the load sent it to.
-    Adapters, and every field outside HONOURED, stay on transformers (float32)."""
-    if any(r.params.adapter for r in requests) or engine.fast is None:
-        return False
-    params = [r.params for r in requests if r.prompts]
-    if engine.precision is not None and not engine.precision.exact:
-        # several sampled sequences are rows of their own (seed + j), as on the scheduler
-        return all(supports(p.with_overrides(num_return_sequences=1)) and (p.num_return_sequences == 1 or p.do_sample)
-                   for p in params)
-    if sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1 or not all(map(supports, params)):
-        return False
-    return engine.scheduler is None or not engine.fast.busy

@@ -31,13 +31,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from springboard.errors import DataError, SpringboardError
-from springboard.generate.stream import StreamEvent
+from springboard.generate.backends import Capabilities
 
 if TYPE_CHECKING:
-    from springboard.generate.engine import Engine
+    from collections.abc import Sequence
+
+    from springboard.generate.engine import Engine, GenerationRequest
     from springboard.generate.stream import TextStream
 
 log = logging.getLogger("springboard.generate")
+
+# What llama.cpp runs the way the reference would (never a silently different meaning): the core
+# fields (decoding.CORE_FIELDS: limits, greedy or temperature/top-k/top-p sampling, seeds, stop
+# sequences) and several sampled sequences (rows of their own, seed + j). Log-probabilities,
+# grammars, adapters, beam search, penalties, watermark... stay on transformers.
+CAPABILITIES = Capabilities("llamacpp", frozenset({"several_sampled"}), seq2seq=False)
 
 
 class _Row:
@@ -50,6 +58,8 @@ class _Row:
 
 class LlamaCppBackend:
     """The llama.cpp backend of an Engine: `submit(stream)` queues a TextStream's row."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, engine: Engine, threads: int | None = None, gguf: Path | None = None,
                  max_seqs: int | None = None, prefill_chunk: int = 256) -> None:
@@ -97,6 +107,19 @@ class LlamaCppBackend:
     @property
     def busy(self) -> bool:
         return bool(self._rows or self._waiting) or not self._queue.empty()
+
+    def takes(self, requests: Sequence[GenerationRequest]) -> bool:
+        """Its load policy, for requests its capabilities cover. At float32 (the reference's
+        weights) it takes a lone row while it is free, and concurrent rows batch on the
+        transformers scheduler with equal outputs. At any other precision it takes every row,
+        however many and however busy it is: a request's output must not depend on which path
+        the load sent it to."""
+        precision = self.engine.precision
+        if precision is not None and not precision.exact:
+            return True
+        if sum(len(r.prompts) * r.params.num_return_sequences for r in requests) != 1:
+            return False
+        return self.engine.scheduler is None or not self.busy
 
     def submit(self, stream: TextStream) -> None:
         if stream.prompt_tokens + stream.limit > self.cells_per_row:
@@ -146,7 +169,7 @@ class LlamaCppBackend:
     def _admit(self) -> None:
         still = []
         for stream in self._waiting:
-            if stream.cancelled or stream.limit <= 0:
+            if stream.cancelled or stream.decoder.done:  # the limit left no room
                 stream.end()
             elif self._free:
                 self._rows.append(_Row(stream, self._free.pop(0), _sampler(self.engine, stream.params)))
@@ -195,12 +218,9 @@ class LlamaCppBackend:
                 continue
             logits = np.ctypeslib.as_array(C.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
             token_id = row.sampler(logits)
-            token = vocab.token(token_id, None)
-            stream = row.stream
-            stream.deliver(StreamEvent(stream.decoder.push(token), token))
-            if not stream.decoder.done:
+            if not row.stream.advance(vocab.token(token_id, None)):
                 row.next_token = token_id
-        for row in [r for r in self._rows if r.stream.decoder.done or r.stream.cancelled]:
+        for row in [r for r in self._rows if r.stream.ended or r.stream.cancelled]:
             self._release(row)
             row.stream.end()
 

@@ -26,13 +26,16 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from springboard.generate.backends import Capabilities
+from springboard.generate.decoding import FEATURES, generation_config
 from springboard.generate.logprobs import from_logprob_rows
-from springboard.generate.params import GenerationParams
-from springboard.generate.stream import StreamEvent, TextStream
+from springboard.generate.prefix_cache import PASS_COST, PrefixCache
+from springboard.generate.stopping import penalties
+from springboard.generate.stream import TextStream
 
 if TYPE_CHECKING:
     import torch
@@ -42,10 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("springboard.generate")
 
 
-def supports(engine: Engine, params: GenerationParams) -> bool:
-    """Whether the scheduler can run a request with these params on this engine."""
-    return (not engine.is_seq2seq and params.num_beams == 1 and not params.prompt_logprobs
-            and (params.num_return_sequences == 1 or params.do_sample))
+# Everything but beam search, several greedy sequences (beams' cousins) and prompt
+# log-probabilities, on causal models; rows join the running batch.
+CAPABILITIES = Capabilities("transformers-continuous",
+                            FEATURES - {"beam_search", "several_greedy", "prompt_logprobs"}, seq2seq=False)
 
 
 @dataclass
@@ -67,15 +70,6 @@ class _Prefill:
     done: int = 0  # columns read so far
 
 
-_MIN_PREFIX = 16  # shared prompt tokens worth taking from the prefix cache
-_PREFIXES = 16  # prefixes kept (least recently used dropped)
-
-# What one more prefill pass costs, in prompt positions (a heuristic): a pass reads every weight
-# once, which takes about as long as ~32 positions of prompt (SmolLM2 on two cores: a 1-row decode
-# step ~30 ms, a prompt position ~1 ms); larger models and GPUs shift both alike.
-_PASS_COST = 32
-
-
 def _by_length(rows: list[_Row]) -> list[list[_Row]]:
     """Admitted rows in prefill groups of similar prompt length: a group is left-padded to its
     longest prompt, so one group of a 12- and a 50-token prompt computes 38 positions for nothing.
@@ -86,7 +80,7 @@ def _by_length(rows: list[_Row]) -> list[list[_Row]]:
     best = [0] + [0] * n  # best[j]: cost of grouping rows[:j]
     cut = [0] * (n + 1)
     for j in range(1, n + 1):
-        best[j], cut[j] = min((best[i] + _PASS_COST + (j - i) * lengths[j - 1], i) for i in range(j))
+        best[j], cut[j] = min((best[i] + PASS_COST + (j - i) * lengths[j - 1], i) for i in range(j))
     groups = []
     while n:
         groups.append(rows[cut[n] : n])
@@ -104,6 +98,10 @@ class SchedulerStats:
 
 
 class Scheduler:
+    """The transformers continuous-batching backend (generate/backends)."""
+
+    capabilities = CAPABILITIES
+
     def __init__(self, engine: Engine, max_batch: int = 32, prefill_chunk: int = 256) -> None:
         self.engine = engine
         self.max_batch = max_batch
@@ -117,7 +115,7 @@ class Scheduler:
         self._mask: torch.Tensor | None = None
         self._last: torch.Tensor | None = None  # each running row's newest token, not yet fed
         self._prefill: deque[_Prefill] = deque()  # admitted groups, prefilled one after the other
-        self._prefixes: OrderedDict[tuple, list] = OrderedDict()  # (adapter, tokens) -> per-layer (keys, values)
+        self.prefixes = PrefixCache(self._compute_prefix)
         # transformers 5 renames the forward's `past_key_values` to `cache`
         params = inspect.signature(engine.model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -125,6 +123,10 @@ class Scheduler:
         self._thread.start()
 
     # -- requests --------------------------------------------------------------------------------
+
+    def takes(self, requests: Any) -> bool:
+        """Every request its capabilities cover: rows queue until the batch has room."""
+        return True
 
     def submit(self, stream: TextStream) -> None:
         """Queues a row (a TextStream built with `feed=scheduler.submit`)."""
@@ -136,7 +138,7 @@ class Scheduler:
         if params.do_sample:
             generator = torch.Generator(device="cpu")
             generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-        config = self.engine._generation_config(params, max(stream.limit, 1))
+        config = generation_config(self.engine.model, self.engine.tokenizer, params, max(stream.limit, 1))
         processors = self.engine.model._get_logits_processor(
             generation_config=config, input_ids_seq_length=len(stream.prompt_ids), encoder_input_ids=None,
             prefix_allowed_tokens_fn=None, logits_processor=None, device="cpu", model_kwargs={},
@@ -145,9 +147,7 @@ class Scheduler:
         if params.grammar is not None:
             from springboard.generate.constrain import RowConstraint
 
-            constraint = RowConstraint(self.engine.tokenizer, self.engine._eos_ids(), params.grammar)
-        from springboard.generate.stopping import penalties
-
+            constraint = RowConstraint(self.engine.tokenizer, self.engine.eos, params.grammar)
         processors.extend(penalties(params, len(stream.prompt_ids)))
         greedy = not params.do_sample and len(processors) == 0 and constraint is None
         row = _Row(stream, processors, generator, greedy, constraint=constraint, history=list(stream.prompt_ids))
@@ -176,7 +176,7 @@ class Scheduler:
                 if self._closed:
                     break
             try:
-                with self.engine._lock, torch.inference_mode():
+                with self.engine.lock, torch.inference_mode():
                     self._step()
             except BaseException as exc:  # a failed pass fails the rows in it, not the scheduler
                 log.exception("generation step failed")
@@ -226,7 +226,7 @@ class Scheduler:
         from springboard.generate.cpu import growing_cache
 
         prompts = [r.stream.prompt_ids for r in rows]
-        prefix = self._prefix(rows, prompts)
+        prefix = self.prefixes.shared([r.stream.params.adapter for r in rows], prompts)
         shared = len(prefix[0]) if prefix else 0
         length = shared + max(len(p) - shared for p in prompts)
         pad = self.engine.tokenizer.pad_token_id or 0
@@ -234,7 +234,8 @@ class Scheduler:
         mask = torch.zeros((len(rows), length), dtype=torch.long)
         cache = growing_cache(self.engine.model.config)
         if prefix:
-            tokens, kv = prefix
+            tokens, kv, hits = prefix
+            self.stats.prefix_hits += hits
             ids[:, :shared] = torch.tensor(tokens)
             mask[:, :shared] = 1
             for layer, (keys, values) in enumerate(kv):
@@ -245,67 +246,21 @@ class Scheduler:
             mask[i, length - n :] = 1
         return _Prefill(rows, ids, mask, cache, done=shared)
 
-    def _prefix(self, rows: list[_Row], prompts: list[list[int]]) -> tuple[tuple[int, ...], list] | None:
-        """The prompt prefix a group shares and its per-layer (keys, values) for every row (each
-        row's adapter's: a LoRA adapter changes them), from the prefix cache or computed now (once
-        per adapter, at one row); None when there is none worth it. A one-row group only takes what
-        the cache holds: its whole prompt is no prefix anyone shares."""
-        import torch
-
-        limit = min(len(p) for p in prompts) - 1  # every row keeps a token to prefill
-        common = 0
-        while common < limit and all(p[common] == prompts[0][common] for p in prompts):
-            common += 1
-        if common < _MIN_PREFIX:
-            return None
-        head = tuple(prompts[0][:common])
-        adapters = [r.stream.params.adapter for r in rows]
-        found: dict[str | None, list] = {}
-        shared, hits = common, 0
-        for adapter in dict.fromkeys(adapters):
-            hit = self._cached_prefix(adapter, head)
-            if hit is None:
-                if len(rows) == 1 or (len(rows) - 1) * common <= _PASS_COST:
-                    return None  # computing it apart would cost more than it saves
-                hit = self._compute_prefix(adapter, head)
-            else:
-                hits += 1
-            found[adapter] = hit
-            shared = min(shared, hit[0])
-        self.stats.prefix_hits += hits  # counted once the group takes them
-        kv = []
-        for layer in range(len(found[adapters[0]][1])):
-            keys = torch.cat([found[a][1][layer][0][:, :, :shared] for a in adapters])
-            values = torch.cat([found[a][1][layer][1][:, :, :shared] for a in adapters])
-            kv.append((keys, values))
-        return head[:shared], kv
-
-    def _cached_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list] | None:
-        """The longest cached prefix of `head` for `adapter`: (its length, per-layer (keys, values))."""
-        for key in sorted(self._prefixes, key=lambda k: -len(k[1])):
-            if key[0] == adapter and head[: len(key[1])] == key[1]:  # only prefixes >= _MIN_PREFIX are kept
-                self._prefixes.move_to_end(key)
-                return len(key[1]), self._prefixes[key]
-        return None
-
-    def _compute_prefix(self, adapter: str | None, head: tuple[int, ...]) -> tuple[int, list]:
+    def _compute_prefix(self, adapter: str | None, head: tuple[int, ...]) -> list:
+        """A prefix's per-layer (keys, values), computed at one row with `adapter` (PrefixCache)."""
         import torch
         from springboard.generate.cpu import growing_cache
 
         cache = growing_cache(self.engine.model.config)
         self._forward([adapter], input_ids=torch.tensor([head]), **{self._cache_arg: cache}, use_cache=True,
                       logits_to_keep=1)
-        kv = [(layer.keys, layer.values) for layer in cache.layers]
-        self._prefixes[(adapter, head)] = kv
-        while len(self._prefixes) > _PREFIXES:
-            self._prefixes.popitem(last=False)
-        return len(head), kv
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _prefilling(self) -> list[_Row]:
         return [row for group in self._prefill for row in group.rows]
 
     def _ended_early(self, row: _Row) -> bool:
-        if row.stream.cancelled or row.stream.limit <= 0:
+        if row.stream.cancelled or row.stream.decoder.done:  # the limit left no room
             row.stream.end()
             return True
         return False
@@ -409,12 +364,7 @@ class Scheduler:
         row.history.append(token_id)
         if row.constraint is not None:
             row.constraint.consume(token_id)
-        text = stream.decoder.push(token)
-        stream.deliver(StreamEvent(text, token))
-        if stream.decoder.done or stream.cancelled:
-            stream.end()
-            return True
-        return False
+        return stream.advance(token)
 
     # -- the running batch -----------------------------------------------------------------------
 

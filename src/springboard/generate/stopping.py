@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length"]
-# Why a sequence ended, in TGI's words: the eos token, a stop sequence, or the token limit.
-FinishCause = Literal["eos_token", "stop_sequence", "length"]
+# Why a sequence ended, in TGI's words: the eos token, a stop sequence, or the token limit; or
+# cancelled (its client went away, so no answer carries it), which counts as cut short.
+FinishCause = Literal["eos_token", "stop_sequence", "length", "cancelled"]
 
 
 def reason_of(cause: FinishCause) -> FinishReason:
-    return "length" if cause == "length" else "stop"
+    return "length" if cause in ("length", "cancelled") else "stop"
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

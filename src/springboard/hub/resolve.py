@@ -39,7 +39,7 @@ def resolve_model(ref: str | Path) -> Path:
     if spec is not None:
         return weights_dir(spec)
 
-    job_dir = _job_artifact(text)
+    job_dir = job_artifact(text)
     if job_dir is not None:
         return job_dir
 
@@ -148,7 +148,7 @@ def _training_job_names() -> list[str]:
     return [job.name for job in JobStore().list(kind="training")]
 
 
-def _job_artifact(name: str) -> Path | None:
+def job_artifact(name: str) -> Path | None:
     # Don't create a job database just to look a name up.
     if not settings.jobs_db().exists():
         return None

@@ -5,8 +5,9 @@ that request arrived) for more, up to `max_batch_size` prompt rows, then groups 
 `GenerationParams.batch_key()` and runs each group as one `Engine.generate_batch` call in a
 worker thread, so the event loop keeps serving while the model computes. Requests that arrive
 during a pass are picked up by the next one. Length limits and return_full_text may differ
-inside a group (the engine honours them per row). A seeded sampling request always runs alone:
-its seed seeds the whole pass, and sharing it would make its output depend on its neighbours.
+inside a group (the engine honours them per row). Which requests share a pass, and what happens
+when a shared pass fails, are generate/passes.py's rules (transform batches follow them too):
+a seeded sampling request runs alone; a failed pass runs again request by request.
 
 Every request's answer is a future the batcher tracks until it is set, so `close(error)` (the
 endpoint deleted, the server stopping) answers all of them at once, including those whose pass
@@ -22,7 +23,7 @@ import time
 from typing import Any
 from dataclasses import dataclass, field
 
-from springboard.generate import Engine, GenerationRequest, GenerationResult
+from springboard.generate import Engine, GenerationRequest, GenerationResult, passes
 
 log = logging.getLogger("springboard.serve")
 
@@ -172,21 +173,8 @@ class Batcher:
                 await self._run_group(group)
 
     def _groups(self, items: list[_Item]) -> list[list[_Item]]:
-        groups: dict[object, list[list[_Item]]] = {}
-        order: list[list[_Item]] = []
-        for item in items:
-            if item.future.done():  # the client went away while it queued
-                continue
-            params = item.request.params
-            if params.solo:
-                order.append([item])
-                continue
-            buckets = groups.setdefault(params.batch_key(), [])
-            if not buckets or sum(i.rows for i in buckets[-1]) + item.rows > self.max_batch_size:
-                buckets.append([])
-                order.append(buckets[-1])
-            buckets[-1].append(item)
-        return order
+        live = [item for item in items if not item.future.done()]  # the others' clients went away while they queued
+        return passes.plan(live, lambda item: item.request.params, lambda item: item.rows, self.max_batch_size)
 
     def _cancel_when_abandoned(self, futures: list[asyncio.Future[list[GenerationResult]]]) -> threading.Event:
         """An event set once every one of `futures` is settled before the pass ends: cancelled
@@ -210,25 +198,27 @@ class Batcher:
             log.info("a generation pass stopped after %d new tokens: its clients went away", tokens)
 
     async def _run_group(self, group: list[_Item]) -> None:
-        cancelled = self._cancel_when_abandoned([item.future for item in group])
-        requests = [dataclasses.replace(item.request, cancelled=cancelled) for item in group]
-        try:
-            results = await asyncio.to_thread(self.engine.generate_batch, requests)
+        """One pass for the group; when it fails, each request again alone (passes.isolate), so
+        one bad row (say, a prompt over the context) does not fail its neighbours."""
+        whole = self._cancel_when_abandoned([item.future for item in group])
+        each = {id(item): self._cancel_when_abandoned([item.future]) for item in group} if len(group) > 1 else {}
+
+        def run(items: list[_Item]) -> list[list[GenerationResult]]:
+            cancelled = whole if len(items) == len(group) else each[id(items[0])]
+            requests = [dataclasses.replace(item.request, cancelled=cancelled) for item in items]
+            results = self.engine.generate_batch(requests)
             self._count_stopped(cancelled, results)
-        except Exception as exc:
-            if len(group) > 1:
-                # One bad row (say, a prompt over the context) must not fail its neighbours:
-                # run them one by one so the error lands on the request that caused it.
-                for item in group:
-                    await self._run_group([item])
-                return
-            if not group[0].future.done():
-                group[0].future.set_exception(exc)
-            return
-        self.stats.passes += 1
-        self.stats.requests += len(group)
-        self.stats.rows += sum(len(r.prompts) for r in requests)
-        log.debug("batched pass: %d requests, %d rows", len(group), sum(len(r.prompts) for r in requests))
-        for item, result in zip(group, results):
-            if not item.future.done():
-                item.future.set_result(result)
+            self.stats.passes += 1
+            self.stats.requests += len(items)
+            self.stats.rows += sum(len(r.prompts) for r in requests)
+            log.debug("batched pass: %d requests, %d rows", len(items), sum(len(r.prompts) for r in requests))
+            return results
+
+        outcomes = await asyncio.to_thread(passes.isolate, run, group)
+        for item, outcome in zip(group, outcomes):
+            if item.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)

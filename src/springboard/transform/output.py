@@ -63,3 +63,49 @@ def assemble(parts: list[Path], target: str, scratch: Path) -> str:
         return storage.publish_file(scratch, target)
     finally:
         scratch.unlink(missing_ok=True)
+
+
+# -- a transform record's output line --------------------------------------------------------
+
+
+def prediction(config: Any, output_filter: Any, record: Any, mi: Any, texts: list[Any]) -> Any:
+    """JumpStart's text2text answer, `{"id"?, "generated_texts": [...]}`, as JSON whatever
+    the Accept (the container answers JSON lines; seed 001 sets accept="text/csv" and reads
+    each line with ast.literal_eval)."""
+    assert mi is not None
+    pred: dict[str, Any] = {}
+    if mi.has_id:
+        pred["id"] = mi.record_id
+    if config.accept == "application/json;verbose":
+        pred["text_inputs"] = mi.echo
+    pred["generated_texts"] = texts
+    if config.join_source == "Input":
+        if isinstance(record.value, dict):
+            pred = {**record.value, "SageMakerOutput": pred}
+        else:
+            pred = {"SageMakerInput": record.value, "SageMakerOutput": pred}
+    return output_filter.select(pred)
+
+
+def error_output(record: Any, error: str) -> Any:
+    """The line a failed record gets (on_error="error_line"): its id (from the input as
+    read, so the record can be found even when input_filter dropped the id) and the error."""
+    message = f"line {record.line}: {error}"
+    has_id = isinstance(record.value, dict) and "id" in record.value
+    out: dict[str, Any] = {"id": record.value["id"]} if has_id else {}
+    out["error"] = message
+    return out
+
+
+def all_empty(texts: Any) -> bool:
+    if isinstance(texts, str):
+        return texts == ""
+    if isinstance(texts, list):
+        return all(all_empty(t) for t in texts)
+    return False
+
+
+def output_error(exc: Exception, output_filter: str) -> str:
+    if isinstance(exc, KeyError):
+        return f"output_filter {output_filter!r} found no {exc.args[0]!r}"
+    return f"output not writable: {exc}"

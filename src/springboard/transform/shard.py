@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from springboard.errors import JobStopped, SpringboardError
+from springboard.generate import passes
 from springboard.transform.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENT_TRANSFORMS,
@@ -27,64 +27,12 @@ from springboard.transform.config import (
     to_generation_params,
 )
 from springboard.transform.jsonpath import JSONPath
-from springboard.transform.output import encode, literal_safe
+from springboard.transform.output import all_empty, encode, error_output, literal_safe, output_error, prediction
 from springboard.transform.plan import Shard
+from springboard.transform.progress import Layout, ShardState
 from springboard.transform.inputs import ModelInput, Record, model_input, read_records
 
 log = logging.getLogger("springboard.transform")
-
-
-@dataclass
-class ShardState:
-    records: int = 0  # records whose output is complete in the part file
-    bytes: int = 0  # length of the part file holding exactly those records
-    failed: int = 0  # records written as error lines (on_error="error_line")
-    empty: int = 0  # records whose every generated text is empty
-    tokens: int = 0
-    # records whose generation ended (`records` plus those finished in batches not yet written):
-    # progress between writes, which come in input order a whole batch at a time
-    generated: int = 0
-    done: bool = False
-    error: str | None = None  # on_error="fail": the record that failed the file ("rel:line: why")
-
-    @classmethod
-    def load(cls, path: Path) -> ShardState:
-        if not path.exists():
-            return cls()
-        return cls(**json.loads(path.read_text()))
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        os.replace(tmp, path)
-
-
-class Layout:
-    """Where a job's transform state lives (its checkpoint directory)."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    @property
-    def plan(self) -> Path:
-        return self.root / "plan.json"
-
-    @property
-    def stop_file(self) -> Path:
-        return self.root / "STOP"
-
-    def state(self, shard_id: str) -> Path:
-        return self.root / "shards" / f"{shard_id}.json"
-
-    def part(self, shard_id: str) -> Path:
-        return self.root / "parts" / f"{shard_id}.part"
-
-    def file_failed(self, file: int) -> Path:
-        return self.root / "failed" / f"f{file:05d}"
-
-    def make(self) -> None:
-        for sub in ("shards", "parts", "failed"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
 
 
 def generate_texts(
@@ -106,11 +54,11 @@ def batch_size_of(config: TransformConfig) -> int:
 
 
 def use_chat(config: TransformConfig, engine: Any) -> bool:
-    """Records are plain text: rendered by the one prompt rule (generate/prompting.py), the
-    job's `chat` / SPRINGBOARD_PROMPT_FORMAT being its switch."""
-    from springboard.generate.prompting import text_as_chat
-
-    return text_as_chat(engine, config.prompt_format)
+    if config.chat is not None:
+        return config.chat
+    if getattr(engine, "is_seq2seq", False):
+        return False
+    return bool(getattr(getattr(engine, "tokenizer", None), "chat_template", None))
 
 
 # Rows the scheduler runs at once for a transform: on CPU a step's cost grows slowly with its
@@ -301,17 +249,17 @@ class ShardRunner:
             obj = None
             if error is None:
                 try:
-                    obj = self._output(record, inputs[i], texts[i])
+                    obj = prediction(self.config, self.output_filter, record, inputs[i], texts[i])
                     line = encode(obj)
                 except (KeyError, ValueError) as exc:
-                    error = _output_error(exc, self.config.output_filter)
+                    error = output_error(exc, self.config.output_filter)
             if error is not None:
                 if self.config.on_error == "fail":
                     raise _FileFailed(f"{rel}:{record.line}: {error}")
                 failed += 1
-                obj = self._error_output(record, error)
+                obj = error_output(record, error)
                 line = encode(obj)
-            elif _all_empty(texts[i]):
+            elif all_empty(texts[i]):
                 empty += 1
             if not literal_safe(obj) and "literal" not in self._warned:
                 self._warned.add("literal")
@@ -342,50 +290,38 @@ class ShardRunner:
 
     def _generate(self, pending: _Pending) -> tuple[list[list[Any] | None], list[str | None], int]:
         """Generated texts for every record that has an input: the scheduled ones' results, then
-        one engine call per distinct set of parameters for the rest. A record whose generation
-        fails is tried again alone, so one bad record does not fail its neighbours."""
+        passes over the rest. Both follow generate/passes.py: a seeded sampling record runs in a
+        pass of its own, and a record whose generation fails (in a shared pass, or on the
+        scheduler) is tried again alone, so one bad record does not fail its neighbours."""
         inputs = pending.inputs
         texts: list[list[Any] | None] = [None] * len(inputs)
         errors: list[str | None] = [None] * len(inputs)
         tokens = 0
         for params, members, scheduled in pending.groups:
-            if scheduled:
-                for i in members:
-                    try:
-                        tokens += self._take(inputs[i], _pairs(scheduled[i].wait()), texts, i)
-                    except JobStopped:
-                        raise
-                    except Exception:  # noqa: BLE001 - a failed step fails every row in it: once more alone
-                        tokens += self._alone(inputs, i, params, texts, errors)
-                continue
-            try:
-                tokens += self._generate_group(inputs, members, params, texts)
-            except JobStopped:  # SIGTERM lands mid-generation: a stop, not a failed record
-                raise
-            except Exception as exc:  # noqa: BLE001 - isolate the record that fails
-                if len(members) == 1:
-                    errors[members[0]] = _gen_error(exc)
-                    continue
-                tokens += sum(self._alone(inputs, i, params, texts, errors) for i in members)
-        return texts, errors, tokens
+            def run(sub: list[int], params: Any = params) -> list[list[tuple[list[str], int]]]:
+                return self._run_pass(inputs, sub, params)
 
-    def _alone(self, inputs: list[ModelInput | None], i: int, params: Any, texts: list, errors: list) -> int:
-        """Generates record i on its own; its error (if it fails) goes to errors[i]."""
-        try:
-            return self._generate_group(inputs, [i], params, texts)
-        except JobStopped:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            errors[i] = _gen_error(exc)
-            return 0
+            if scheduled:
+                def waited(sub: list[int], scheduled: dict[int, Any] = scheduled) -> list[Any]:
+                    return [_pairs(scheduled[sub[0]].wait())]
+
+                outcomes = [o for i in members for o in passes.isolate(run, [i], (JobStopped,), first=waited)]
+            else:
+                outcomes = passes.isolate(run, members, (JobStopped,))  # SIGTERM mid-generation: a stop
+            for i, outcome in zip(members, outcomes):
+                if isinstance(outcome, Exception):
+                    errors[i] = _gen_error(outcome)
+                else:
+                    tokens += self._take(inputs[i], outcome, texts, i)
+        return texts, errors, tokens
 
     def _schedules(self, params: Any) -> bool:
         """Whether the engine's continuous-batching scheduler runs these params (a causal model,
         no beam search, ...): then every record is its own request, and the batches in flight
         share the scheduler's running batch."""
-        from springboard.generate.scheduler import supports
+        from springboard.generate.engine import GenerationRequest
 
-        return self._continuous and supports(self.engine, params)
+        return self._continuous and self.engine.schedules([GenerationRequest([], params)])
 
     def _request(self, mi: ModelInput | None, params: Any) -> Any:
         from springboard.generate.engine import GenerationRequest
@@ -403,22 +339,19 @@ class ShardRunner:
             texts[i] = mine[0][0]
         return sum(t for _, t in mine)
 
-    def _generate_group(
-        self, inputs: list[ModelInput | None], members: list[int], params: Any, texts: list
-    ) -> int:
+    def _run_pass(self, inputs: list[ModelInput | None], members: list[int], params: Any
+                  ) -> list[list[tuple[list[str], int]]]:
+        """One engine call over the members' prompts: each member's (texts, tokens) per prompt."""
         prompts = [p for i in members for p in inputs[i].prompts]  # type: ignore[union-attr]
-        # A seeded sampling pass seeds the whole batch: one prompt per pass keeps each record's
-        # output independent of its neighbours (and of where a resumed job restarts).
-        batch_size = 1 if getattr(params, "solo", False) else self.batch_size
-        results = generate_texts(self.engine, prompts, params, self.chat, batch_size)
+        results = generate_texts(self.engine, prompts, params, self.chat, passes.pass_size(params, self.batch_size))
         if len(results) != len(prompts):
             raise RuntimeError(f"engine returned {len(results)} results for {len(prompts)} prompts")
-        pos, tokens = 0, 0
+        out, pos = [], 0
         for i in members:
             n = len(inputs[i].prompts)  # type: ignore[union-attr]
-            tokens += self._take(inputs[i], results[pos : pos + n], texts, i)
+            out.append(results[pos : pos + n])
             pos += n
-        return tokens
+        return out
 
     def _gen_params(self, key: str) -> Any:
         if key not in self._params_cache:
@@ -426,34 +359,6 @@ class ShardRunner:
         return self._params_cache[key]
 
     # --- output records -------------------------------------------------------------------
-
-    def _output(self, record: Record, mi: ModelInput | None, texts: list[Any]) -> Any:
-        """JumpStart's text2text answer, `{"id"?, "generated_texts": [...]}`, as JSON whatever
-        the Accept (the container answers JSON lines; seed 001 sets accept="text/csv" and reads
-        each line with ast.literal_eval)."""
-        assert mi is not None
-        pred: dict[str, Any] = {}
-        if mi.has_id:
-            pred["id"] = mi.record_id
-        if self.config.accept == "application/json;verbose":
-            pred["text_inputs"] = mi.echo
-        pred["generated_texts"] = texts
-        if self.config.join_source == "Input":
-            if isinstance(record.value, dict):
-                pred = {**record.value, "SageMakerOutput": pred}
-            else:
-                pred = {"SageMakerInput": record.value, "SageMakerOutput": pred}
-        return self.output_filter.select(pred)
-
-    def _error_output(self, record: Record, error: str) -> Any:
-        """The line a failed record gets (on_error="error_line"): its id (from the input as
-        read, so the record can be found even when input_filter dropped the id) and the error."""
-        message = f"line {record.line}: {error}"
-        has_id = isinstance(record.value, dict) and "id" in record.value
-        out: dict[str, Any] = {"id": record.value["id"]} if has_id else {}
-        out["error"] = message
-        return out
-
 
 @dataclass
 class _Pending:
@@ -487,21 +392,7 @@ class _Pending:
                 request.cancel()
 
 
-def _all_empty(texts: Any) -> bool:
-    if isinstance(texts, str):
-        return texts == ""
-    if isinstance(texts, list):
-        return all(_all_empty(t) for t in texts)
-    return False
-
-
 def _gen_error(exc: Exception) -> str:
     if isinstance(exc, SpringboardError):
         return str(exc)
     return f"generation failed: {type(exc).__name__}: {exc}"
-
-
-def _output_error(exc: Exception, output_filter: str) -> str:
-    if isinstance(exc, KeyError):
-        return f"output_filter {output_filter!r} found no {exc.args[0]!r}"
-    return f"output not writable: {exc}"
