@@ -186,7 +186,7 @@ async def invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> R
     payload asks for it (as event-stream frames when `stream_frames`, else server-sent events).
     Raises InvocationFailed for a payload the model refuses, a EULA not accepted, a model not
     ready."""
-    body = await request.body()  # within the server's body limit (springboard.app.Guard)
+    body = await request.body()  # within the server's body limit (springboard.guard.Guard)
     headers = request.headers
     try:
         inv = parse_invocation(body, headers.get("content-type"), headers.get("accept"))

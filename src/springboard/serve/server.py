@@ -42,7 +42,7 @@ def client_host(host: str) -> str:
 
 def auth_headers() -> dict[str, str]:
     """The Bearer token for a server that requires a key: its secret (SPRINGBOARD_API_SECRET)
-    when it has one, else the key (SPRINGBOARD_API_KEY), as springboard.app.Guard checks."""
+    when it has one, else the key (SPRINGBOARD_API_KEY), as springboard.guard.Guard checks."""
     token = settings.api_secret() or settings.api_key()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
