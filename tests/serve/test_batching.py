@@ -183,7 +183,7 @@ def test_a_degenerate_sampling_distribution_falls_back_to_the_most_likely_token(
 def test_prompts_of_very_different_lengths_are_prefilled_in_groups_with_unchanged_results(tiny_causal_dir):
     from types import SimpleNamespace
 
-    from springboard.generate.scheduler import _by_length
+    from springboard.generate.prefill import by_length
 
     def rows(*lengths):
         return [SimpleNamespace(stream=SimpleNamespace(prompt_ids=[1] * n)) for n in lengths]
@@ -192,9 +192,9 @@ def test_prompts_of_very_different_lengths_are_prefilled_in_groups_with_unchange
         return [[len(r.stream.prompt_ids) for r in g] for g in groups]
 
     # padding 12-token prompts to 50 would cost more than one more pass; 10 vs 12 would not
-    assert shape(_by_length(rows(50, 12, 50, 12, 50, 12, 50, 12))) == [[12] * 4, [50] * 4]
-    assert shape(_by_length(rows(12, 10, 11))) == [[10, 11, 12]]
-    assert shape(_by_length(rows(7))) == [[7]]
+    assert shape(by_length(rows(50, 12, 50, 12, 50, 12, 50, 12))) == [[12] * 4, [50] * 4]
+    assert shape(by_length(rows(12, 10, 11))) == [[10, 11, 12]]
+    assert shape(by_length(rows(7))) == [[7]]
 
     engine = Engine.load(tiny_causal_dir)
     prompts = ["x", "word " * 60, "Hello world", "word " * 55 + "end"]

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from springboard.generate.backends import Capabilities
 from springboard.generate.decoding import FEATURES, generation_config
 from springboard.generate.logprobs import from_logprob_rows
-from springboard.generate.prefix_cache import PASS_COST, PrefixCache
+from springboard.generate.prefill import PrefixCache, by_length
 from springboard.generate.stopping import penalties
 from springboard.generate.stream import TextStream
 
@@ -68,24 +68,6 @@ class _Prefill:
     mask: torch.Tensor
     cache: Any
     done: int = 0  # columns read so far
-
-
-def _by_length(rows: list[_Row]) -> list[list[_Row]]:
-    """Admitted rows in prefill groups of similar prompt length: a group is left-padded to its
-    longest prompt, so one group of a 12- and a 50-token prompt computes 38 positions for nothing.
-    Splits (rows sorted by length) where the padding saved outweighs one more pass."""
-    rows = sorted(rows, key=lambda r: len(r.stream.prompt_ids))
-    lengths = [len(r.stream.prompt_ids) for r in rows]
-    n = len(rows)
-    best = [0] + [0] * n  # best[j]: cost of grouping rows[:j]
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        best[j], cut[j] = min((best[i] + PASS_COST + (j - i) * lengths[j - 1], i) for i in range(j))
-    groups = []
-    while n:
-        groups.append(rows[cut[n] : n])
-        n = cut[n]
-    return groups[::-1]
 
 
 @dataclass
@@ -208,7 +190,7 @@ class Scheduler:
             return
         self.stats.rows += len(rows)
         try:
-            for group in _by_length(rows):
+            for group in by_length(rows):
                 self._prefill.append(self._group(group))
         except BaseException as exc:  # rows no group holds yet would wait for ever
             held = {id(r) for r in self._prefilling()}

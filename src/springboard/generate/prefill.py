@@ -1,7 +1,8 @@
-"""The continuous-batching scheduler's prefix cache: a prompt prefix a prefill group shares (a
-chat template's system prompt, a few-shot preamble) has its keys and values computed once, at
-one row, per LoRA adapter (an adapter changes them), and kept for later groups; the least
-recently used are dropped."""
+"""How the continuous-batching scheduler prefills: admitted rows in groups of similar prompt
+length (by_length), and its prefix cache: a prompt prefix a prefill group shares (a chat
+template's system prompt, a few-shot preamble) has its keys and values computed once, at one
+row, per LoRA adapter (an adapter changes them), and kept for later groups; the least recently
+used are dropped."""
 
 from __future__ import annotations
 
@@ -71,3 +72,21 @@ class PrefixCache:
         while len(self.entries) > KEPT:
             self.entries.popitem(last=False)
         return len(head), kv
+
+
+def by_length(rows: list[Any]) -> list[list[Any]]:
+    """Admitted rows in prefill groups of similar prompt length: a group is left-padded to its
+    longest prompt, so one group of a 12- and a 50-token prompt computes 38 positions for nothing.
+    Splits (rows sorted by length) where the padding saved outweighs one more pass."""
+    rows = sorted(rows, key=lambda r: len(r.stream.prompt_ids))
+    lengths = [len(r.stream.prompt_ids) for r in rows]
+    n = len(rows)
+    best = [0] + [0] * n  # best[j]: cost of grouping rows[:j]
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        best[j], cut[j] = min((best[i] + PASS_COST + (j - i) * lengths[j - 1], i) for i in range(j))
+    groups = []
+    while n:
+        groups.append(rows[cut[n] : n])
+        n = cut[n]
+    return groups[::-1]
