@@ -10,20 +10,21 @@ Rows (each in its own child process, one after the other, same data, seed and hy
 - `bf16+padding-free`: each batch's examples packed into ONE row, position ids restarting per
   example and attention kept inside each example (transformers 5 builds a block-diagonal causal
   mask from position ids that restart when no attention mask is given) - no padding at all;
-- `bf16+compile`: the model body under `torch.compile(dynamic=True)` (compile time included:
-  it is paid by every job);
+- `bf16+chunked-loss`: `chunked_loss=N` (`--chunk-rows`, default 128): the LM head and the
+  cross-entropy N label positions at a time, the gradient computed in the same pass, so the
+  float32 logits (label tokens x 49152) are never held whole: its peak RSS and time against
+  `bfloat16`'s (the label-position-only head is the loop's default in every row);
+- `bf16+compile`: `torch_compile=True`, the model body under `torch.compile(dynamic=True)`
+  (compile time included: it is paid by every job);
 - `bf16+int8`: `int8_quantization=True` (bitsandbytes 8-bit base weights, LoRA float32): its
   memory and held-out loss against `bfloat16`'s.
-The loss of the label-position-only LM head (the loop never builds the full logits: it projects
-only the completion positions) is what a chunked cross-entropy saves elsewhere; it is the
-loop's default in every row.
 
 Every row is scored by ONE function: the loop's token-weighted completion loss in float32 over
 the held-out examples, on the row's trained model. Reported per row: training wall seconds
 (first step to last; model load, data preparation and scoring excluded), non-padding tokens/s,
 peak RSS of the row's process, held-out loss and its gap to float32's.
 
-    .venv/bin/python benchmarks/train_precision.py              # ~8 min on an idle 2-core CPU
+    .venv/bin/python benchmarks/train_precision.py              # ~15 min on an idle 2-core CPU
     .venv/bin/python benchmarks/train_precision.py --quick      # plumbing: 24 examples
 
 The machine may be shared: the load average around each row is recorded with its numbers, and
@@ -46,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import write_channels  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_precision.json"
-ROWS = ("float32", "bfloat16", "bf16+padding-free", "bf16+compile", "bf16+int8")
+ROWS = ("float32", "bfloat16", "bf16+chunked-loss", "bf16+compile", "bf16+padding-free", "bf16+int8")
 
 
 class _Quiet:
@@ -64,6 +65,8 @@ def hyperparameters(args: argparse.Namespace, row: str) -> dict[str, str]:
         "warmup_ratio": "0.05", "seed": "42", "logging_steps": "5",
         "precision": "float32" if row == "float32" else "bfloat16",
         "int8_quantization": str(row == "bf16+int8"),
+        "chunked_loss": str(args.chunk_rows if row == "bf16+chunked-loss" else 0),
+        "torch_compile": str(row == "bf16+compile"),
     }
 
 
@@ -78,9 +81,12 @@ def padding_free_collate(examples, pad_id: int):
     return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([pos])}
 
 
-def padding_free_loss(model, batch, seq2seq, split, smoothing: float = 0.0):
+def padding_free_loss(model, batch, seq2seq, split, smoothing: float = 0.0, chunk: int = 0):
     import torch
     import torch.nn.functional as F
+
+    if chunk:
+        raise ValueError("the padding-free row runs without chunked_loss")
 
     body, head = split
     target = batch["labels"][:, 1:]
@@ -112,9 +118,6 @@ def run_row(row: str, setup: dict) -> dict:
     own = (loop.collate_causal, loop.loss_sum)
     if row == "bf16+padding-free":
         loop.collate_causal, loop.loss_sum = padding_free_collate, padding_free_loss
-    if row == "bf16+compile":
-        lm = model.get_base_model()
-        setattr(lm, lm.base_model_prefix, torch.compile(getattr(lm, lm.base_model_prefix), dynamic=True))
     load = os.getloadavg()[0]
     start = time.perf_counter()
     result = loop.fit(model, tok, train, [], hp, _Quiet(), Path(setup["workdir"]) / f"ck-{row}", seq2seq, device)
@@ -125,6 +128,8 @@ def run_row(row: str, setup: dict) -> dict:
                                   precision=Precision("float32", "float32", "scoring"))
     return {
         "row": row,
+        "hyperparameters": {k: v for k, v in hyperparameters(args, row).items()
+                            if k in ("precision", "int8_quantization", "chunked_loss", "torch_compile")},
         "train_seconds": seconds,
         "train_tokens": result.train_tokens,
         "tokens_per_second": result.train_tokens / seconds,
@@ -148,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
+    p.add_argument("--chunk-rows", type=int, default=128, help="chunked_loss of the bf16+chunked-loss row")
     p.add_argument("--quick", action="store_true", help="24 training, 8 held-out examples")
     p.add_argument("--output", default=str(RESULTS))
     args = p.parse_args(argv)
