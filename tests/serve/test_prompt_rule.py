@@ -61,8 +61,8 @@ def expected(engine) -> dict[str, str]:
     return out
 
 
-def _answers(url: str, name: str) -> dict[str, str]:
-    """The answer to PROMPT on every plain-text path of endpoint `name`."""
+def _answers(url: str, name: str, prompt: str = PROMPT, tokens: int = TOKENS) -> dict[str, str]:
+    """The answer to `prompt` on every plain-text path of endpoint `name`."""
     import boto3
     import openai
 
@@ -74,19 +74,19 @@ def _answers(url: str, name: str) -> dict[str, str]:
         return json.loads(response["Body"].read())
 
     out = {
-        "inputs": invoke(json.dumps({"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}}))[0]["generated_text"],
-        "text_inputs": invoke(json.dumps({"text_inputs": PROMPT, "max_new_tokens": TOKENS}))["generated_texts"][0],
+        "inputs": invoke(json.dumps({"inputs": prompt, "parameters": {"max_new_tokens": tokens}}))[0]["generated_text"],
+        "text_inputs": invoke(json.dumps({"text_inputs": prompt, "max_new_tokens": tokens}))["generated_texts"][0],
         "tgi": httpx.post(f"{url}/endpoints/{name}/generate",
-                          json={"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}}).json()["generated_text"],
+                          json={"inputs": prompt, "parameters": {"max_new_tokens": tokens}}).json()["generated_text"],
     }
     stream = httpx.post(f"{url}/endpoints/{name}/generate_stream",
-                        json={"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}})
+                        json={"inputs": prompt, "parameters": {"max_new_tokens": tokens}})
     events = [json.loads(line[5:]) for line in stream.text.splitlines() if line.startswith("data:")]
     out["tgi_stream"] = events[-1]["generated_text"]
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
-    out["completions"] = client.completions.create(model=name, prompt=PROMPT, max_tokens=TOKENS,
+    out["completions"] = client.completions.create(model=name, prompt=prompt, max_tokens=tokens,
                                                    temperature=0).choices[0].text
-    streamed = client.completions.create(model=name, prompt=PROMPT, max_tokens=TOKENS, temperature=0, stream=True)
+    streamed = client.completions.create(model=name, prompt=prompt, max_tokens=tokens, temperature=0, stream=True)
     out["completions_stream"] = "".join(c.choices[0].text for c in streamed if c.choices)
     return out
 
@@ -153,3 +153,30 @@ def test_a_transform_chat_flag_and_environment_that_disagree_are_refused(tmp_pat
     with pytest.raises(ValueError, match="SPRINGBOARD_PROMPT_FORMAT must be one of auto, chat, raw"):
         TransformConfig(model="m", input=str(tmp_path), output=str(tmp_path / "o"),
                         environment={"SPRINGBOARD_PROMPT_FORMAT": "template"})
+
+
+@pytest.mark.slow
+def test_the_real_default_model_gives_one_non_empty_answer_on_every_path(tmp_path_factory, tmp_path):
+    """SmolLM2-135M-Instruct: the prompt that answered empty from the endpoint (sent raw) and
+    filled from the transform (templated) now answers the same, non-empty, everywhere."""
+    from springboard.transform.config import TransformConfig
+    from springboard.transform.runner import TransformRunner
+
+    prompt, tokens = "What is the capital of France?", 8
+    manager = EndpointManager(EndpointRegistry(tmp_path_factory.mktemp("endpoints")))
+    manager.create(EndpointConfig(name="real", model="smollm2-135m-instruct"), background=False)
+    engine = manager.get("real").ready()
+    assert prompt_format(engine) == "chat"
+    live = liveserver.start(manager, publish=False)
+    try:
+        answers = _answers(live.url, "real", prompt, tokens)
+    finally:
+        live.stop(timeout=10)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "q.jsonl").write_text(json.dumps({"id": 1, "text_inputs": prompt}) + "\n")
+    config = TransformConfig(model="smollm2-135m-instruct", input=str(tmp_path / "in"), output=str(tmp_path / "out"),
+                             environment={"HYPER_PARAMS": str({"max_new_tokens": tokens})})
+    TransformRunner(config, engine, tmp_path / "state").run()
+    answers["transform"] = json.loads((tmp_path / "out" / "q.jsonl.out").read_text())["generated_texts"][0]
+    assert len(set(answers.values())) == 1, answers
+    assert answers["transform"].strip(), answers
