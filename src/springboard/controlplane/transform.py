@@ -62,7 +62,7 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     # the model container's precision (DTYPE / QUANTIZE) and prompt format (SPRINGBOARD_PROMPT_FORMAT)
     # apply unless the job's Environment sets them
     container = model["request"].get("PrimaryContainer") or (model["request"].get("Containers") or [{}])[0]
-    precision = {k: v for k, v in (container.get("Environment") or {}).items() 
+    precision = {k: v for k, v in (container.get("Environment") or {}).items()
                  if k in ("DTYPE", "QUANTIZE", "SPRINGBOARD_PROMPT_FORMAT")}
     config = transform_config(model["reference"], s3["S3Uri"], output["S3OutputPath"],
                               env={**precision, **(params.get("Environment") or {})}, **knobs)

@@ -54,11 +54,11 @@ def batch_size_of(config: TransformConfig) -> int:
 
 
 def use_chat(config: TransformConfig, engine: Any) -> bool:
-    if config.chat is not None:
-        return config.chat
-    if getattr(engine, "is_seq2seq", False):
-        return False
-    return bool(getattr(getattr(engine, "tokenizer", None), "chat_template", None))
+    """Records are plain text: rendered by the one prompt rule (generate/prompting.py), the
+    job's `chat` / SPRINGBOARD_PROMPT_FORMAT being its switch."""
+    from springboard.generate.prompting import text_as_chat
+
+    return text_as_chat(engine, config.prompt_format)
 
 
 # Rows the scheduler runs at once for a transform: on CPU a step's cost grows slowly with its
