@@ -1,7 +1,7 @@
 """Training on 1 vs 2 CPU processes: tokens/s and what the gloo gradient all-reduce costs.
 
 Issue 14's bar: tokens/s for 1 and 2 CPU processes on this machine, and the cost of the gloo
-all-reduce per optimizer step. Every row is a real training job (`submit_training`, the job
+all-reduce per optimizer step. Every row is a real training job (`jobs.submit`, the job
 runner, `accelerate launch` for 2 processes) on the same data, hyperparameters, seed and global
 batch (1 process x batch B, or 2 processes x batch B/2), one after the other:
 
@@ -53,13 +53,13 @@ def write_channel(workdir: Path, n: int) -> Path:
 
 def run_row(model: str, train: Path, hp: dict[str, str], processes: int, threads: int, name: str) -> dict:
     from springboard import jobs
-    from springboard.train.job import TrainingJobConfig, submit_training
+    from springboard.train.job import TrainingJobConfig
 
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the job's processes inherit it
     os.environ["MKL_NUM_THREADS"] = str(threads)
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    job = submit_training(
+    job = jobs.submit(
         TrainingJobConfig(model=model, train=str(train), hyperparameters=hp, processes=processes), name=name, wait=True
     )
     wall = time.perf_counter() - t

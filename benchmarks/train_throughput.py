@@ -8,7 +8,7 @@ One run does, in order:
    quickstart's data set (stdlib docstring -> one-line summary) as explicit train/validation
    JSONL channels, so every side sees the same examples;
 2. runs each side in its own child process, one after the other:
-   - `springboard`: a real training job (`submit_training`, then waiting for it); the job's
+   - `springboard`: a real training job (`jobs.submit`, then waiting for it); the job's
      worker is a child of that process, so the process's rusage covers the worker;
    - `trainer`: the script a user would write: `prepare_data`'s token ids and labels (identical
      tokens, checked by the data fingerprint) as a torch Dataset, `DataCollatorForSeq2Seq`
@@ -152,9 +152,9 @@ def prepared(setup: Setup):
 
 def side_springboard(setup: Setup, out: Path) -> None:
     """A real training job; this process only submits and waits (the worker is its child)."""
-    from springboard.jobs import JobStore, wait_for
+    from springboard.jobs import JobStore, default_name, submit, wait_for
     from springboard.train.artifact import read_artifact
-    from springboard.train.job import TrainingJobConfig, default_job_name, submit_training
+    from springboard.train.job import TrainingJobConfig
 
     config = TrainingJobConfig(
         model=setup.model,
@@ -162,7 +162,7 @@ def side_springboard(setup: Setup, out: Path) -> None:
         validation=setup.validation_dir,
         hyperparameters=setup.springboard_hyperparameters(),
     )
-    job = submit_training(config, name=default_job_name("throughput"), wait=False)
+    job = submit(config, name=default_name("throughput"), wait=False)
     cpu = _train_cpu_seconds(job.name, job.pid)
     job = wait_for(job.name, poll=0.5)
     if job.status != "Completed":

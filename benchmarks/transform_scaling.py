@@ -41,12 +41,13 @@ def make_records(n: int, words: int) -> list[dict]:
 
 def run_side(label: str, model: str, src: Path, out: Path, params: dict, **knobs) -> dict:
     from springboard.jobs import JobStore
-    from springboard.transform import run_transform
+    from springboard.jobs import submit
+    from springboard.transform import transform_config
 
     start = time.perf_counter()
     load = os.getloadavg()
-    job = run_transform(model, src, out, env={"HYPER_PARAMS": str(params)}, chat=False, progress=False,
-                        name=f"scale-{label}", **knobs)
+    job = submit(transform_config(model, src, out, env={"HYPER_PARAMS": str(params)}, chat=False, **knobs),
+                 name=f"scale-{label}", wait=True)
     wall = time.perf_counter() - start
     if job.status != "Completed":
         raise SystemExit(f"{label}: job {job.name} {job.status}: {job.failure_reason}")

@@ -113,15 +113,16 @@ def transform(model: str, records: list[dict], max_new_tokens: int, batch_size: 
 
     from springboard.hub import resolve_model
     from springboard.jobs import JobStore
-    from springboard.transform import run_transform
+    from springboard.jobs import submit
+    from springboard.transform import transform_config
 
     src = work / "in" / "records.jsonl"
     src.parent.mkdir(parents=True, exist_ok=True)
     src.write_text("".join(json.dumps(r) + "\n" for r in records))
     params = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "do_sample": False}
     start = time.perf_counter()
-    job = run_transform(model, src.parent, work / "out", env={"HYPER_PARAMS": str(params)}, chat=False,
-                        progress=False)
+    job = submit(transform_config(model, src.parent, work / "out", env={"HYPER_PARAMS": str(params)}, chat=False),
+                 wait=True)
     wall = time.perf_counter() - start
     if job.status != "Completed":
         raise SystemExit(f"transform job {job.name} {job.status}: {job.failure_reason}")
