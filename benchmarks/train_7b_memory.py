@@ -6,7 +6,7 @@ in 20 GB peak RSS on a 24 GB CPU machine; FLAN-T5-XL (3B) the same. Reports s/st
 by part: frozen base weights, LoRA weights + gradients + AdamW state, and the rest of the step's
 peak (activations kept by checkpointing, recomputation, workspace).
 
-The path is the training loop's own: peft LoRA on q/v projections (float32), `loop.loss_sum`
+The path is the training loop's own: peft LoRA on q/v projections (float32), `forward.loss_sum`
 (the LM head at label positions only) under the run's bf16 autocast, gradient checkpointing.
 The frozen base is built directly in bf16 (a float32 7B alone is 28 GB).
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     from springboard.hardware import choose_precision
-    from springboard.train.loop import _split_head, loss_sum
+    from springboard.train.forward import _split_head, loss_sum
 
     seq2seq = args.arch == "flan-t5-xl"
     config = config_for(args.arch)

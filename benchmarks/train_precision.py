@@ -104,12 +104,12 @@ def run_row(row: str, setup: dict) -> dict:
     from springboard.data import DataOptions, prepare_data
     from springboard.hardware import Precision
     from springboard.train import hyperparameters as hps
-    from springboard.train import loop
+    from springboard.train import forward, loop, modeling
 
     args = argparse.Namespace(**setup["args"])
     hp = hps.parse("causal-lm", hyperparameters(args, row))
     device = torch.device("cpu")
-    model, tok, seq2seq = loop.load_model(Path(setup["model_dir"]), hp, device)
+    model, tok, seq2seq = modeling.load_model(Path(setup["model_dir"]), hp, device)
     weights_mb = model.get_memory_footprint() / 2**20  # parameters and buffers as loaded
     options = DataOptions(architecture="causal", instruction_tuned=True, use_chat_template=True,
                           max_input_length=args.max_length, validation_split_ratio=0.0)
@@ -124,8 +124,8 @@ def run_row(row: str, setup: dict) -> dict:
     seconds = time.perf_counter() - start
     loop.collate_causal, loop.loss_sum = own  # every row is scored by the loop's own functions
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    held_out_loss = loop.evaluate(model, held_out, hp, False, pad_id, device,
-                                  precision=Precision("float32", "float32", "scoring"))
+    held_out_loss = forward.evaluate(model, held_out, hp, False, pad_id, device,
+                                     precision=Precision("float32", "float32", "scoring"))
     return {
         "row": row,
         "hyperparameters": {k: v for k, v in hyperparameters(args, row).items()

@@ -181,7 +181,7 @@ def held_out_loss(model_dir: str, setup: dict) -> float:
     from springboard.data import DataOptions, prepare_data
     from springboard.hardware import Precision
     from springboard.train import hyperparameters as hps
-    from springboard.train.loop import evaluate
+    from springboard.train.forward import evaluate
 
     tok = AutoTokenizer.from_pretrained(setup["model_dir"])
     options = DataOptions(architecture="causal", instruction_tuned=True, use_chat_template=True,

@@ -30,7 +30,7 @@ def shared_models_dir(request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def data_roots(tmp_path_factory) -> Iterator[str]:
-    """What a server request may read and write besides the home (storage.confine): the tests'
+    """What a server request may read and write besides the home (confinement.confine): the tests'
     temporary folders and the checked-in fixtures, for the whole session (module-scoped servers
     start before any test's own fixtures); tests/security narrows it again."""
     import os

@@ -155,7 +155,7 @@ def _describe(component: list[str], graph: dict[str, set[str]]) -> str:
 
 def test_graph_sees_imports() -> None:
     graph = build_graph()
-    assert "springboard.storage" in graph["springboard.serve.routes"]
+    assert "springboard.confinement" in graph["springboard.serve.routes"]
     assert "springboard.errors" in graph["springboard.storage"]
 
 

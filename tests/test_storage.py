@@ -8,7 +8,7 @@ import tarfile
 import boto3
 import pytest
 
-from springboard import storage
+from springboard import confinement, storage
 from springboard.errors import NotFoundError, ValidationError
 
 
@@ -114,24 +114,24 @@ def test_confine_admits_the_home_the_roots_and_s3_only(sb_home, tmp_path, monkey
     root = tmp_path / "root"
     (root / "data").mkdir(parents=True)
     monkeypatch.setenv("SPRINGBOARD_DATA_ROOTS", f"{tmp_path / 'nowhere'}{os.pathsep}{root}")
-    assert storage.confine(root / "data", "f") == str((root / "data").resolve())
-    assert storage.confine(f"file://{root}/new/file.txt", "f", write=True) == str(root.resolve() / "new" / "file.txt")
-    assert storage.confine(sb_home / "jobs" / "x", "f", write=True).endswith("x")
-    assert storage.confine("s3://bucket/k", "f", write=True) == "s3://bucket/k"
+    assert confinement.confine(root / "data", "f") == str((root / "data").resolve())
+    assert confinement.confine(f"file://{root}/new/file.txt", "f", write=True) == str(root.resolve() / "new" / "file.txt")
+    assert confinement.confine(sb_home / "jobs" / "x", "f", write=True).endswith("x")
+    assert confinement.confine("s3://bucket/k", "f", write=True) == "s3://bucket/k"
     for outside in ("/etc/passwd", f"{root}/../elsewhere", str(tmp_path / "decoy")):
         with pytest.raises(AccessDeniedError, match="field 'f'.*SPRINGBOARD_DATA_ROOTS"):
-            storage.confine(outside, "f")
+            confinement.confine(outside, "f")
     (root / "link").symlink_to("/etc")
     with pytest.raises(AccessDeniedError):
-        storage.confine(root / "link" / "passwd", "f")
+        confinement.confine(root / "link" / "passwd", "f")
     with pytest.raises(AccessDeniedError, match="data root itself"):
-        storage.confine(root, "f", write=True, overwrite=True)
+        confinement.confine(root, "f", write=True, overwrite=True)
     with pytest.raises(AccessDeniedError, match="data root itself"):
-        storage.confine(sb_home, "f", write=True)
+        confinement.confine(sb_home, "f", write=True)
     with pytest.raises(ValidationError, match="relative"):
-        storage.confine("data/x", "f")
+        confinement.confine("data/x", "f")
     with pytest.raises(AccessDeniedError, match="memory"):
-        storage.confine("memory://x", "f")
+        confinement.confine("memory://x", "f")
 
 
 def test_confine_http_only_under_an_allowed_prefix(monkeypatch):
@@ -139,44 +139,44 @@ def test_confine_http_only_under_an_allowed_prefix(monkeypatch):
 
     url = "https://data.commoncrawl.org/crawl-data/x.warc.gz"
     with pytest.raises(AccessDeniedError, match="SPRINGBOARD_ALLOW_HTTP"):
-        storage.confine(url, "f")
+        confinement.confine(url, "f")
     monkeypatch.setenv("SPRINGBOARD_ALLOW_HTTP", "https://data.commoncrawl.org/crawl-data, http://127.0.0.1:9/a/")
-    assert storage.confine(url, "f") == url
+    assert confinement.confine(url, "f") == url
     for bad in ("https://data.commoncrawl.org.evil.example/crawl-data/x", "http://data.commoncrawl.org/crawl-data/x",
                 "https://data.commoncrawl.org/crawl-dataX", "https://user@data.commoncrawl.org/crawl-data/x",
                 "http://127.0.0.1:10/a/x", "http://127.0.0.1:9/ab"):
         with pytest.raises(AccessDeniedError):
-            storage.confine(bad, "f")
+            confinement.confine(bad, "f")
     with pytest.raises(AccessDeniedError, match="writes only"):
-        storage.confine(url, "f", write=True)
+        confinement.confine(url, "f", write=True)
     monkeypatch.setenv("SPRINGBOARD_ALLOW_HTTP", "1")
-    assert storage.confine("http://anything.example/x", "f") == "http://anything.example/x"
+    assert confinement.confine("http://anything.example/x", "f") == "http://anything.example/x"
 
 
 def test_confine_reference_leaves_names_alone(tmp_path, monkeypatch):
     from springboard.errors import AccessDeniedError
 
     monkeypatch.chdir(tmp_path)
-    assert storage.confine_reference("smollm2-135m-instruct", "model") == "smollm2-135m-instruct"
-    assert storage.confine_reference("HuggingFaceTB/SmolLM2-135M", "model") == "HuggingFaceTB/SmolLM2-135M"
+    assert confinement.confine_reference("smollm2-135m-instruct", "model") == "smollm2-135m-instruct"
+    assert confinement.confine_reference("HuggingFaceTB/SmolLM2-135M", "model") == "HuggingFaceTB/SmolLM2-135M"
     with pytest.raises(AccessDeniedError):
-        storage.confine_reference("/etc", "model")
+        confinement.confine_reference("/etc", "model")
     (tmp_path / "here").mkdir()  # a folder in the server's working directory is a location, not a name
     with pytest.raises(ValidationError, match="relative"):
-        storage.confine_reference("here", "model")
+        confinement.confine_reference("here", "model")
 
 
 def test_confine_refuses_names_no_file_system_takes_as_bad_input():
     """A name too long for the file system or holding a NUL byte is a 4xx-class error (the
     endpoint route's fuzzing found a 500: OSError 'File name too long')."""
     long_name = "x" * 5000
-    assert storage.confine_reference(long_name, "adapters") == long_name  # a name, not a location
-    assert storage.confine_reference("a\x00b", "model") == "a\x00b"
+    assert confinement.confine_reference(long_name, "adapters") == long_name  # a name, not a location
+    assert confinement.confine_reference("a\x00b", "model") == "a\x00b"
     from springboard.errors import AccessDeniedError
 
     for bad in ("/" + "y" * 5000 + "/z", "/tmp/a\x00b", "y" * 5000 + "/../z"):
         with pytest.raises((ValidationError, AccessDeniedError), match="field 'model'"):
-            storage.confine_reference(bad, "model")
+            confinement.confine_reference(bad, "model")
 
 
 def test_a_model_reference_too_long_for_a_path_is_an_unknown_name():

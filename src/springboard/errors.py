@@ -46,7 +46,7 @@ class NotFoundError(SpringboardError):
 
 
 class AccessDeniedError(SpringboardError):
-    """A location a server request may not read or write (storage.confine): servers answer 403."""
+    """A location a server request may not read or write (confinement.confine): servers answer 403."""
 
 
 class ConflictError(SpringboardError):

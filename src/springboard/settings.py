@@ -56,7 +56,7 @@ def api_secret() -> str | None:
     return os.environ.get("SPRINGBOARD_API_SECRET") or None
 
 
-# -- what a server request may touch (storage.confine) and who may call (app.py's Host check) ----
+# -- what a server request may touch (confinement.confine) and who may call (app.py's Host check) ----
 
 DATA_ROOTS = "SPRINGBOARD_DATA_ROOTS"
 ALLOW_HTTP = "SPRINGBOARD_ALLOW_HTTP"

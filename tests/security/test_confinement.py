@@ -1,4 +1,4 @@
-"""Issue 19: what a request may read and write (storage.confine) and who may call (app.py's
+"""Issue 19: what a request may read and write (confinement.confine) and who may call (app.py's
 Host/Origin check), each reproduction through the client an attacker would use against a live
 server with an API key: httpx with raw headers, boto3. Outside the registered roots sit decoy
 folders whose contents must come through untouched."""

@@ -113,7 +113,7 @@ def test_a_bad_upload_is_refused_before_anything_is_staged(live, page, tiny, tmp
                                                             "template": '{"prompt": "{q}", "completion": " {a}"}'})
     assert r.status_code == 400 and "numbers.jsonl:2: field 'a'" in r.json()["message"]
     assert _staged(tmp_path) == []
-    # the preview reads only where a request may (storage.confine)
+    # the preview reads only where a request may (confinement.confine)
     r = httpx.post(live.url + "/studio/api/data/preview", json={"model": "tiny-causal", "data": "/etc/passwd"})
     assert r.status_code == 403 and "SPRINGBOARD_DATA_ROOTS" in r.json()["message"]
 

@@ -89,7 +89,8 @@ def test_chunked_loss_refuses_ignored_targets():
 
 def _train(model_dir, numbers, **values):
     from springboard.data import DataOptions, prepare_data
-    from springboard.train.loop import fit, load_model
+    from springboard.train.loop import fit
+    from springboard.train.modeling import load_model
 
     hp = hps.parse("causal-lm", {"max_steps": "2", "per_device_train_batch_size": "4", "learning_rate": "0.01",
                                  "lora_dropout": "0", "precision": "float32", **values})
@@ -112,24 +113,24 @@ def test_training_with_chunked_loss_gives_the_plain_runs_model(tiny_causal_dir, 
 
 
 def test_chunked_loss_is_used_by_the_loop(tiny_causal_dir, numbers, monkeypatch):
-    from springboard.train import loop
+    from springboard.train import forward
 
     calls = []
-    real = loop.chunked_head_loss
+    real = forward.chunked_head_loss
 
     def spy(hidden, head, targets, chunk, smoothing=0.0):
         calls.append((hidden.size(0), chunk))
         return real(hidden, head, targets, chunk, smoothing)
 
-    monkeypatch.setattr(loop, "chunked_head_loss", spy)
+    monkeypatch.setattr(forward, "chunked_head_loss", spy)
     _train(tiny_causal_dir, numbers, chunked_loss="7")
     assert calls and all(chunk == 7 for _, chunk in calls)
 
 
 def test_chunked_loss_without_a_split_head_is_refused(tiny_causal_dir, numbers, monkeypatch):
-    from springboard.train import loop
+    from springboard.train import forward
 
-    monkeypatch.setattr(loop, "_split_head", lambda model: None)  # e.g. a model with soft-capped logits
+    monkeypatch.setattr(forward, "_split_head", lambda model: None)  # e.g. a model with soft-capped logits
     with pytest.raises(HyperparameterError, match="'chunked_loss'"):
         _train(tiny_causal_dir, numbers, chunked_loss="8")
 
@@ -177,7 +178,8 @@ def test_torch_compile_wraps_the_forward_each_family_runs(tiny_causal_dir, tiny_
     """Causal: the body (the head stays apart, at label positions); seq2seq: the whole model.
     The model passed in is never replaced."""
     from springboard.train.distributed import single
-    from springboard.train.loop import load_model, training_forward
+    from springboard.train.forward import training_forward
+    from springboard.train.modeling import load_model
 
     wrapped = []
 

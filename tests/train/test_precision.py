@@ -65,7 +65,8 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_keeps_the_loss_close(tiny_causal
     loss stay float32, and the loss is within 2% of float32's on the tiny model."""
     from springboard.data import DataOptions, prepare_data
     from springboard.train.batching import collate_causal
-    from springboard.train.loop import _split_head, load_model, loss_sum
+    from springboard.train.forward import _split_head, loss_sum
+    from springboard.train.modeling import load_model
 
     hp = hps.parse("causal-lm", {"precision": "bfloat16"})
     model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
@@ -135,7 +136,7 @@ def test_int8_lora_job_trains_8bit_base_and_saves_a_float32_artifact(tiny_causal
     import bitsandbytes as bnb
     from safetensors.torch import load_file
 
-    from springboard.train.loop import load_model
+    from springboard.train.modeling import load_model
 
     hp = hps.parse("causal-lm", {"int8_quantization": "True"})
     model, _, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))

@@ -68,7 +68,9 @@ def test_smollm2_bf16_held_out_loss_within_one_percent_of_float32(tmp_path):
     from springboard.data import DataOptions, prepare_data
     from springboard.hardware import Precision
     from springboard.train import hyperparameters as hps
-    from springboard.train.loop import evaluate, fit, load_model
+    from springboard.train.forward import evaluate
+    from springboard.train.loop import fit
+    from springboard.train.modeling import load_model
 
     class Quiet:
         def log_metrics(self, *a, **k): ...

@@ -169,7 +169,8 @@ def test_grad_accumulation_matches_large_batch(tiny_causal_dir, numbers):
     same update as a batch of 4."""
     from springboard.data import DataOptions, prepare_data
     from springboard.train import hyperparameters as hps
-    from springboard.train.loop import fit, load_model
+    from springboard.train.loop import fit
+    from springboard.train.modeling import load_model
 
     class Quiet:
         def log_metrics(self, *a, **k): ...
@@ -191,7 +192,8 @@ def test_logits_only_at_labels_equals_full_forward(tiny_causal_dir, numbers):
     from springboard.data import DataOptions, prepare_data
     from springboard.train import hyperparameters as hps
     from springboard.train.batching import collate_causal
-    from springboard.train.loop import _split_head, load_model, loss_sum
+    from springboard.train.forward import _split_head, loss_sum
+    from springboard.train.modeling import load_model
 
     hp = hps.parse("causal-lm", {"peft_type": "lora"})
     model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
@@ -312,7 +314,7 @@ def test_same_configuration_and_seed_give_the_same_losses(tiny_causal_dir, numbe
 def test_lora_initialisation_follows_the_seed(tiny_causal_dir):
     """In one process, after other random work: the LoRA weights depend on the seed only."""
     from springboard.train import hyperparameters as hps
-    from springboard.train.loop import load_model
+    from springboard.train.modeling import load_model
 
     def lora_weights(seed):
         torch.rand(7)  # unrelated use of the global generator

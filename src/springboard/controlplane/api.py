@@ -17,7 +17,7 @@ from springboard.controlplane.protocol import AwsError
 from springboard.controlplane.registry import CONTENT_TYPE, OPERATIONS, SERVICES, Context, Handler, operation
 # Imported once, for their @operation registrations.
 from springboard.controlplane import automl, endpoints, tags, training, transform  # noqa: F401, E402
-from springboard import storage
+from springboard import confinement
 from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError
 
 log = logging.getLogger("springboard.controlplane")
@@ -77,9 +77,9 @@ def handle(ctx: Context, name: str, body: bytes) -> Response:
         protocol.validate(op, params)
         for where, location, written in protocol.locations(op.input_shape, params):
             if written:
-                storage.confine(location, where, write=True)
+                confinement.confine(location, where, write=True)
             else:  # a model location may also be a catalog id or a job name
-                storage.confine_reference(location, where)
+                confinement.confine_reference(location, where)
         result = handler(ctx, params) or {}
         return Response(json.dumps(protocol.serialize(op.output_shape, result)), media_type=CONTENT_TYPE)
     except AwsError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from springboard import storage
+from springboard import confinement, storage
 from springboard.controlplane.resource_store import Records
 from springboard.serve.routes import InvocationFailed, invoke, runtime_endpoint
 from springboard.errors import AccessDeniedError, NotFoundError, SpringboardError
@@ -65,7 +65,7 @@ async def invoke_endpoint_async(name: str, request: Request) -> Response:
     if not 1 <= timeout <= 3600:
         return _error("ValidationError", f"InvocationTimeoutSeconds must be between 1 and 3600 (got {timeout:g})")
     try:
-        source = storage.confine(source, "InputLocation")
+        source = confinement.confine(source, "InputLocation")
         found = await asyncio.to_thread(storage.exists, source)
     except AccessDeniedError as exc:
         return _error("AccessDeniedException", str(exc), 403)

@@ -20,7 +20,7 @@ REGION = "local"
 
 # Locations: botocore's patterns allow only s3:// and https://; Springboard also takes local
 # paths and file:// URIs (and a hub id or job name for ModelDataUrl), resolved by the handlers,
-# each checked by storage.confine first (see `locations`).
+# each checked by confinement.confine first (see `locations`).
 LOCATION_SHAPES = frozenset({"S3Uri", "Url", "DestinationS3Uri", "S3ModelUri"})
 # Location members a job or endpoint writes to (any other location member is read).
 OUTPUT_MEMBERS = frozenset({"S3OutputPath", "S3FailurePath", "DestinationS3Uri"})

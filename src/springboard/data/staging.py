@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from springboard import settings, storage
+from springboard import confinement, settings, storage
 from springboard.data import io
 from springboard.data.inspect import inspect_rows, jsonl_rows
 from springboard.data.template import Template, load_template
@@ -51,8 +51,8 @@ def template_text(text: str, source: str = "template.json") -> Template:
 def source_rows(data: str) -> tuple[str, Iterator[tuple[str, int, dict[str, Any]]], str | None]:
     """The user's own data file in `data` (a file or channel folder), its records, and the
     template.json beside it, if any: errors name the user's file, never a staged copy."""
-    location = storage.confine(data, "data")
-    file = storage.confine(io.resolve_channel(location, INSTRUCTION_SUFFIXES, "training data"), "data")
+    location = confinement.confine(data, "data")
+    file = confinement.confine(io.resolve_channel(location, INSTRUCTION_SUFFIXES, "training data"), "data")
     beside = io.template_beside(file)
     return file, ((file, n, r) for n, r in io.iter_table(file)), beside
 
@@ -76,7 +76,7 @@ def stage(files: dict[str, str], source: str | None, template: str | None) -> Pa
                 raise ValueError("not an object")
         except ValueError as exc:
             raise ValidationError(f"template.json: not a JSON object ({exc})") from None
-    confined = storage.confine(source, "source") if source else None
+    confined = confinement.confine(source, "source") if source else None
     if confined and not storage.exists(confined):
         raise NotFoundError(f"{source}: no such file or folder")
     check_before_staging(files, source, template)
@@ -102,7 +102,7 @@ def _copy_source(source: str, target: Path, keep_template: bool) -> None:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
             if name != "template.json" or keep_template:
                 # a symlink inside the folder may point anywhere: each file is checked too
-                (target / name).write_bytes(storage.read_bytes(storage.confine(uri, "source")))
+                (target / name).write_bytes(storage.read_bytes(confinement.confine(uri, "source")))
     else:
         (target / source.rstrip("/").rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(source))
 
@@ -138,7 +138,7 @@ def store_uploads(files: dict[str, str]) -> str:
     check_file_names(files)
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:10]
     folder = storage.join(str(settings.home() / "studio" / "uploads"), f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}")
-    folder = storage.confine(folder, "upload", write=True)
+    folder = confinement.confine(folder, "upload", write=True)
     for name, text in files.items():
         storage.write_text(storage.join(folder, name), text)
     return folder

@@ -16,7 +16,7 @@ import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from springboard import storage
+from springboard import confinement
 from springboard.errors import AccessDeniedError, ConflictError, NotFoundError, SpringboardError, ValidationError
 from springboard.generate import GenerationRequest
 from springboard.serve import eventstream
@@ -110,9 +110,9 @@ async def health(request: Request) -> dict[str, Any]:
 async def create_endpoint(request: Request) -> Response:
     try:
         config = EndpointConfig.model_validate(decode_json(await request.body()))
-        storage.confine_reference(config.model, "model")
+        confinement.confine_reference(config.model, "model")
         for adapter, artifact in config.adapters.items():
-            storage.confine_reference(artifact, f"adapters.{adapter}")
+            confinement.confine_reference(artifact, f"adapters.{adapter}")
         record = manager_of(request).create(config)
     except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
         return _control_error(exc)
@@ -124,7 +124,7 @@ async def attach_adapter(name: str, request: Request) -> Response:
     """Attaches a LoRA adapter (a training job's artifact) to the endpoint's loaded base model."""
     try:
         body = AdapterAttach.model_validate(decode_json(await request.body()))
-        storage.confine_reference(body.artifact, "artifact")
+        confinement.confine_reference(body.artifact, "artifact")
         record = await manager_of(request).attach_adapter(name, body.name, body.artifact)
     except (ValueError, pydantic.ValidationError, SpringboardError) as exc:
         return _control_error(exc)

@@ -2,7 +2,7 @@
 SageMaker control plane has no operation for. Actions (create/stop jobs, deploy, invoke) are not
 here: the browser sends those to the control plane and the runtime like boto3 does.
 
-Every location a body names goes through `storage.confine` (the home, SPRINGBOARD_DATA_ROOTS,
+Every location a body names goes through `confinement.confine` (the home, SPRINGBOARD_DATA_ROOTS,
 s3://, http(s) only where SPRINGBOARD_ALLOW_HTTP allows) before anything reads or writes it.
 
 The routes live one module per area under `routes/` (models, data, jobs, evaluate, crawl),

@@ -109,7 +109,7 @@ def preflight(config: TrainingJobConfig) -> Preflight:
 
     from springboard import hub
     from springboard.data import prepare_data
-    from springboard.train.loop import check_lora_targets
+    from springboard.train.modeling import check_lora_targets
     from springboard.train.schedule import schedule_problems
 
     hp = validate_request(config)
@@ -174,7 +174,9 @@ def train(ctx: jobs.JobContext, dist) -> None:
     from springboard import hub
     from springboard.data import prepare_data
     from springboard.train.artifact import save_artifact
-    from springboard.train.loop import dequantized, evaluate, fit, load_model, precision_for
+    from springboard.train.forward import evaluate
+    from springboard.train.loop import fit
+    from springboard.train.modeling import dequantized, load_model, precision_for
     from springboard.train.schedule import schedule_problems
 
     config = TrainingJobConfig(**ctx.config)

@@ -15,7 +15,8 @@ CPU training is compute-bound, so speed comes from doing less work:
 
 `fit` names its steps: set-up (`_Run`: step plan, optimizer, forward), resume or score the
 untrained model, then per epoch the optimizer steps (accumulate, update, log, validate,
-checkpoint), and the result.
+checkpoint), and the result. Loading the model is `modeling`'s; the forward pass, its loss and
+the validation loss are `forward`'s.
 """
 
 from __future__ import annotations
@@ -28,23 +29,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 
 from springboard.errors import HyperparameterError, JobStopped
-from springboard.hardware import Precision, choose_precision
+from springboard.hardware import Precision
 from springboard.train import checkpoint
 from springboard.train.batching import (
-    IGNORE_INDEX,
     collate_causal,
     collate_seq2seq,
     label_count,
     length_grouped_batches,
     real_tokens,
-    sequential_batches,
 )
 from springboard.train.distributed import Distributed, single
+from springboard.train.forward import evaluate, loss_sum, training_forward
 from springboard.train.hyperparameters import Hyperparameters
-from springboard.train.losses import chunked_head_loss
+from springboard.train.modeling import precision_for, set_seed
 
 log = logging.getLogger("springboard.train")
 # The same metrics also as the transformers Trainer prints them in JumpStart's containers, so the
@@ -75,207 +74,6 @@ class TrainResult:
     train_tokens: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def precision_for(hp: Hyperparameters, device: torch.device) -> Precision:
-    """The run's precision (`hp.precision` on this device; the CPU probe runs once per process)."""
-    return choose_precision(hp.precision, device.type)
-
-
-def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, precision: Precision | None = None):
-    """The model ready to train, its weights in float32, except a LoRA base on a GPU in bf16
-    precision, stored in bf16 (frozen, half the memory); LoRA adapters attached (peft keeps
-    them in float32) when peft_type is lora. bf16 compute is autocast around each step."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    config = AutoConfig.from_pretrained(model_dir)
-    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    # On a CPU the frozen base stays float32 too: autocast casts it per product, and the merged
-    # artifact is then the float32 base plus the float32 update, never a bf16-rounded base.
-    bf16_base = device.type == "cuda" and hp.peft_type == "lora" and (precision or precision_for(hp, device)).bf16
-    dtype = torch.bfloat16 if bf16_base else torch.float32
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
-    # same configuration and seed give the same run.
-    set_seed(hp.seed)
-    int8 = bool(getattr(hp, "int8_quantization", False))
-    if int8:
-        # bitsandbytes' LLM.int8() linear layers (outliers above 6.0 kept in 16 bits); the LM
-        # head and the norms stay float32, and the weights go straight to `device`.
-        from transformers import BitsAndBytesConfig
-
-        model = cls.from_pretrained(model_dir, dtype=dtype, quantization_config=BitsAndBytesConfig(load_in_8bit=True),
-                                    device_map={"": device})
-    else:
-        model = cls.from_pretrained(model_dir, dtype=dtype)
-    model.config.use_cache = False
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if hp.peft_type == "lora":
-        from peft import get_peft_model
-
-        model = get_peft_model(model, lora_config(hp, seq2seq))
-    if not int8:
-        model.to(device)
-    return model, tokenizer, seq2seq
-
-
-def dequantized(model, model_dir: Path, hp: Hyperparameters):
-    """The trained adapter on the float32 base read again from disk: what an int8 run saves,
-    so the merged artifact is the float32 base plus the update, not 8-bit weights."""
-    if not getattr(hp, "int8_quantization", False):
-        return model
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
-
-    fresh, _, _ = load_model(model_dir, hp.model_copy(update={"int8_quantization": False}), torch.device("cpu"))
-    set_peft_model_state_dict(fresh, {k: v.float().cpu() for k, v in get_peft_model_state_dict(model).items()})
-    return fresh
-
-
-def set_seed(seed: int) -> None:
-    """Seeds Python's, NumPy's and torch's generators (transformers.set_seed)."""
-    from transformers import set_seed as hf_set_seed
-
-    hf_set_seed(seed)
-
-
-def lora_config(hp: Hyperparameters, seq2seq: bool):
-    from peft import LoraConfig, TaskType
-
-    targets: Any = None
-    if hp.lora_target_modules not in ("auto", ""):
-        targets = (
-            "all-linear"
-            if hp.lora_target_modules == "all-linear"
-            else [t.strip() for t in hp.lora_target_modules.split(",") if t.strip()]
-        )
-    return LoraConfig(
-        task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
-        r=hp.lora_r,
-        lora_alpha=hp.lora_alpha,
-        lora_dropout=hp.lora_dropout,
-        target_modules=targets,
-    )
-
-
-def check_lora_targets(model_dir: Path, hp: Hyperparameters) -> None:
-    """Attaches the LoRA configuration to the model built on the meta device (no weights are
-    read): peft's own check of `lora_target_modules`, before any job starts."""
-    if hp.peft_type != "lora":
-        return
-    from peft import get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-    config = AutoConfig.from_pretrained(model_dir)
-    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    with torch.device("meta"):
-        model = cls.from_config(config)
-    leaves = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-    lora = lora_config(hp, seq2seq)
-    # peft only fails when no name matches; every name the user lists must match a module.
-    listed = sorted(lora.target_modules) if isinstance(lora.target_modules, (set, list)) else []
-    names = [n for n, _ in model.named_modules()]
-    missing = [t for t in listed if not any(n == t or n.endswith("." + t) for n in names)]
-    if missing:
-        raise HyperparameterError(
-            f"hyperparameter 'lora_target_modules': no module named {', '.join(map(repr, missing))} in this "
-            f"model; its linear layers are: {', '.join(leaves)} (or use 'auto' / 'all-linear')"
-        )
-    try:
-        get_peft_model(model, lora)
-    except ValueError as exc:
-        raise HyperparameterError(
-            f"hyperparameter 'lora_target_modules': {hp.lora_target_modules!r} does not fit this model "
-            f"({str(exc).splitlines()[0]}); its linear layers are: {', '.join(leaves)}"
-        ) from None
-
-
-def _split_head(model: torch.nn.Module):
-    """(body, head) for causal LMs whose logits are a plain projection of the last hidden
-    state; None where the model post-processes logits (soft-capping, scaling), which then
-    goes through the full forward."""
-    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = lm.config
-    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
-        return None
-    body = getattr(lm, getattr(lm, "base_model_prefix", ""), None)
-    head = lm.get_output_embeddings()
-    if body is None or head is None or not type(lm).__name__.endswith("ForCausalLM"):
-        return None
-    return body, head
-
-
-def loss_sum(model, batch: dict[str, torch.Tensor], seq2seq: bool, split, smoothing: float = 0.0, chunk: int = 0):
-    """Summed token cross-entropy and the number of label tokens. `chunk` (causal, split head
-    only): the head and the loss `chunk` label positions at a time (`losses.chunked_head_loss`),
-    never the full logits."""
-    labels = batch["labels"]
-    if seq2seq:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
-        logits = out.logits.float()
-        n = (labels != IGNORE_INDEX).sum()
-        loss = F.cross_entropy(
-            logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX,
-            reduction="sum", label_smoothing=smoothing,
-        )
-        return loss, n
-    target = labels[:, 1:]
-    keep = target != IGNORE_INDEX
-    if split is not None:
-        body, head = split
-        hidden = body(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-        ).last_hidden_state
-        # The head runs at label positions only, so it is cheap: kept in its own dtype even
-        # under bf16 autocast, where bf16 logits (8-bit mantissa) would blur the loss.
-        with torch.autocast(hidden.device.type, enabled=False):
-            rows = hidden[:, :-1][keep].to(head.weight.dtype)
-            if chunk:
-                return chunked_head_loss(rows, head, target[keep], chunk, smoothing), keep.sum()
-            logits = head(rows).float()
-    elif chunk:
-        raise HyperparameterError("hyperparameter 'chunked_loss' needs the LM head apart from the model body "
-                                  "(a causal LM without logit post-processing, one process)")
-    else:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-        logits = out.logits[:, :-1][keep].float()
-    loss = F.cross_entropy(logits, target[keep], reduction="sum", label_smoothing=smoothing)
-    return loss, keep.sum()
-
-
-@torch.no_grad()
-def evaluate(
-    model, examples, hp: Hyperparameters, seq2seq: bool, pad_id: int, device, dist: Distributed | None = None,
-    precision: Precision | None = None,
-) -> float | None:
-    """Token-weighted validation loss (each rank takes its slice of every batch; summed), in the
-    run's precision."""
-    if not examples:
-        return None
-    dist = dist or single()
-    precision = precision or precision_for(hp, device)
-    was_training = model.training
-    model.eval()
-    split = None if seq2seq or dist.fsdp else _split_head(model)
-    collate = collate_seq2seq if seq2seq else collate_causal
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    total, count = 0.0, 0
-    for idx in sequential_batches(len(order), dist.global_batch(hp.per_device_eval_batch_size)):
-        local, weight = dist.shard(idx)
-        if not local:
-            continue
-        batch = {k: v.to(device) for k, v in collate([examples[order[i]] for i in local], pad_id).items()}
-        with precision.autocast(device.type):
-            loss, n = loss_sum(model, batch, seq2seq, split, chunk=getattr(hp, "chunked_loss", 0))
-        total += weight * loss.item()
-        count += int(weight * int(n))
-    total, count = dist.sum([total, count])
-    model.train(was_training)
-    return total / max(count, 1)
 
 
 def fit(
@@ -343,25 +141,6 @@ def make_optimizer(model, hp: Hyperparameters, plan: StepPlan):
         lr=hp.learning_rate,
     )
     return params, optimizer, get_scheduler(hp.lr_scheduler_type, optimizer, plan.warmup_steps, plan.total_steps)
-
-
-def training_forward(model, hp: Hyperparameters, seq2seq: bool, dist: Distributed):
-    """(what `loss_sum` calls, split head or None). A causal LM's body and head are split so
-    the head runs at label positions only (not under FSDP, which needs the root forward).
-    With `torch_compile` the body (or, unsplit, the whole model) is compiled: the compiled
-    wrapper shares the parameters and leaves the model, and what is saved, as it is."""
-    split = None if seq2seq or dist.fsdp else _split_head(model)
-    if getattr(hp, "chunked_loss", 0) and split is None:
-        raise HyperparameterError(
-            "hyperparameter 'chunked_loss': needs the LM head apart from the model body (a causal LM "
-            "without logit post-processing, trained without FSDP); set it to 0 here"
-        )
-    if not hp.torch_compile:
-        return model, split
-    if split is not None:
-        body, head = split
-        return model, (torch.compile(body, dynamic=True), head)
-    return torch.compile(model, dynamic=True), None
 
 
 class _Window:

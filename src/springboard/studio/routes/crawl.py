@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from springboard import storage
+from springboard import confinement, storage
 from springboard.errors import NotFoundError, SpringboardError, ValidationError, first_problem
 from springboard.studio.routes.common import Body, call
 from springboard.studio.routes.jobs import job_brief
@@ -51,10 +51,10 @@ def _confine_archives(config) -> None:
         except SpringboardError:
             continue  # a missing input fails the job, as it does from the CLI
         for uri in found:
-            storage.confine(uri, f"inputs[{i}]")
+            confinement.confine(uri, f"inputs[{i}]")
     if config.records and Path(config.records).exists():
         for name, _ in _read_records(config.records):
-            storage.confine(resolve_uri(name, config.warc_prefix), "records (warc_filename)")
+            confinement.confine(resolve_uri(name, config.warc_prefix), "records (warc_filename)")
 
 
 def _crawl(body: CrawlRun) -> dict[str, Any]:
@@ -65,10 +65,10 @@ def _crawl(body: CrawlRun) -> dict[str, Any]:
 
     fields = body.model_dump(exclude={"name"}, exclude_none=True)
     _absolute(body.output, "output")
-    fields["output"] = storage.confine(body.output, "output", write=True, overwrite=body.overwrite)
-    fields["inputs"] = [storage.confine(inp, f"inputs[{i}]") for i, inp in enumerate(body.inputs)]
+    fields["output"] = confinement.confine(body.output, "output", write=True, overwrite=body.overwrite)
+    fields["inputs"] = [confinement.confine(inp, f"inputs[{i}]") for i, inp in enumerate(body.inputs)]
     if body.records is not None:
-        fields["records"] = storage.confine(body.records, "records")
+        fields["records"] = confinement.confine(body.records, "records")
     try:
         config = CrawlRunConfig(**fields)
     except pydantic.ValidationError as exc:
@@ -101,10 +101,10 @@ def _index_query(body: IndexQuery) -> dict[str, Any]:
     from springboard.crawl.index import query, records_sql, write_result
 
     _absolute(body.out, "out")
-    out = storage.confine(body.out, "out", write=True, overwrite=body.overwrite)
+    out = confinement.confine(body.out, "out", write=True, overwrite=body.overwrite)
     if not body.overwrite and storage.exists(out):
         raise ValidationError(f"field 'out': {body.out} exists; pick a new file or set overwrite")
-    index = storage.confine(body.index, "index")
+    index = confinement.confine(body.index, "index")
     sql = records_sql(body.host, body.url_contains, body.languages, body.mime, body.subset, body.limit)
     table = query(index, sql)
     write_result(table, out, "records")
@@ -131,8 +131,8 @@ def _export(body: CrawlExport) -> dict[str, Any]:
     from springboard.crawl.export import export
 
     _absolute(body.out_dir, "out_dir")
-    parquet = storage.confine(body.parquet, "parquet")
-    out_dir = storage.confine(body.out_dir, "out_dir", write=True, overwrite=body.overwrite)
+    parquet = confinement.confine(body.parquet, "parquet")
+    out_dir = confinement.confine(body.out_dir, "out_dir", write=True, overwrite=body.overwrite)
     if not storage.exists(parquet):
         raise NotFoundError(f"field 'parquet': {body.parquet}: no such crawl output")
     res = export(parquet, out_dir=out_dir, fmt=body.format, column=body.column, overwrite=body.overwrite)

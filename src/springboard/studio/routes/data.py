@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from springboard import settings, storage
+from springboard import confinement, settings, storage
 from springboard.data import io, staging
 from springboard.data.inspect import FIELDS_SAMPLE, inspect_rows
 from springboard.data.template import load_template
@@ -34,7 +34,7 @@ def _preview(body: TemplatePreview) -> dict[str, Any]:
     if body.records is not None:
         found: Iterator[tuple[str, int, dict[str, Any]]] = staging.upload_rows("upload", body.records)
     elif body.data:
-        data = storage.confine(body.data, "data")
+        data = confinement.confine(body.data, "data")
         file = io.resolve_channel(data, staging.INSTRUCTION_SUFFIXES, "training data")
         found = ((file, number, record) for number, record in io.iter_table(file))
     else:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from springboard import storage
+from springboard import confinement, storage
 from springboard.data.inspect import jsonl_fields
 from springboard.errors import NotFoundError, ValidationError
 from springboard.studio.routes.common import Body, call
@@ -29,8 +29,8 @@ class RougeRequest(Body):
 def _rouge(body: RougeRequest) -> dict[str, Any]:
     from springboard.evaluate.rouge import rouge_scores
 
-    references = storage.confine(body.references, "references")
-    predictions = [storage.confine(p, f"predictions[{i}]") for i, p in enumerate(body.predictions)]
+    references = confinement.confine(body.references, "references")
+    predictions = [confinement.confine(p, f"predictions[{i}]") for i, p in enumerate(body.predictions)]
     if not body.reference_field:
         fields = _fields(references)["fields"]
         raise ValidationError(f"field 'reference_field': name the references' text field, one of the file's own: "
@@ -50,7 +50,7 @@ async def rouge(body: RougeRequest) -> Any:
 
 
 def _fields(path: str) -> dict[str, Any]:
-    location = storage.confine(path, "path")
+    location = confinement.confine(path, "path")
     if not storage.exists(location) or storage.isdir(location):
         raise NotFoundError(f"{path}: no such file")
     fields, rows = jsonl_fields(location, path)

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from springboard import storage
+from springboard import confinement, storage
 from springboard.errors import NotFoundError
 from springboard.studio.routes.common import call
 
@@ -114,7 +114,7 @@ async def resume_job(name: str) -> Any:
 def _files(name: str) -> list[dict[str, Any]]:
     from springboard import jobs
 
-    root = storage.confine(str(jobs.JobStore().get(name).output_dir), "output")
+    root = confinement.confine(str(jobs.JobStore().get(name).output_dir), "output")
     if not storage.isdir(root):
         return []
     fs, _ = storage.filesystem(root)
@@ -135,12 +135,12 @@ async def job_file(name: str, file: str) -> Any:
     def find() -> str:
         from springboard import jobs
 
-        root = storage.confine(str(jobs.JobStore().get(name).output_dir), "output")
+        root = confinement.confine(str(jobs.JobStore().get(name).output_dir), "output")
         parts = file.split("/")
         if any(p in ("", ".", "..") for p in parts) or not storage.exists(location := storage.join(root, *parts)) \
                 or storage.isdir(location):
             raise NotFoundError(f"job {name!r} has no output file {file!r}")
-        return storage.confine(location, "file")  # a symlink in the output may point anywhere
+        return confinement.confine(location, "file")  # a symlink in the output may point anywhere
 
     found = await call(find)
     if isinstance(found, JSONResponse):
