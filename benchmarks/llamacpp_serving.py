@@ -145,6 +145,7 @@ def main() -> None:
                 break
         return time.perf_counter() - started, n
 
+    load_at_start = os.getloadavg()
     home = Path(tempfile.mkdtemp(prefix="llamacpp-serving-"))
     server, url = start_server(home, args.threads)
     try:
@@ -177,8 +178,8 @@ def main() -> None:
     report = {
         "model": MODEL, "endpoint_precision": record.get("precision"), "threads": args.threads,
         "machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                    "note": "shared with other engineers' test runs while measured: absolute numbers are noisy, "
-                            "the ratios come from interleaved or back-to-back runs"},
+                    "load_average_1_5_15_min_at_start": load_at_start,
+                    "note": "the ratios come from interleaved or back-to-back runs in this process"},
         "single_stream": {"tokens": args.tokens, "endpoint_tokens_per_s": round(endpoint_single, 1),
                           "standalone_tokens_per_s": round(standalone_single, 1),
                           "ratio": round(endpoint_single / standalone_single, 3), "bar": 0.8,
