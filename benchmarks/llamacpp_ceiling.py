@@ -3,7 +3,9 @@ any llama.cpp-based server (ours, llama-server, Ollama) can reach here, and so w
 bar of issue 20 (aggregate >= 4x one stream) asks of the hardware.
 
 Raw llama-cpp-python low-level API, no server, no Python per-token work beyond filling the batch:
-one context with a KV-cache stream per sequence (`kv_unified=False`, as the serving backend runs),
+the shipped Q4_1 file and each GGUF converted from
+the model already cached beside it (`gguf/<hash>-<type>.gguf`, e.g. q8_0, bfloat16), one context
+with a KV-cache stream per sequence (`kv_unified=False`, as the serving backend runs),
 --threads threads. For each sequence count N: every sequence prefilled with a --prompt-token prompt
 (one decode call each), then --steps decode calls of one token per sequence. Reports prefill and
 decode tokens/s, and decode at N sequences as a multiple of decode at one. Optionally
@@ -69,10 +71,10 @@ def measure(gguf: str, sequences: list[int], steps: int, prompt: int, threads: i
     return rows
 
 
-def child(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
+def child(args: argparse.Namespace, env: dict[str, str], gguf: str | None = None) -> list[dict]:
     out = subprocess.run([sys.executable, __file__, "--child", "--sequences", args.sequences, "--steps", str(args.steps),
-                          "--prompt-tokens", str(args.prompt_tokens), "--threads", str(args.threads)],
-                         env=env, capture_output=True, text=True, check=True)
+                          "--prompt-tokens", str(args.prompt_tokens), "--threads", str(args.threads)]
+                         + (["--gguf", gguf] if gguf else []), env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -84,12 +86,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--contention", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gguf", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from springboard.hub import get_model_spec
     from springboard.hub.convert import gguf_path
 
-    gguf = str(gguf_path(get_model_spec("smollm2-135m-instruct")))
+    from springboard import settings
+
+    gguf = args.gguf or str(gguf_path(get_model_spec("smollm2-135m-instruct")))
     sequences = [int(x) for x in args.sequences.split(",")]
+    converted = sorted((settings.models_dir() / "smollm2-135m-instruct" / "gguf").glob("*.gguf"))
     if args.child:
         print(json.dumps(measure(gguf, sequences, args.steps, args.prompt_tokens, args.threads)))
         return
@@ -98,7 +104,9 @@ def main() -> None:
     result = {"benchmark": "llamacpp_ceiling", "gguf": Path(gguf).name, "threads": args.threads,
               "cpu_count": os.cpu_count(), "llama_cpp": llama_cpp.llama_print_system_info().decode().strip(),
               "load_average_1_5_15_min_at_start": os.getloadavg(),
-              "idle": child(args, dict(os.environ))}
+              "idle": child(args, dict(os.environ)),
+              "idle_converted": {path.stem.split("-", 1)[-1]: child(args, dict(os.environ), str(path))
+                                 for path in converted}}
     if args.contention:
         burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
