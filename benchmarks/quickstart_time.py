@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if set(rows) - set(ROWS):
         p.error(f"--rows: unknown {sorted(set(rows) - set(ROWS))}; known: {', '.join(ROWS)}")
 
-    from springboard.hardware import cpu_bf16
+    from springboard.hardware import cpu_bf16, cpu_name
     from springboard.hub import resolve_model
 
     resolve_model(args.model)  # "installation done": the model is converted and cached before timing
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["bar"] = (f"auto: wall <= {BAR_SECONDS:.0f} s, fine-tuned ROUGE-1 >= {BAR_ROUGE1}, "
                           f"within {BAR_ROUGE1_GAP} of float32's")
         summary["meets_bar"] = all(checks) and fp32 is not None and not args.quick
-    report = {"model": args.model, "cpu": _cpu_name(), "bf16_gemm_speedup": probe.speedup, "setup": vars(args),
+    report = {"model": args.model, "cpu": cpu_name(), "bf16_gemm_speedup": probe.speedup, "setup": vars(args),
               "rows": results, "summary": summary,
               "note": "wall-clock of each whole command on a machine that may be shared; compare rows of this run"}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -132,16 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bar ({summary['bar']}): {'met' if summary['meets_bar'] else 'NOT met'}")
     print(f"written to {args.output}")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

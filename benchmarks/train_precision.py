@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"--rows: unknown {unknown}; known: {', '.join(ROWS)}")
 
-    from springboard.hardware import cpu_bf16
+    from springboard.hardware import cpu_bf16, cpu_name
     from springboard.hub import resolve_model
 
     model_dir = resolve_model(args.model)  # converts once, before anything is timed
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if base:
             r["speedup_vs_float32"] = base["train_seconds"] / r["train_seconds"]
             r["held_out_loss_gap_vs_float32"] = r["held_out_loss"] / base["held_out_loss"] - 1
-    report = {"model": args.model, "cpu": _cpu_name(), "bf16_gemm_speedup": probe.speedup,
+    report = {"model": args.model, "cpu": cpu_name(), "bf16_gemm_speedup": probe.speedup,
               "native_bf16": probe.native, "setup": vars(args), "rows": results,
               "note": "wall-clock on a machine that may be shared; compare rows of this run only"}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -202,16 +202,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['model_memory_mb']:>9.0f}{r['load_avg_before']:>6.1f}")
     print(f"written to {args.output}")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trl_version = None
 
-    from springboard.hardware import cpu_bf16
+    from springboard.hardware import cpu_bf16, cpu_name
     from springboard.hub import resolve_model
 
     model_dir = resolve_model(args.model)  # converts once, before anything is timed
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         })
     for r in rows:
         r.pop("merged_model")
-    report = {"model": args.model, "cpu": _cpu_name(), "bf16_gemm_speedup": probe.speedup, "trl": trl_version,
+    report = {"model": args.model, "cpu": cpu_name(), "bf16_gemm_speedup": probe.speedup, "trl": trl_version,
               "setup": vars(args), "trl_script": TRL_SCRIPT if trls else None, "rows": rows, "summary": summary,
               "note": "wall-clock of each whole command on a machine that may be shared; compare rows of this run"}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -273,16 +273,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{'met' if summary['meets_bar'] else 'NOT met'})")
     print(f"written to {args.output}")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

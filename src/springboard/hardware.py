@@ -43,6 +43,18 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_name() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (benchmarks record it beside their numbers)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def cpu_has_native_bf16() -> bool:
     """avx512_bf16 / AMX on x86, the bf16 extension on Arm: bf16 GEMMs without emulation."""
     flags = _cpu_flags()
