@@ -52,3 +52,22 @@ def wait(sm):
         sm.get_waiter(name).wait(WaiterConfig={"Delay": 0.2, "MaxAttempts": 900}, **kwargs)
 
     return run
+
+
+ROLE = "arn:aws:iam::111111111111:role/SageMakerRole"
+
+
+@pytest.fixture
+def deploy(sm):
+    """CreateModel (container Environment `env`) + one-variant EndpointConfig + CreateEndpoint, all
+    named `name`: how a boto3 user deploys a model with container settings."""
+
+    def run(name: str, location, env: dict[str, str]) -> None:
+        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": "tgi", "ModelDataUrl": str(location), "Environment": env})
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.xlarge"}])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+    return run

@@ -11,21 +11,10 @@ from botocore.exceptions import WaiterError
 
 from springboard.generate.llamacpp import llama_cpp_available
 
-ROLE = "arn:aws:iam::111111111111:role/SageMakerRole"
-
-
-def deploy(sm, name, location, env):
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": "tgi", "ModelDataUrl": str(location), "Environment": env})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-
-
 @pytest.mark.skipif(not llama_cpp_available(), reason="llama_cpp (llama-cpp-python) is not installed")
-def test_quantize_from_the_container_environment(monkeypatch, sm, runtime, wait, tiny_causal_dir):
+def test_quantize_from_the_container_environment(monkeypatch, sm, runtime, wait, tiny_causal_dir, deploy):
     monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "auto")
-    deploy(sm, "q8", tiny_causal_dir, {"QUANTIZE": "q8_0"})
+    deploy("q8", tiny_causal_dir, {"QUANTIZE": "q8_0"})
     wait("endpoint_in_service", EndpointName="q8")
     variant = sm.describe_endpoint(EndpointName="q8")["ProductionVariants"][0]
     assert variant["DeployedImages"][0]["ResolvedImage"] == "springboard-llamacpp:q8_0"
@@ -33,15 +22,15 @@ def test_quantize_from_the_container_environment(monkeypatch, sm, runtime, wait,
                                   Body=json.dumps({"inputs": "Hello", "parameters": {"max_new_tokens": 3}}))
     assert "generated_text" in json.loads(out["Body"].read())[0]
 
-    deploy(sm, "kquant", tiny_causal_dir, {"QUANTIZE": "q4_k_m"})  # rows of 64 weights: no 256-blocks
+    deploy("kquant", tiny_causal_dir, {"QUANTIZE": "q4_k_m"})  # rows of 64 weights: no 256-blocks
     with pytest.raises(WaiterError, match="Failed"):
         wait("endpoint_in_service", EndpointName="kquant")
     reason = sm.describe_endpoint(EndpointName="kquant")["FailureReason"]
     assert "field 'QUANTIZE'" in reason and "blocks of 256" in reason and "hidden_size is 64" in reason
 
 
-def test_an_unknown_dtype_fails_the_endpoint_naming_it(sm, wait, tiny_causal_dir):
-    deploy(sm, "int3", tiny_causal_dir, {"DTYPE": "int3"})
+def test_an_unknown_dtype_fails_the_endpoint_naming_it(sm, wait, tiny_causal_dir, deploy):
+    deploy("int3", tiny_causal_dir, {"DTYPE": "int3"})
     with pytest.raises(WaiterError, match="Failed"):
         wait("endpoint_in_service", EndpointName="int3")
     described = sm.describe_endpoint(EndpointName="int3")

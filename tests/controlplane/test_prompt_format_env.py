@@ -11,24 +11,16 @@ from botocore.exceptions import ClientError
 
 from springboard.generate import Engine, GenerationParams
 
-ROLE = "arn:aws:iam::111111111111:role/SageMakerRole"
+from .conftest import ROLE
 
 
-def deploy(sm, name, location, env):
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": "tgi", "ModelDataUrl": str(location), "Environment": env})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-
-
-def test_the_container_environment_sets_the_prompt_format(sm, runtime, wait, tiny_causal_dir):
+def test_the_container_environment_sets_the_prompt_format(sm, runtime, wait, tiny_causal_dir, deploy):
     engine = Engine.load(tiny_causal_dir)
     params = GenerationParams(max_new_tokens=6)
     want = {fmt: engine.generate(["Hello there"], params, chat=fmt == "chat")[0].texts[0] for fmt in ("chat", "raw")}
     assert want["chat"] != want["raw"]
     for name, env in (("plain", {"SPRINGBOARD_PROMPT_FORMAT": "raw"}), ("default", {})):
-        deploy(sm, name, tiny_causal_dir, env)
+        deploy(name, tiny_causal_dir, env)
         wait("endpoint_in_service", EndpointName=name)
     for name, fmt in (("plain", "raw"), ("default", "chat")):
         out = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json",

@@ -12,36 +12,17 @@ capabilities, passes.isolate / plan, and the import rules of the generate packag
 from __future__ import annotations
 
 import ast
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
 from springboard.generate import Engine, GenerationParams, GenerationRequest
-from springboard.generate.llamacpp import GGUF_NAME, llama_cpp_available
+from springboard.generate.llamacpp import llama_cpp_available
 
 PROMPTS = ["Hello world", "The quick brown fox jumps over the lazy dog and then", "x y z"]
 BACKENDS = ["transformers", pytest.param("llamacpp", marks=pytest.mark.skipif(
     not llama_cpp_available(), reason="llama_cpp (llama-cpp-python) is not installed"))]
 SRC = Path(__file__).resolve().parents[2] / "src" / "springboard"
-
-
-@pytest.fixture(scope="module")
-def peaked_dir(tiny_causal_dir, tmp_path_factory):
-    """The tiny Llama with its (tied) embeddings scaled up: decisive greedy choices."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    out = tmp_path_factory.mktemp("peaked-backends")
-    for f in tiny_causal_dir.iterdir():
-        if f.is_file() and not f.name.endswith(".safetensors") and f.name != GGUF_NAME:
-            shutil.copy(f, out / f.name)
-    model = AutoModelForCausalLM.from_pretrained(tiny_causal_dir)
-    with torch.no_grad():
-        model.model.embed_tokens.weight.mul_(20.0)
-    model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
