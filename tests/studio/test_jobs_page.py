@@ -85,7 +85,14 @@ def test_job_page_config_progress_metrics_log_rerun_and_compare(live, page, tiny
     # re-run: the same configuration under a new name, from the keyboard
     page.locator("#rerun").focus()
     page.keyboard.press("Enter")
-    page.wait_for_url("**/studio/#/job/run-a-rerun-1")
+    # CreateTrainingJob checks the request (data tokenized as the job will) before it answers:
+    # on a loaded machine that outlasts playwright's 30 s default, so wait for either outcome.
+    page.wait_for_function(
+        "() => location.hash === '#/job/run-a-rerun-1' || (document.querySelector('#error')?.textContent || '').trim()",
+        timeout=180_000,
+    )
+    expect(page.locator("#error")).to_have_text("")
+    assert page.url.endswith("/studio/#/job/run-a-rerun-1"), page.url
     expect(page.locator("#job-data")).to_contain_text(str(data))
     expect(page.locator("#job-head")).to_have_attribute("data-status", "Completed", timeout=600_000)
     rerun = jobs.JobStore().get("run-a-rerun-1")
