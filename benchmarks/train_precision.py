@@ -124,6 +124,9 @@ def run_row(row: str, setup: dict) -> dict:
     seconds = time.perf_counter() - start
     loop.collate_causal, loop.loss_sum = own  # every row is scored by the loop's own functions
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if modeling.stores_reduced_base(hp, device, modeling.precision_for(hp, device)):
+        # what the job saves and every row is scored on: the adapter merged onto the base as stored
+        model = modeling.merge_base(modeling.adapter_state(model), Path(setup["model_dir"]), hp)
     held_out_loss = forward.evaluate(model, held_out, hp, False, pad_id, device,
                                      precision=Precision("float32", "float32", "scoring"))
     return {

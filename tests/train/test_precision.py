@@ -69,7 +69,8 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_keeps_the_loss_close(tiny_causal
     from springboard.train.modeling import load_model
 
     hp = hps.parse("causal-lm", {"precision": "bfloat16"})
-    model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
+    # the base stored in float32, so that the same model also runs without autocast
+    model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"), hardware.Precision("float32", "float32", "test"))
     model.eval()
     numbers = write_numbers(tmp_path / "n.jsonl")
     batch = collate_causal(prepare_data(numbers, tok, DataOptions(architecture="causal", max_input_length=64)).train[:8], tok.pad_token_id)
@@ -95,6 +96,51 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_keeps_the_loss_close(tiny_causal
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
 
 
+@pytest.mark.parametrize("fixture", ["tiny_causal_dir", "tiny_t5_dir"])
+def test_cpu_bf16_lora_base_stores_linear_layers_in_bf16_and_computes_what_float32_storage_does(fixture, request):
+    """On a CPU in bf16, a LoRA base's linear layers are stored in bf16 (autocast rounds them so
+    for every product anyway): with the same adapter, the loss and the LoRA gradients equal those
+    of the float32-stored base under the same autocast, bit for bit; embeddings, norms and the
+    head stay float32 with the checkpoint's exact values; the LoRA weights stay float32 (their
+    random initial values pass through bf16, as peft casts them to the base layer's dtype)."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    from springboard.train.modeling import load_model
+
+    model_dir = request.getfixturevalue(fixture)
+    hp = hps.parse("flan-t5" if "t5" in fixture else "causal-lm", {"precision": "bfloat16", "peft_type": "lora", "lora_dropout": "0"})
+    bf16 = hardware.Precision("bfloat16", "bfloat16", "test")
+    stored, tok, seq2seq = load_model(model_dir, hp, torch.device("cpu"), bf16)
+    reference, _, _ = load_model(model_dir, hp, torch.device("cpu"), hardware.Precision("float32", "float32", "test"))
+    linear = {n for n, m in stored.named_modules()
+              if isinstance(m, torch.nn.Linear) and m is not stored.get_output_embeddings() and "lora_" not in n}
+    dtypes = {n: p.dtype for n, p in stored.named_parameters()}
+    assert linear and all(dtypes[f"{n}.weight"] == torch.bfloat16 for n in linear
+                          if not n.endswith(".wo.base_layer") and not n.endswith(".wo"))  # T5 keeps wo in float32
+    frozen_rest = [n for n in dtypes if n.rsplit(".weight", 1)[0] not in linear and "lora_" not in n]
+    assert frozen_rest and all(dtypes[n] == torch.float32 for n in frozen_rest)
+    assert {p.dtype for p in stored.parameters() if p.requires_grad} == {torch.float32}
+    ref = dict(reference.named_parameters())
+    for name in frozen_rest:  # the checkpoint's values, not bf16-rounded ones
+        assert torch.equal(dict(stored.named_parameters())[name], ref[name]), name
+    initial = get_peft_model_state_dict(reference)
+    assert all(torch.equal(v, initial[k].to(torch.bfloat16).float()) for k, v in get_peft_model_state_dict(stored).items())
+    set_peft_model_state_dict(stored, initial)
+    ids = tok(["Say the number 7:", "a longer prompt of several words here"], return_tensors="pt", padding=True)
+    labels = ids["input_ids"].clone()
+    losses, grads = [], []
+    for model in (stored, reference):
+        model.train()
+        torch.manual_seed(0)  # the same dropout masks
+        with bf16.autocast("cpu"):
+            loss = model(**ids, labels=labels).loss
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert torch.equal(losses[0], losses[1])
+    assert grads[0].keys() == grads[1].keys() and all(torch.equal(grads[0][n], grads[1][n]) for n in grads[0])
+
+
 def test_bf16_job_reports_its_precision_in_log_describe_and_artifact(tiny_causal_dir, tmp_path):
     numbers = write_numbers(tmp_path / "numbers" / "train.jsonl")
     job = submit(
@@ -111,10 +157,17 @@ def test_bf16_job_reports_its_precision_in_log_describe_and_artifact(tiny_causal
     assert record["precision"]["name"] == "bfloat16" and record["hyperparameters"]["precision"] == "bfloat16"
     val = [m.value for m in jobs.JobStore().metrics(job.name, "val_loss")]
     assert val[-1] < val[0]
-    # The merged artifact is float32 (the float32 base plus the float32 update).
+    # The merged artifact is float32: the float32 base read again plus the update, so the
+    # layers LoRA did not touch are the checkpoint's float32 weights, not bf16-rounded ones.
     from safetensors.torch import load_file
 
-    assert {t.dtype for t in load_file(Path(job.output_dir) / "model.safetensors").values()} == {torch.float32}
+    merged = load_file(Path(job.output_dir) / "model.safetensors")
+    assert {t.dtype for t in merged.values()} == {torch.float32}
+    base = load_file(tiny_causal_dir / "model.safetensors")
+    k = next(k for k in merged if k.endswith("layers.0.self_attn.k_proj.weight"))
+    assert torch.equal(merged[k], base[k])
+    q = next(k for k in merged if k.endswith("layers.0.self_attn.q_proj.weight"))
+    assert not torch.equal(merged[q], base[q])
 
 
 def test_float32_job_records_float32(tiny_causal_dir, tmp_path):

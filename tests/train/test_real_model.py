@@ -70,7 +70,7 @@ def test_smollm2_bf16_held_out_loss_within_one_percent_of_float32(tmp_path):
     from springboard.train import hyperparameters as hps
     from springboard.train.forward import evaluate
     from springboard.train.loop import fit
-    from springboard.train.modeling import load_model
+    from springboard.train.modeling import adapter_state, load_model, merge_base
 
     class Quiet:
         def log_metrics(self, *a, **k): ...
@@ -97,9 +97,14 @@ def test_smollm2_bf16_held_out_loss_within_one_percent_of_float32(tmp_path):
         model, tok, s2s = load_model(model_dir, hp, cpu)
         train = prepare_data(channels["train"], tok, options).train
         held_out = prepare_data(channels["held_out"], tok, options).train
-        before = evaluate(model, held_out, hp, s2s, tok.pad_token_id, cpu, precision=Precision("float32", "float32", "score"))
+        # scored as saved: the adapter merged onto the float32 base (a CPU bf16 run stores the
+        # base's linear layers in bf16 while it trains)
+        def merged():
+            return merge_base(adapter_state(model), model_dir, hp)
+
+        before = evaluate(merged(), held_out, hp, s2s, tok.pad_token_id, cpu, precision=Precision("float32", "float32", "score"))
         fit(model, tok, train, [], hp, Quiet(), tmp_path / f"ck-{precision}", s2s, cpu)
-        scores[precision] = evaluate(model, held_out, hp, s2s, tok.pad_token_id, cpu,
+        scores[precision] = evaluate(merged(), held_out, hp, s2s, tok.pad_token_id, cpu,
                                      precision=Precision("float32", "float32", "score"))
         assert scores[precision] < before
     assert abs(scores["bfloat16"] - scores["float32"]) <= 0.01 * scores["float32"], scores

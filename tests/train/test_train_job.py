@@ -195,7 +195,7 @@ def test_logits_only_at_labels_equals_full_forward(tiny_causal_dir, numbers):
     from springboard.train.forward import _split_head, loss_sum
     from springboard.train.modeling import load_model
 
-    hp = hps.parse("causal-lm", {"peft_type": "lora"})
+    hp = hps.parse("causal-lm", {"peft_type": "lora", "precision": "float32"})  # compared outside autocast
     model, tok, _ = load_model(tiny_causal_dir, hp, torch.device("cpu"))
     model.eval()
     data = prepare_data(numbers, tok, DataOptions(architecture="causal", max_input_length=64))

@@ -176,7 +176,7 @@ def train(ctx: jobs.JobContext, dist) -> None:
     from springboard.train.artifact import save_artifact
     from springboard.train.forward import evaluate
     from springboard.train.loop import fit
-    from springboard.train.modeling import dequantized, load_model, precision_for
+    from springboard.train.modeling import adapter_state, load_model, merge_base, precision_for, stores_reduced_base
     from springboard.train.schedule import schedule_problems
 
     config = TrainingJobConfig(**ctx.config)
@@ -218,7 +218,10 @@ def train(ctx: jobs.JobContext, dist) -> None:
     model = dist.model_for_saving(model, rebuild=lambda: load_model(model_dir, hp, torch.device("cpu"))[0])
     if model is None:  # not rank 0: rank 0 writes the artifact
         return
-    model = dequantized(model, model_dir, hp)
+    if stores_reduced_base(hp, device, precision):
+        adapter = adapter_state(model)
+        del model  # the training model goes before the base is read again (a 7B twice does not fit)
+        model = merge_base(adapter, model_dir, hp)
 
     # From here a stop request is refused: the job ends Completed with its whole artifact.
     ctx.enter_final("Uploading", "saving the model artifact")

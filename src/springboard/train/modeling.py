@@ -1,6 +1,6 @@
 """The model a run trains: loaded in the run's precision with LoRA adapters attached
 (`load_model`), the LoRA configuration and its check against the model before any job starts,
-the float32 copy an int8 run saves (`dequantized`), and the seeding and device choice.
+the base an int8 or CPU-bf16 run's artifact is merged onto (`merge_base`), and the seeding and device choice.
 """
 
 from __future__ import annotations
@@ -24,23 +24,31 @@ def precision_for(hp: Hyperparameters, device: torch.device) -> Precision:
     return choose_precision(hp.precision, device.type)
 
 
-def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, precision: Precision | None = None):
-    """The model ready to train, its weights in float32, except a LoRA base on a GPU in bf16
-    precision, stored in bf16 (frozen, half the memory); LoRA adapters attached (peft keeps
-    them in float32) when peft_type is lora. bf16 compute is autocast around each step."""
+def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, precision: Precision | None = None,
+               dtype: torch.dtype | None = None):
+    """The model ready to train; LoRA adapters attached (peft keeps them in float32) when
+    peft_type is lora. bf16 compute is autocast around each step. Its weights are float32,
+    except a frozen LoRA base in bf16 precision: on a GPU the whole base is stored in bf16; on a
+    CPU its linear layers (`bf16_linear_base`), which autocast would round to bf16 for every
+    product anyway, so the products, losses and gradients are the float32-stored base's, in half
+    the memory and without the per-step casts (a 7B's LoRA base: 13.5 GB instead of 27).
+    `dtype`: every weight in it instead (the base an artifact is merged onto)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    # On a CPU the frozen base stays float32 too: autocast casts it per product, and the merged
-    # artifact is then the float32 base plus the float32 update, never a bf16-rounded base.
-    bf16_base = device.type == "cuda" and hp.peft_type == "lora" and (precision or precision_for(hp, device)).bf16
-    dtype = torch.bfloat16 if bf16_base else torch.float32
+    int8 = bool(getattr(hp, "int8_quantization", False))
+    bf16_lora = hp.peft_type == "lora" and not int8 and (precision or precision_for(hp, device)).bf16
+    bf16_base = bf16_lora and device.type == "cuda"
+    bf16_linear = bf16_lora and device.type == "cpu"
+    if dtype is not None:
+        bf16_base = bf16_linear = False
+    else:
+        dtype = torch.bfloat16 if bf16_base or bf16_linear else torch.float32
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
     # same configuration and seed give the same run.
     set_seed(hp.seed)
-    int8 = bool(getattr(hp, "int8_quantization", False))
     if int8:
         # bitsandbytes' LLM.int8() linear layers (outliers above 6.0 kept in 16 bits); the LM
         # head and the norms stay float32, and the weights go straight to `device`.
@@ -50,6 +58,8 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, preci
                                     device_map={"": device})
     else:
         model = cls.from_pretrained(model_dir, dtype=dtype)
+    if bf16_linear:
+        bf16_linear_base(model, model_dir)
     model.config.use_cache = False
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if hp.peft_type == "lora":
@@ -61,15 +71,58 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, preci
     return model, tokenizer, seq2seq
 
 
-def dequantized(model, model_dir: Path, hp: Hyperparameters):
-    """The trained adapter on the float32 base read again from disk: what an int8 run saves,
-    so the merged artifact is the float32 base plus the update, not 8-bit weights."""
-    if not getattr(hp, "int8_quantization", False):
-        return model
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+def bf16_linear_base(model, model_dir: Path) -> None:
+    """A model loaded in bf16 → its linear layers (the output head excepted) stay bf16 and every
+    other weight (embeddings, norms, the head, biases) is float32 again, read from the checkpoint
+    itself so that a float32 checkpoint loses nothing there. Loading in bf16 first keeps the peak
+    at the bf16 size (a 7B never exists in float32 here)."""
+    from safetensors import safe_open
 
-    fresh, _, _ = load_model(model_dir, hp.model_copy(update={"int8_quantization": False}), torch.device("cpu"))
-    set_peft_model_state_dict(fresh, {k: v.float().cpu() for k, v in get_peft_model_state_dict(model).items()})
+    head = model.get_output_embeddings()
+    keep = {id(m.weight) for m in model.modules()
+            if isinstance(m, torch.nn.Linear) and m is not head and m.weight.dtype == torch.bfloat16}
+    restore = {name: p for name, p in model.named_parameters() if id(p) not in keep and p.dtype != torch.float32}
+    for file in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as fh:
+            for name in set(fh.keys()) & restore.keys():
+                restore.pop(name).data = fh.get_tensor(name).to(torch.float32)
+    for p in restore.values():  # not under its own name in the checkpoint (e.g. renamed): upcast
+        p.data = p.data.float()
+    for buffer in model.buffers():
+        if buffer.is_floating_point() and buffer.dtype == torch.bfloat16:
+            buffer.data = buffer.data.float()
+
+
+def stores_reduced_base(hp: Hyperparameters, device: torch.device, precision: Precision) -> bool:
+    """Whether the trained model's frozen base differs from the checkpoint's weights (8-bit, or
+    bf16 linear layers on a CPU), so the artifact is merged onto the base read again."""
+    return bool(getattr(hp, "int8_quantization", False)) or (
+        device.type == "cpu" and hp.peft_type == "lora" and precision.bf16)
+
+
+def adapter_state(model) -> dict[str, torch.Tensor]:
+    """The LoRA weights of a trained model, float32 on the CPU, detached from it."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def merge_base(adapter: dict[str, torch.Tensor], model_dir: Path, hp: Hyperparameters):
+    """The trained adapter (`adapter_state`) on the base read again from disk, in the
+    checkpoint's own precision (float32 for a float32 checkpoint, the default model's), so the
+    merged artifact is the base plus the update, never 8-bit or bf16-rounded base weights. The
+    caller drops the training model first: both at once would not fit beside a 7B."""
+    import gc
+
+    from peft import set_peft_model_state_dict
+    from transformers import AutoConfig
+
+    gc.collect()
+    stored = str(getattr(AutoConfig.from_pretrained(model_dir), "dtype", None) or "float32").replace("torch.", "")
+    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(stored, torch.float32)
+    fresh, _, _ = load_model(model_dir, hp.model_copy(update={"int8_quantization": False}), torch.device("cpu"),
+                             dtype=dtype)
+    set_peft_model_state_dict(fresh, adapter)
     return fresh
 
 
