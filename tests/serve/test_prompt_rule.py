@@ -124,6 +124,59 @@ def test_dialogs_are_always_templated_even_with_the_raw_switch(server, engine):
     assert out[0]["generated_text"] == want
 
 
+def _zero_adapter(base_dir, out, prompt_format: str):
+    """A LoRA artifact as a training job writes it whose update is zero (peft's default init:
+    B = 0), so its answers are the base's under whatever rendering it gets."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(out / "adapter")
+    (out / "springboard.json").write_text(json.dumps({"base_model": str(base_dir), "prompt_format": prompt_format}))
+    return out
+
+
+def test_an_adapter_is_served_in_the_format_it_was_trained_in(tmp_path, tiny_causal_dir, expected):
+    """On an endpoint with adapters, a request naming an adapter trained raw gets raw rendering
+    and one naming an adapter trained in chat gets the chat template, whatever the base's own
+    format (chat here); the endpoint's switch still overrides both."""
+    import boto3
+    import openai
+
+    adapters = {"plain": str(_zero_adapter(tiny_causal_dir, tmp_path / "plain", "raw")),
+                "chatty": str(_zero_adapter(tiny_causal_dir, tmp_path / "chatty", "chat"))}
+    manager = EndpointManager(EndpointRegistry(tmp_path / "endpoints"))
+    manager.add_engine(EndpointConfig(name="adapted", model=str(tiny_causal_dir), adapters=adapters),
+                       Engine.load(tiny_causal_dir))
+    manager.add_engine(EndpointConfig(name="adapted-raw", model=str(tiny_causal_dir), adapters=adapters,
+                                      prompt_format="raw"), Engine.load(tiny_causal_dir))
+    live = liveserver.start(manager, publish=False)
+    try:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=live.url, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def answers(endpoint, adapter):
+            body = json.dumps({"inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS}})
+            extra = {"TargetModel": adapter} if adapter else {}
+            return {
+                "openai": client.completions.create(model=f"{endpoint}:{adapter}" if adapter else endpoint, prompt=PROMPT,
+                                                    max_tokens=TOKENS, temperature=0).choices[0].text,
+                "tgi": httpx.post(f"{live.url}/endpoints/{endpoint}/generate", json={
+                    "inputs": PROMPT, "parameters": {"max_new_tokens": TOKENS, "adapter_id": adapter}}).json()["generated_text"],
+                "runtime": json.loads(runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                                              Body=body, **extra)["Body"].read())[0]["generated_text"],
+            }
+
+        assert set(answers("adapted", None).values()) == {expected["chat"]}  # the base's own format
+        assert set(answers("adapted", "plain").values()) == {expected["raw"]}
+        assert set(answers("adapted", "chatty").values()) == {expected["chat"]}
+        assert set(answers("adapted-raw", "chatty").values()) == {expected["raw"]}  # the switch wins
+    finally:
+        live.stop(timeout=10)
+
+
 @pytest.mark.parametrize("knobs, fmt", [
     ({}, "chat"),
     ({"chat": False}, "raw"),

@@ -1,5 +1,6 @@
 """The speed levers selectable as hyperparameters: `chunked_loss` (the LM head and the
-cross-entropy over chunks of label positions, the full logits never held) and `torch_compile`."""
+cross-entropy over chunks of label positions, the full logits never held), `torch_compile` and
+`gradient_checkpointing`."""
 
 import json
 from pathlib import Path
@@ -109,6 +110,22 @@ def test_training_with_chunked_loss_gives_the_plain_runs_model(tiny_causal_dir, 
     assert r1.val_loss == pytest.approx(r2.val_loss, rel=1e-5)
     a = torch.cat([p.detach().flatten() for p in plain.parameters() if p.requires_grad])
     b = torch.cat([p.detach().flatten() for p in chunked.parameters() if p.requires_grad])
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("values", [{}, {"peft_type": "none"}, {"lora_dropout": "0.1", "precision": "bfloat16"}])
+def test_gradient_checkpointing_trains_the_same_model_and_is_on(tiny_causal_dir, numbers, values):
+    """`gradient_checkpointing=True`: the layers recompute in the backward (the model says it
+    checkpoints) and two optimizer steps give the plain run's losses and weights (dropout
+    masks replayed: LoRA, full fine-tuning, bf16 with dropout)."""
+    plain, r1 = _train(tiny_causal_dir, numbers, **values)
+    assert not plain.is_gradient_checkpointing
+    ckpt, r2 = _train(tiny_causal_dir, numbers, gradient_checkpointing="True", **values)
+    assert ckpt.is_gradient_checkpointing
+    assert r1.train_loss == pytest.approx(r2.train_loss, rel=1e-5)
+    assert r1.val_loss == pytest.approx(r2.val_loss, rel=1e-5)
+    a = torch.cat([p.detach().flatten() for p in plain.parameters() if p.requires_grad])
+    b = torch.cat([p.detach().flatten() for p in ckpt.parameters() if p.requires_grad])
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 

@@ -16,7 +16,8 @@ The model's prompt format for plain text, first that applies:
    a transform job's environment or its `chat` setting; else this process's environment);
    `auto` (or unset) falls through;
 2. the format an artifact was trained in (`springboard.json`: `prompt_format`, or for older
-   artifacts its hyperparameters `use_chat_template` / `chat_dataset`);
+   artifacts its hyperparameters `use_chat_template` / `chat_dataset`): for a request that
+   names a LoRA adapter attached to the endpoint, the adapter's artifact first, then the model's;
 3. `chat` for a causal model whose tokenizer ships a chat template (instruct models);
 4. `raw` otherwise (seq2seq models, base models without a template).
 
@@ -100,17 +101,28 @@ def recorded_format(chat_dataset: bool, use_chat_template: bool, seq2seq: bool) 
     return "chat" if not seq2seq and (chat_dataset or use_chat_template) else "raw"
 
 
+def adapter_format(engine: Any, adapter: str | None) -> PromptFormat | None:
+    """The format the LoRA adapter `adapter` (attached to `engine`) was trained in, from its
+    artifact's springboard.json (beside `adapter/`); None when it records none."""
+    adapter_dir = (getattr(engine, "adapters", None) or {}).get(adapter) if adapter else None
+    if adapter_dir is None:
+        return None
+    adapter_dir = Path(adapter_dir)
+    return trained_format(adapter_dir) or trained_format(adapter_dir.parent)
+
+
 def prompt_format(engine: Any, override: str | None = None,
-                  env: Mapping[str, str] | None = None) -> PromptFormat:
+                  env: Mapping[str, str] | None = None, adapter: str | None = None) -> PromptFormat:
     """How plain text is rendered for `engine`'s model: the rule in this module's docstring.
     `override`: the switch from a container/job configuration; `env`: the process environment
-    (os.environ unless given), consulted when `override` is None."""
+    (os.environ unless given), consulted when `override` is None; `adapter`: the LoRA adapter
+    the request names, whose trained format comes before the model's."""
     chosen = parse_format(override, "prompt format") if override is not None else None
     if chosen is None:
         chosen = parse_format((os.environ if env is None else env).get(PROMPT_FORMAT_ENV))
     if chosen in ("chat", "raw"):
         return chosen  # type: ignore[return-value]
-    trained = trained_format(getattr(engine, "model_dir", None))
+    trained = adapter_format(engine, adapter) or trained_format(getattr(engine, "model_dir", None))
     if trained is not None:
         return trained
     if not getattr(engine, "is_seq2seq", False) and getattr(engine, "has_chat_template", False):
@@ -118,10 +130,11 @@ def prompt_format(engine: Any, override: str | None = None,
     return "raw"
 
 
-def text_as_chat(engine: Any, override: str | None = None, env: Mapping[str, str] | None = None) -> bool:
+def text_as_chat(engine: Any, override: str | None = None, env: Mapping[str, str] | None = None,
+                 adapter: str | None = None) -> bool:
     """The `chat` flag of a GenerationRequest carrying plain text for `engine` (messages are
     always templated and token ids never, whatever the flag)."""
-    return prompt_format(engine, override, env) == "chat"
+    return prompt_format(engine, override, env, adapter) == "chat"
 
 
 def rendered(engine: Any, prompt: Any, override: str | None = None) -> str:

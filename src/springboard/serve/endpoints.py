@@ -87,10 +87,11 @@ class Endpoint:
             )
         return engine
 
-    def text_as_chat(self) -> bool:
+    def text_as_chat(self, adapter: str | None = None) -> bool:
         """Whether this endpoint renders plain-text prompts in the chat template: the one prompt
-        rule (generate/prompting.py) with its SPRINGBOARD_PROMPT_FORMAT."""
-        return text_as_chat(self.ready(), self.record.prompt_format)
+        rule (generate/prompting.py) with its SPRINGBOARD_PROMPT_FORMAT; a request naming an
+        attached LoRA adapter gets the format that adapter was trained in."""
+        return text_as_chat(self.ready(), self.record.prompt_format, adapter=adapter)
 
     async def generate(self, request: GenerationRequest, batch_size: int | None = None) -> list[GenerationResult]:
         check_request(self.ready(), request.prompts, request.params)

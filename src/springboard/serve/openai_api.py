@@ -105,7 +105,7 @@ async def completions(request: Request) -> Response:
             return JSONResponse(await _score_only(endpoint, req, prompts))
         params = req.params(req.max_tokens, return_full_text=req.echo, logprobs=req.logprobs,
                             prompt_logprobs=req.echo and req.logprobs is not None)
-        gen = GenerationRequest(prompts, params, endpoint.text_as_chat())  # the one prompt rule
+        gen = GenerationRequest(prompts, params, endpoint.text_as_chat(params.adapter))  # the one prompt rule
         if req.stream:
             if len(prompts) != 1 or req.n != 1:
                 raise DataError("streaming takes one prompt and n=1", field="stream")

@@ -206,7 +206,7 @@ async def invoke(endpoint: Endpoint, request: Request, stream_frames: bool) -> R
         raise InvocationFailed("ModelNotReadyException", str(exc), 429) from None
     except EulaNotAccepted as exc:
         raise _client_error(str(exc)) from None
-    gen = GenerationRequest(inv.prompts, inv.params, endpoint.text_as_chat())  # dialogs: always templated
+    gen = GenerationRequest(inv.prompts, inv.params, endpoint.text_as_chat(inv.params.adapter))  # dialogs: always templated
     variant = {"x-Amzn-Invoked-Production-Variant": VARIANT}
     if inv.stream:
         try:  # validate (prompt length etc.) before the 200 goes out

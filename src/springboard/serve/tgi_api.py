@@ -82,7 +82,7 @@ async def _generate(request: Request, name: str, stream: bool | None) -> Respons
         streaming = body.stream if stream is None else stream
         try:
             params, options = parse_parameters(body.parameters, stream=streaming)
-            gen = GenerationRequest([body.inputs], params, endpoint.text_as_chat())
+            gen = GenerationRequest([body.inputs], params, endpoint.text_as_chat(params.adapter))
             if streaming:
                 events = stream_events(endpoint.stream(body.inputs, gen), params, options)
                 return StreamingResponse(with_error_event(events), media_type="text/event-stream")

@@ -66,6 +66,10 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, preci
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(hp, seq2seq))
+    if hp.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hp.peft_type == "lora":
+            model.enable_input_require_grads()  # the frozen embeddings' output must carry a gradient
     if not int8:
         model.to(device)
     return model, tokenizer, seq2seq
