@@ -15,6 +15,11 @@ rate is its job's records/s from the first record (model loaded), like the pipel
 wall time including the worker's start and model load is reported beside it.
 
     .venv/bin/python benchmarks/transform_vs_pipeline.py [--records 256 --max-new-tokens 32]
+    .venv/bin/python benchmarks/transform_vs_pipeline.py --env DTYPE=bfloat16 --backend transformers
+
+`--env KEY=VALUE` (repeatable) goes into the transform job's environment (DTYPE, QUANTIZE, as a
+user's TransformJob Environment would); `--backend` sets SPRINGBOARD_GENERATE_BACKEND for the
+job (default: auto). A run with either writes results/transform_vs_pipeline-<settings>.json.
 
 Writes benchmarks/results/transform_vs_pipeline.json."""
 
@@ -77,7 +82,8 @@ def pipeline_side(model_dir: Path, records: list[dict], max_new_tokens: int, bat
             "tokens_per_second": tokens / elapsed, "outputs": outputs}
 
 
-def transform_side(model: str, records: list[dict], max_new_tokens: int, work: Path) -> dict:
+def transform_side(model: str, records: list[dict], max_new_tokens: int, work: Path,
+                   extra_env: dict[str, str] | None = None) -> dict:
     from transformers import AutoTokenizer
 
     from springboard.hub import resolve_model
@@ -90,7 +96,8 @@ def transform_side(model: str, records: list[dict], max_new_tokens: int, work: P
     src.write_text("".join(json.dumps({"id": r["id"], "text_inputs": r["text_inputs"]}) + "\n" for r in records))
     params = {"max_new_tokens": max_new_tokens, "do_sample": False}
     start = time.perf_counter()
-    job = submit(transform_config(model, src.parent, work / "out", env={"HYPER_PARAMS": str(params)}), wait=True)
+    env = {"HYPER_PARAMS": str(params), **(extra_env or {})}
+    job = submit(transform_config(model, src.parent, work / "out", env=env), wait=True)
     wall = time.perf_counter() - start
     if job.status != "Completed":
         raise SystemExit(f"transform job {job.name} {job.status}: {job.failure_reason}")
@@ -115,13 +122,23 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32, help="the pipeline's batch size")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="the transform job's environment (DTYPE, QUANTIZE)")
+    parser.add_argument("--backend", choices=["auto", "transformers", "llamacpp"], default="auto")
     args = parser.parse_args()
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    global RESULTS
+    if extra_env or args.backend != "auto":
+        tag = "-".join([f"{k}={v}" for k, v in extra_env.items()] + ([args.backend] if args.backend != "auto" else []))
+        RESULTS = RESULTS.with_name(f"transform_vs_pipeline-{tag}.json")
 
     from springboard import settings
     from springboard.hub import resolve_model
 
     os.environ.setdefault("SPRINGBOARD_MODELS_DIR", str(settings.models_dir()))
     os.environ.pop("SPRINGBOARD_GENERATE_BACKEND", None)  # the default: auto
+    if args.backend != "auto":
+        os.environ["SPRINGBOARD_GENERATE_BACKEND"] = args.backend  # the job's worker inherits it
     model_dir = resolve_model(args.model)
     work = Path(tempfile.mkdtemp(prefix="sb-transform-vs-pipeline-"))
     os.environ["SPRINGBOARD_HOME"] = str(work / "home")
@@ -132,13 +149,14 @@ def main() -> None:
     load = {"start": os.getloadavg()}
     base = pipeline_side(model_dir, records, args.max_new_tokens, args.batch_size)
     load["after_pipeline"] = os.getloadavg()
-    tx = transform_side(args.model, records, args.max_new_tokens, work)
+    tx = transform_side(args.model, records, args.max_new_tokens, work, extra_env)
     load["end"] = os.getloadavg()
     base["rouge_l"], tx["rouge_l"] = rouge_l(base["outputs"], references), rouge_l(tx["outputs"], references)
     result = {
         "benchmark": "transform_vs_pipeline", "model": args.model, "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "load_average_1_5_15_min": load,
         "params": {"max_new_tokens": args.max_new_tokens, "do_sample": False, "records": len(records)},
+        "transform_environment": extra_env, "transform_backend": args.backend,
         "pipeline_float32": {k: v for k, v in base.items() if k != "outputs"},
         "transform_default": {k: v for k, v in tx.items() if k != "outputs"},
         "speedup_records_per_second": tx["records_per_second"] / base["records_per_second"],
