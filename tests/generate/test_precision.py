@@ -164,3 +164,62 @@ def test_the_default_model_serves_its_own_gguf_as_shipped():
     with pytest.raises(DataError, match="QUANTIZE=q4_k_m packs rows in blocks of 256.*hidden_size is 576"):
         Engine.load("smollm2-135m-instruct", backend="llamacpp", quantize="q4_k_m")
 
+
+
+def _probe(monkeypatch, bf16: bool):
+    from springboard import hardware
+
+    monkeypatch.setattr(hardware, "choose_precision", lambda requested, device: hardware.Precision(
+        "bfloat16" if bf16 else "float32", requested, "this CPU's bf16 GEMM measured 2.50x float32's speed (test)"))
+
+
+@needs_llama_cpp
+def test_batch_work_runs_on_transformers_in_bf16_where_the_cpu_gemm_says_so(tiny_causal_dir, monkeypatch):
+    """`auto` for batch work (transform jobs, evaluation) on a CPU whose bf16 GEMM measures
+    faster: the transformers backend in bfloat16, the reason saying why; endpoints
+    (interactive) keep llama.cpp; anything asked for explicitly is honoured as asked."""
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "auto")
+    _probe(monkeypatch, True)
+    batch = Engine.load(tiny_causal_dir, workload="batch")
+    assert batch.backend == "transformers" and batch.precision.weights == "bfloat16"
+    import torch
+
+    assert batch.model.dtype == torch.bfloat16
+    assert "auto for batch work" in batch.precision.reason and "2.50x" in batch.precision.reason
+    assert batch.generate(["Hello world"], GenerationParams(max_new_tokens=3))[0].generated_tokens == 3
+    batch.close()
+    interactive = Engine.load(tiny_causal_dir)
+    assert interactive.backend == "llamacpp"
+    interactive.close()
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_causal_dir)
+    for asked in ({"dtype": "float32"}, {"quantize": "q8_0"}, {"backend": "llamacpp"}):
+        kw = {"backend": None, "dtype": None, "quantize": None} | asked
+        assert prec.batch_choice(kw["backend"], kw["dtype"], kw["quantize"], "cpu", config)[2] is None, asked
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "transformers")
+    assert prec.batch_choice(None, None, None, "cpu", config)[2] is None
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "auto")
+    assert prec.batch_choice(None, None, None, "cuda", config)[2] is None
+    _probe(monkeypatch, False)  # bf16 no faster here: batch work stays where auto puts it
+    assert prec.batch_choice(None, None, None, "cpu", config) == (None, None, None)
+
+
+def test_a_transform_job_loads_its_engine_for_batch_work(tmp_path, tiny_causal_dir, monkeypatch):
+    """The transform job (its worker process, the real probe) logs the precision batch work
+    gets on this machine: transformers bfloat16 where this CPU's bf16 GEMM is faster."""
+    from springboard import hardware, jobs
+    from springboard.transform import transform_config
+
+    monkeypatch.setenv("SPRINGBOARD_GENERATE_BACKEND", "auto")
+    src = tmp_path / "in" / "r.jsonl"
+    src.parent.mkdir()
+    src.write_text('{"text_inputs": "Hello world"}\n')
+    job = jobs.submit(transform_config(str(tiny_causal_dir), src.parent, tmp_path / "out",
+                                       env={"HYPER_PARAMS": str({"max_new_tokens": 2})}), wait=True)
+    assert job.status == "Completed", job.failure_reason
+    log = job.log_path.read_text()
+    if hardware.choose_precision("auto", "cpu").bf16:
+        assert "precision transformers:bfloat16" in log and "auto for batch work" in log, log[-2000:]
+    else:
+        assert "auto for batch work" not in log

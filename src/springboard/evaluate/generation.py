@@ -47,7 +47,7 @@ def generate_outputs(
     from springboard.generate.prompting import prompt_format as format_of
 
     own = not isinstance(model, Engine)
-    engine = Engine.load(model) if own else model
+    engine = Engine.load(model, workload="batch") if own else model
     try:
         if params is None:
             params = GenerationParams(max_new_tokens=answer_budget(engine, references), do_sample=False)

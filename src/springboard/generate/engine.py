@@ -150,15 +150,19 @@ class Engine:
 
     @classmethod
     def load(cls, ref: str | Path, device: str | None = None, dtype: str | None = None,
-             backend: str | None = None, quantize: str | None = None) -> Engine:
+             backend: str | None = None, quantize: str | None = None, workload: str = "interactive") -> Engine:
         """Loads a hub model id, a training job name or a local HF directory (artifact).
         `backend` (else $SPRINGBOARD_GENERATE_BACKEND): transformers | llamacpp | auto;
-        `dtype` / `quantize`: the precision (generate/precision.py; DTYPE / QUANTIZE)."""
-        return apart(lambda: cls._load(ref, device, dtype, backend, quantize), inference=False)
+        `dtype` / `quantize`: the precision (generate/precision.py; DTYPE / QUANTIZE);
+        `workload`: `interactive` (endpoints) or `batch` (transform jobs, evaluation), which
+        `auto` may serve another way (precision.batch_choice)."""
+        return apart(lambda: cls._load(ref, device, dtype, backend, quantize, workload), inference=False)
 
     @classmethod
     def _load(cls, ref: str | Path, device: str | None, dtype: str | None, backend: str | None,
-              quantize: str | None = None) -> Engine:
+              quantize: str | None = None, workload: str = "interactive") -> Engine:
+        import dataclasses
+
         import torch
 
         from springboard.generate import precision as prec
@@ -169,11 +173,16 @@ class Engine:
         model_dir = resolve_ref(ref)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = AutoConfig.from_pretrained(model_dir)
+        batch_reason = None
+        if workload == "batch":
+            backend, dtype, batch_reason = prec.batch_choice(backend, dtype, quantize, device, config)
         chosen = backend_for(backend, device, config)
         spec = find_spec(ref, model_dir)
         # llama.cpp computes with the chosen GGUF; the transformers model beside it is float32
         dtype_torch = torch_dtype(None if chosen == "llamacpp" else dtype, device)
         precision = prec.resolve(dtype, quantize, chosen, device, config, model_dir, spec)
+        if batch_reason:
+            precision = dataclasses.replace(precision, reason=batch_reason)
         auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         log.info("loading %s (%s, %s on %s)", model_dir, auto.__name__, dtype_torch, device)
         try:

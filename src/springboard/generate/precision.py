@@ -9,8 +9,14 @@ both is an error. Quantized types run on the llama.cpp backend only.
 - llama.cpp (CPU, Llama-family causal model): the model's own GGUF served as shipped when it came
   as one (the default model's Q4_1 file: the very weights the float32 copy is dequantized from),
   else Q8_0 converted at deploy.
-- transformers: float32 on the CPU (the reference; its bfloat16 quality is not measured here),
-  bfloat16 on CUDA.
+- transformers: float32 on the CPU (the reference), bfloat16 on CUDA.
+- batch work (`Engine.load(workload="batch")`: transform jobs, evaluation's generate-then-score)
+  on a CPU whose bf16 GEMM measures faster than float32's (`hardware.choose_precision`, the
+  training probe): the transformers backend in bfloat16, when nothing was asked for (backend,
+  DTYPE, QUANTIZE all auto). Many rows at once make the work compute-bound (prefill above all),
+  where bf16 GEMM wins; one stream's decode is memory-bound, where llama.cpp's 4-bit weights win.
+  Measured (benchmarks/transform_vs_pipeline.py, SmolLM2, 256 records, 2-core EPYC): 3.09x a
+  float32 `pipeline(batch_size=32)` with ROUGE-L +0.0007, where llama.cpp's Q4_1 made 0.96x.
 
 The probe (`cpu_features`, once per process, logged) reads what llama.cpp's CPU backend was built
 for and runs on; the chosen precision's reason names it, so Describe shows why.
@@ -151,6 +157,27 @@ def choose(dtype: str | None, quantize: str | None, backend: str, device: str, c
     check_blocks(target, config, explicit=q != "auto")
     how = f"QUANTIZE={q}" if q != "auto" else f"auto: {AUTO_QUANT} for weights that do not ship as a GGUF"
     return Precision(backend, target, "converted", f"llama.cpp, {how}, converted at deploy (CPU: {features})")
+
+
+def batch_choice(backend: str | None, dtype: str | None, quantize: str | None, device: str,
+                 config: Any) -> tuple[str | None, str | None, str | None]:
+    """(backend, dtype, reason) for batch work: transformers in bfloat16 on a CPU whose bf16
+    GEMM measures faster, when backend, DTYPE and QUANTIZE are all auto; else as given (reason
+    None). Causal models only (seq2seq quality in bf16 is not measured)."""
+    from springboard.generate.llamacpp import ENV
+
+    asked = [(backend or os.environ.get(ENV) or "auto"), dtype or "auto", quantize or "auto"]
+    if device != "cpu" or any(str(a).strip().lower() != "auto" for a in asked) \
+            or getattr(config, "is_encoder_decoder", False):
+        return backend, dtype, None
+    from springboard.hardware import choose_precision
+
+    probe = choose_precision("auto", "cpu")
+    if not probe.bf16:
+        return backend, dtype, None
+    return "transformers", "bfloat16", (
+        f"transformers, auto for batch work: bfloat16 ({probe.reason}); batched rows are compute-bound, where "
+        "bf16 GEMM wins (endpoints, one stream at a time, stay on llama.cpp)")
 
 
 def check_blocks(quant: str, config: Any, explicit: bool = True) -> None:

@@ -25,7 +25,7 @@ def run(ctx: JobContext, config: TransformConfig) -> None:
 
         ctx.set_secondary_status("Starting", f"loading model {config.model}")
         env = config.environment  # DTYPE / QUANTIZE: the precision (generate/precision.py)
-        engine = Engine.load(config.model, dtype=env.get("DTYPE"), quantize=env.get("QUANTIZE"))
+        engine = Engine.load(config.model, dtype=env.get("DTYPE"), quantize=env.get("QUANTIZE"), workload="batch")
         ctx.log.info("precision %s: %s", engine.precision.label, engine.precision.reason)
     where = f"{config.instance_count} worker(s)" + (f", Spark {config.master or 'local'}" if config.runner == "spark" else "")
     ctx.set_secondary_status(

@@ -67,7 +67,7 @@ class EngineLoader:
     def __call__(self) -> Any:
         from springboard.generate import Engine
 
-        return Engine.load(self.model, dtype=self.dtype, quantize=self.quantize)
+        return Engine.load(self.model, dtype=self.dtype, quantize=self.quantize, workload="batch")
 
 
 @dataclass
