@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from springboard import jobs
+from springboard import jobs, storage
 from springboard.automl.candidates import Budget, candidate_name, evaluate_candidate, run_candidate, schedule
 from springboard.automl.plan import Plan, build_plan
 from springboard.automl.request import CreateAutoMLJobV2Request, parse_request
@@ -230,24 +230,15 @@ def deploy_candidate(candidate: Candidate, endpoint_name: str | None, job_name: 
 
 
 def _upload(candidate: Candidate, plan: Plan) -> str:
-    """SageMaker's layout: `<S3OutputPath>/<job>/<candidate>/output/model`."""
-    import fsspec
-
+    """SageMaker's layout: `<S3OutputPath>/<job>/<candidate>/output/model` (storage.py: every
+    file published whole, with the endpoint and credentials every other location uses)."""
     dest = f"{(plan.output_path or '').rstrip('/')}/{plan.job_name}/{candidate.name}/output/model"
-    fs, root = fsspec.core.url_to_fs(dest)
-    fs.put(str(candidate.artifact).rstrip("/") + "/", root, recursive=True)
+    storage.upload_dir(candidate.artifact, dest)
     return dest
 
 
 def _copy_file(path: Path, dest: str) -> str:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(dest)
-    parent = root.rsplit("/", 1)[0]
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    fs.put_file(str(path), root)
-    return dest
+    return storage.publish_file(path, dest)
 
 
 def _log_candidate(candidate: Candidate, plan: Plan) -> None:
