@@ -101,17 +101,28 @@ def test_a_cancelled_stream_ends_as_cancelled_and_frees_the_backend(engine):
     assert again.generated_tokens >= 1
 
 
-def test_logprobs_run_on_transformers_with_the_same_text(engine):
-    """llama.cpp declares no log-probabilities: the router sends such a request to transformers."""
+def test_logprobs_run_on_every_backend_without_changing_the_text(engine):
+    """The generated tokens' log-probabilities come from the backend's own logits (llama.cpp's
+    too), so asking for them keeps the request on the same weights: the same greedy text; each
+    token's logprob is its own top alternative's (greedy), alternatives best first."""
+    import math
+
     params = GenerationParams(max_new_tokens=6, logprobs=2)
     plain = engine.generate([PROMPTS[0]], GenerationParams(max_new_tokens=6))[0]
     before = _rows(engine)
     got = engine.generate([PROMPTS[0]], params)[0]
-    assert engine.route([GenerationRequest([PROMPTS[0]], params)]).capabilities.name.startswith("transformers")
-    assert _rows(engine) == before
-    assert got.tokens and all(len(t.top) == 2 for t in got.tokens[0]) and len(got.tokens[0]) == got.generated_tokens
-    if engine.fast is None:  # the same weights: the same greedy text
-        assert got.texts == plain.texts
+    backend = engine.route([GenerationRequest([PROMPTS[0]], params)]).capabilities.name
+    if engine.fast is not None:
+        assert backend == "llamacpp" and _rows(engine) == before + 1
+    assert got.texts == plain.texts
+    tokens = got.tokens[0]
+    assert tokens and len(tokens) == got.generated_tokens and all(len(t.top) == 2 for t in tokens)
+    for t in tokens:
+        assert t.logprob <= 0 and t.top[0].logprob >= t.top[1].logprob
+        assert t.top[0].id == t.id and math.isclose(t.top[0].logprob, t.logprob, abs_tol=1e-6)
+    # the prompt's log-probabilities are the transformers model's (llama.cpp declares none)
+    echo = GenerationParams(max_new_tokens=2, logprobs=0, prompt_logprobs=True)
+    assert engine.route([GenerationRequest([PROMPTS[0]], echo)]).capabilities.name.startswith("transformers")
 
 
 def test_structured_output_runs_on_the_transformers_scheduler(engine):
@@ -149,8 +160,8 @@ def test_served_tgi_stream_and_details(served, engine):
     tgi = InferenceClient(base_url=f"{served.url}/endpoints/m")
     want = engine.generate([PROMPTS[1]], GenerationParams(max_new_tokens=8, logprobs=0))[0]
     before = _rows(engine)
-    # a TGI stream carries each token's log-probability: llama.cpp does not give them, so even
-    # on the llamacpp engine it runs on transformers (OpenAI streams below run on llama.cpp)
+    # a TGI stream carries each token's log-probability: from the backend's own logits (on the
+    # llamacpp engine, llama.cpp's), so the text is the same as without them
     assert "".join(tgi.text_generation(PROMPTS[1], max_new_tokens=8, stream=True)) == want.texts[0]
     chunks = list(tgi.text_generation(PROMPTS[1], max_new_tokens=8, stream=True, details=True))
     assert "".join(c.token.text for c in chunks if not c.token.special) == want.texts[0]
@@ -160,7 +171,8 @@ def test_served_tgi_stream_and_details(served, engine):
     assert out.generated_text == want.texts[0] and len(out.details.tokens) == want.generated_tokens
     assert [t.id for t in out.details.tokens] == [t.id for t in want.tokens[0]]
     assert all(len(top) == 2 for top in out.details.top_tokens)
-    assert _rows(engine) == before
+    if engine.fast is not None:
+        assert _rows(engine) == before + 3  # all three ran on llama.cpp
 
 
 def test_served_openai_stream_stop_seed_and_logprobs(served, engine):

@@ -102,9 +102,10 @@ def test_stream_and_stop_sequences_match(engines):
 def test_what_llama_cpp_does_not_run_stays_on_transformers(engines):
     fast, reference = engines
     before = fast.fast.rows
-    lp = GenerationParams(max_new_tokens=6, logprobs=2)
-    got = fast.generate([PROMPTS[0]], lp)[0]
-    assert got.tokens and got.tokens[0][0].top  # log-probabilities: the reference path gave them
+    echo = GenerationParams(max_new_tokens=6, logprobs=2, prompt_logprobs=True)
+    got = fast.generate([PROMPTS[0]], echo)[0]
+    assert got.prompt_logprobs and got.tokens[0][0].top  # the prompt's log-probabilities: the reference path
+    assert fast.fast.rows == before
     beams = GenerationParams(max_new_tokens=6, num_beams=2)
     assert fast.generate([PROMPTS[0]], beams)[0].texts == reference.generate([PROMPTS[0]], beams)[0].texts
     # several rows at once: a batch, not single-stream decode
@@ -160,7 +161,8 @@ def test_only_params_llama_cpp_honours_take_the_fast_path():
     assert supports(GenerationParams(max_new_tokens=5, stop=("x",), do_sample=True, seed=3, top_k=4, top_p=0.5))
     # several sampled sequences are rows of their own (seed + j); several greedy ones are beams' cousins
     assert supports(GenerationParams(max_new_tokens=5, num_return_sequences=2, do_sample=True))
-    for other in ({"logprobs": 0}, {"prompt_logprobs": True}, {"num_beams": 2},
+    assert supports(GenerationParams(max_new_tokens=5, logprobs=3))  # from llama.cpp's own logits
+    for other in ({"prompt_logprobs": True}, {"num_beams": 2},
                   {"num_return_sequences": 2, "num_beams": 2}, {"repetition_penalty": 1.2}, {"typical_p": 0.5}, {"watermark": True},
                   {"no_repeat_ngram_size": 2}, {"grammar": "start: \"a\""}):
         assert not supports(GenerationParams(max_new_tokens=5, **other)), other

@@ -135,8 +135,8 @@ def test_sampling_stop_and_cancel_on_the_batch(q8_engine):
 @needs_llama_cpp
 def test_what_llama_cpp_does_not_run_stays_on_transformers(q8_engine):
     rows = q8_engine.fast.rows
-    got = q8_engine.generate([PROMPTS[0]], GenerationParams(max_new_tokens=4, logprobs=2))[0]
-    assert got.tokens and got.tokens[0][0].top
+    got = q8_engine.generate([PROMPTS[0]], GenerationParams(max_new_tokens=4, logprobs=2, prompt_logprobs=True))[0]
+    assert got.prompt_logprobs and got.tokens and got.tokens[0][0].top  # the prompt's: the reference's
     assert q8_engine.generate([PROMPTS[0]], GenerationParams(max_new_tokens=4, num_beams=2))[0].texts
     assert q8_engine.fast.rows == rows
 

@@ -1,8 +1,9 @@
 """The fast CPU decode path: llama.cpp (its Python binding, `llama-cpp-python`) behind the Engine.
 
 The transformers model stays loaded and is the reference: tokenizing, chat templates, stop
-sequences, token accounting and every feature llama.cpp does not run here (log-probabilities,
-grammars, beam search, several sequences, watermark, repetition penalties) stay on it. For the
+sequences, token accounting and every feature llama.cpp does not run here (the prompt's
+log-probabilities, grammars, beam search, several greedy sequences, watermark, repetition
+penalties) stay on it; the generated tokens' log-probabilities come from llama.cpp's own logits. For the
 requests it takes, llama.cpp only runs the decode loop over the same token ids: the engine
 encodes the prompt with its own tokenizer, llama.cpp returns token ids, and the row is decoded by
 the same RowDecoder as every other stream, so greedy outputs are the reference's.
@@ -214,5 +215,5 @@ def _write_vocab(writer: Any, model_dir: Path, n_vocab: int) -> None:
 
 
 # What llama.cpp runs here as the reference does; any other field away from its default
-# (log-probabilities, grammars, beams, several sequences, penalties, typical_p, watermark, an
-# adapter, or a field added later) keeps the row on transformers.
+# (the prompt's log-probabilities, grammars, beams, several greedy sequences, penalties,
+# typical_p, watermark, an adapter, or a field added later) keeps the row on transformers.

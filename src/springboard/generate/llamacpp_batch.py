@@ -43,9 +43,11 @@ log = logging.getLogger("springboard.generate")
 
 # What llama.cpp runs the way the reference would (never a silently different meaning): the core
 # fields (decoding.CORE_FIELDS: limits, greedy or temperature/top-k/top-p sampling, seeds, stop
-# sequences) and several sampled sequences (rows of their own, seed + j). Log-probabilities,
-# grammars, adapters, beam search, penalties, watermark... stay on transformers.
-CAPABILITIES = Capabilities("llamacpp", frozenset({"several_sampled"}), seq2seq=False)
+# sequences), several sampled sequences (rows of their own, seed + j) and the generated tokens'
+# log-probabilities (log-softmax of the logits each token was drawn from, as the scheduler's).
+# The prompt's log-probabilities, grammars, adapters, beam search, penalties, watermark... stay on
+# transformers.
+CAPABILITIES = Capabilities("llamacpp", frozenset({"several_sampled", "logprobs"}), seq2seq=False)
 
 
 class _Row:
@@ -218,7 +220,7 @@ class LlamaCppBackend:
                 continue
             logits = np.ctypeslib.as_array(C.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
             token_id = row.sampler(logits)
-            if not row.stream.advance(vocab.token(token_id, None)):
+            if not row.stream.advance(_token(vocab, logits, token_id, row.stream.params.logprobs)):
                 row.next_token = token_id
         for row in [r for r in self._rows if r.stream.ended or r.stream.cancelled]:
             self._release(row)
@@ -238,6 +240,19 @@ class LlamaCppBackend:
         for stream in self._waiting:
             stream.end(exc)
         self._waiting = []
+
+
+def _token(vocab: Any, logits: Any, token_id: int, top_n: int | None) -> Any:
+    """The sampled token as a stream takes it: with its log-probability (log-softmax of the raw
+    logits it was drawn from) and `top_n` alternatives when the request asks for logprobs."""
+    if top_n is None:
+        return vocab.token(token_id, None)
+    import torch
+
+    from springboard.generate.logprobs import from_logprob_rows
+
+    scores = torch.log_softmax(torch.from_numpy(logits.copy()), -1)
+    return from_logprob_rows(vocab, scores[None, :], [token_id], top_n)[0]
 
 
 def _sampler(engine: Engine, params: Any) -> Any:
