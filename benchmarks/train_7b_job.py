@@ -117,8 +117,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--min-available-gb", type=float, default=20.0)
     args = parser.parse_args()
-    available = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemAvailable:"))
+    from train_7b_memory import mem_available
+
+    available = mem_available()
     if available < args.min_available_gb * GB:
         raise SystemExit(f"MemAvailable {available / GB:.1f} GB < --min-available-gb {args.min_available_gb}")
     from springboard import hardware

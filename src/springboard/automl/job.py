@@ -187,7 +187,7 @@ def write_insights_report(ctx: jobs.JobContext, plan: Plan, state: AutoMLState, 
         path = write_report(ctx.name, plan, state, Path(ctx.output_dir))
         state.report = str(path)
         if plan.output_path:
-            state.report_url = _copy_file(path, f"{plan.output_path.rstrip('/')}/{plan.job_name}/documentation/{path.name}")
+            state.report_url = storage.publish_file(path, f"{plan.output_path.rstrip('/')}/{plan.job_name}/documentation/{path.name}")
     except Exception as exc:  # noqa: BLE001 - the model is still good without its report
         log.exception("insights report failed")
         ctx.set_secondary_status("ModelInsightsError", str(exc)[:500])
@@ -235,10 +235,6 @@ def _upload(candidate: Candidate, plan: Plan) -> str:
     dest = f"{(plan.output_path or '').rstrip('/')}/{plan.job_name}/{candidate.name}/output/model"
     storage.upload_dir(candidate.artifact, dest)
     return dest
-
-
-def _copy_file(path: Path, dest: str) -> str:
-    return storage.publish_file(path, dest)
 
 
 def _log_candidate(candidate: Candidate, plan: Plan) -> None:

@@ -46,10 +46,15 @@ def llama_cpp_available() -> bool:
     return True
 
 
+def requested_backend(requested: str | None) -> str:
+    """What was asked for: `requested`, else $SPRINGBOARD_GENERATE_BACKEND, else `auto`."""
+    return (requested or os.environ.get(ENV) or "auto").strip().lower()
+
+
 def backend_for(requested: str | None, device: str, config: Any) -> str:
-    """The backend an engine uses: `requested` (or $SPRINGBOARD_GENERATE_BACKEND, default
-    auto). An explicit `llamacpp` that cannot run here is an error, never ignored."""
-    choice = (requested or os.environ.get(ENV) or "auto").strip().lower()
+    """The backend an engine uses: `requested_backend`. An explicit `llamacpp` that cannot run
+    here is an error, never ignored."""
+    choice = requested_backend(requested)
     if choice not in BACKENDS:
         raise ValidationError(f"unknown generation backend {choice!r}; one of {', '.join(BACKENDS)} "
                               f"(from {'backend' if requested else ENV})")

@@ -184,6 +184,8 @@ class LlamaCppBackend:
         import llama_cpp as C
         import numpy as np
 
+        from springboard.generate.logprobs import sampled_token
+
         batch, n = self._batch, 0
         wants: list[tuple[_Row, int]] = []  # rows sampled after this step, and their logits' index
 
@@ -220,7 +222,8 @@ class LlamaCppBackend:
                 continue
             logits = np.ctypeslib.as_array(C.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
             token_id = row.sampler(logits)
-            if not row.stream.advance(_token(vocab, logits, token_id, row.stream.params.logprobs)):
+            token = sampled_token(vocab, logits, token_id, row.stream.params.logprobs)
+            if not row.stream.advance(token):
                 row.next_token = token_id
         for row in [r for r in self._rows if r.stream.ended or r.stream.cancelled]:
             self._release(row)
@@ -240,19 +243,6 @@ class LlamaCppBackend:
         for stream in self._waiting:
             stream.end(exc)
         self._waiting = []
-
-
-def _token(vocab: Any, logits: Any, token_id: int, top_n: int | None) -> Any:
-    """The sampled token as a stream takes it: with its log-probability (log-softmax of the raw
-    logits it was drawn from) and `top_n` alternatives when the request asks for logprobs."""
-    if top_n is None:
-        return vocab.token(token_id, None)
-    import torch
-
-    from springboard.generate.logprobs import from_logprob_rows
-
-    scores = torch.log_softmax(torch.from_numpy(logits.copy()), -1)
-    return from_logprob_rows(vocab, scores[None, :], [token_id], top_n)[0]
 
 
 def _sampler(engine: Engine, params: Any) -> Any:

@@ -69,6 +69,19 @@ def from_logprob_rows(
     return [vocab.token(t, lp, top) for t, lp, top in zip(targets, chosen, tops)]
 
 
+def sampled_token(vocab: Vocabulary, logits: Any, token_id: int, top_n: int | None) -> TokenLogprob:
+    """The token a decoding step drew, as a stream takes it: with its log-probability (log-softmax
+    of the raw `logits` it was drawn from: a tensor, or llama.cpp's numpy view) and `top_n`
+    alternatives when the request asks for logprobs (`top_n` not None), else its id and text
+    alone. The scheduler and the llama.cpp backend both use it."""
+    if top_n is None:
+        return vocab.token(token_id, None)
+    import torch
+
+    scores = torch.log_softmax(torch.as_tensor(logits), -1)
+    return from_logprob_rows(vocab, scores[None, :], [token_id], top_n)[0]
+
+
 def score_causal(
     model: Any, vocab: Vocabulary, prompt: Sequence[int], generated: Sequence[int], top_n: int, with_prompt: bool
 ) -> tuple[list[TokenLogprob] | None, list[TokenLogprob]]:

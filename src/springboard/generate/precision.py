@@ -164,9 +164,9 @@ def batch_choice(backend: str | None, dtype: str | None, quantize: str | None, d
     """(backend, dtype, reason) for batch work: transformers in bfloat16 on a CPU whose bf16
     GEMM measures faster, when backend, DTYPE and QUANTIZE are all auto; else as given (reason
     None). Causal models only (seq2seq quality in bf16 is not measured)."""
-    from springboard.generate.llamacpp import ENV
+    from springboard.generate.llamacpp import requested_backend
 
-    asked = [(backend or os.environ.get(ENV) or "auto"), dtype or "auto", quantize or "auto"]
+    asked = [requested_backend(backend), dtype or "auto", quantize or "auto"]
     if device != "cpu" or any(str(a).strip().lower() != "auto" for a in asked) \
             or getattr(config, "is_encoder_decoder", False):
         return backend, dtype, None

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from springboard.generate.backends import Capabilities
 from springboard.generate.decoding import FEATURES, generation_config
-from springboard.generate.logprobs import from_logprob_rows
+from springboard.generate.logprobs import sampled_token
 from springboard.generate.prefill import PrefixCache, by_length
 from springboard.generate.stopping import penalties
 from springboard.generate.stream import TextStream
@@ -334,15 +334,8 @@ class Scheduler:
     def _advance(self, row: _Row, token_id: int, logits: torch.Tensor) -> bool:
         """Feeds one token to a row (`logits`: the model's raw scores it came from); True when the
         row is finished (and ended)."""
-        import torch
-
         stream = row.stream
-        params = stream.params
-        vocab = self.engine.vocab
-        if params.logprobs is not None:
-            token = from_logprob_rows(vocab, torch.log_softmax(logits, -1)[None, :], [token_id], params.logprobs)[0]
-        else:
-            token = vocab.token(token_id, None)
+        token = sampled_token(self.engine.vocab, logits, token_id, stream.params.logprobs)
         row.history.append(token_id)
         if row.constraint is not None:
             row.constraint.consume(token_id)

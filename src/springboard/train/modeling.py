@@ -38,13 +38,11 @@ def load_model(model_dir: Path, hp: Hyperparameters, device: torch.device, preci
     config = AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     int8 = bool(getattr(hp, "int8_quantization", False))
-    bf16_lora = hp.peft_type == "lora" and not int8 and (precision or precision_for(hp, device)).bf16
-    bf16_base = bf16_lora and device.type == "cuda"
-    bf16_linear = bf16_lora and device.type == "cpu"
-    if dtype is not None:
-        bf16_base = bf16_linear = False
-    else:
-        dtype = torch.bfloat16 if bf16_base or bf16_linear else torch.float32
+    bf16_linear = False
+    if dtype is None:
+        bf16_lora = hp.peft_type == "lora" and not int8 and (precision or precision_for(hp, device)).bf16
+        dtype = torch.bfloat16 if bf16_lora else torch.float32  # on a CPU, only the linear layers stay bf16
+        bf16_linear = bf16_lora and device.type == "cpu"
     cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
     # Seeded before anything random: LoRA's initial weights come from the torch RNG, so the
     # same configuration and seed give the same run.
@@ -99,7 +97,8 @@ def bf16_linear_base(model, model_dir: Path) -> None:
 
 def stores_reduced_base(hp: Hyperparameters, device: torch.device, precision: Precision) -> bool:
     """Whether the trained model's frozen base differs from the checkpoint's weights (8-bit, or
-    bf16 linear layers on a CPU), so the artifact is merged onto the base read again."""
+    bf16 linear layers on a CPU: `load_model`'s bf16 LoRA base there), so the artifact is merged
+    onto the base read again."""
     return bool(getattr(hp, "int8_quantization", False)) or (
         device.type == "cpu" and hp.peft_type == "lora" and precision.bf16)
 
